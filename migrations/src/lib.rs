@@ -1,0 +1,17 @@
+//! The schema of patron, as an ordered list of sea-orm migrations.
+//!
+//! This crate is the only place that changes tables: `patron migrate` and daemon start-up run
+//! [`Migrator::up`]; tests build their databases the same way.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_scheduler;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_scheduler::Migration)]
+    }
+}

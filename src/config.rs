@@ -1,0 +1,365 @@
+//! Settings: built-in defaults < `patron.toml` (or `--config FILE`) < `PATRON__SECTION__KEY`
+//! environment variables < command-line flags. Loaded once, validated once.
+
+use std::{collections::HashMap, path::Path, time::Duration};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The SQLite database used when nothing else is configured.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://patron.db?mode=rwc";
+/// The settings file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "patron.toml";
+
+#[derive(Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub scheduler: SchedulerSettings,
+    pub daemon: DaemonSettings,
+    pub pipelines: PipelineSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    /// Pool size on PostgreSQL. SQLite always uses one connection per process: it has one
+    /// writer anyway, and a single connection keeps hand-offs free of lock waits.
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SchedulerSettings {
+    /// Jobs this daemon runs at once.
+    pub max_concurrency: usize,
+    /// How often the daemon looks for work created by other processes (CLI, other daemons).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How long an attempt's lease lasts without a heartbeat before the reaper reclaims it.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// How often leases are renewed and the worker row touched.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// How often the reaper looks for expired leases.
+    #[serde(with = "humantime_serde")]
+    pub reaper_interval: Duration,
+    /// On SIGINT/SIGTERM, how long running jobs may finish before they are cancelled.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How often applied pipeline changes and pauses are picked up.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// Attempts lost with a dead worker are retried without charging `retries`, up to this many
+    /// times, so that a job that kills its daemon cannot loop forever.
+    pub max_lost_attempts: u32,
+    /// Upper bound for retry backoff.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// With `catchup = true`, at most this many missed ticks are planned at once.
+    pub max_catchup_runs: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DaemonSettings {
+    /// Worker id; defaults to `HOST-PID`.
+    pub worker_id: Option<String>,
+    pub http_addr: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PipelineSettings {
+    /// Folder of pipeline files that `patron demo` and `pipelines apply` (without paths) read.
+    pub dir: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    /// A tracing `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings file {0} does not exist")]
+    MissingFile(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Values given on the command line; they win over every other source.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads settings from the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Self, SettingsError> {
+        Self::load_with_env(overrides, None)
+    }
+
+    /// Loads settings; `env` replaces the process environment (tests pass a map instead of
+    /// mutating process-wide variables).
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder()
+            .set_default("database.url", DEFAULT_DATABASE_URL)?
+            .set_default("database.max_connections", 10)?
+            .set_default("scheduler.max_concurrency", 16)?
+            .set_default("scheduler.poll_interval", "50ms")?
+            .set_default("scheduler.lease_ttl", "30s")?
+            .set_default("scheduler.heartbeat_interval", "10s")?
+            .set_default("scheduler.reaper_interval", "5s")?
+            .set_default("scheduler.shutdown_grace", "30s")?
+            .set_default("scheduler.reload_interval", "2s")?
+            .set_default("scheduler.max_lost_attempts", 3)?
+            .set_default("scheduler.max_backoff", "1h")?
+            .set_default("scheduler.max_catchup_runs", 1000)?
+            .set_default("daemon.http_addr", "127.0.0.1:9464")?
+            .set_default("pipelines.dir", "jobs")?
+            .set_default("log.level", "info")?;
+
+        builder = match &overrides.config_file {
+            Some(path) => {
+                if !Path::new(path).exists() {
+                    return Err(SettingsError::MissingFile(path.clone()));
+                }
+                builder.add_source(File::new(path, FileFormat::Toml).required(true))
+            }
+            None => builder.add_source(File::new(DEFAULT_CONFIG_FILE, FileFormat::Toml).required(false)),
+        };
+        builder = builder.add_source(
+            Environment::with_prefix("PATRON")
+                .separator("__")
+                .try_parsing(true)
+                .source(env),
+        );
+        if let Some(url) = &overrides.database_url {
+            builder = builder.set_override("database.url", url.as_str())?;
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, reason: &str| {
+            Err(SettingsError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        let s = &self.scheduler;
+        if s.max_concurrency == 0 {
+            return invalid("scheduler.max_concurrency", "must be at least 1");
+        }
+        if s.lease_ttl < Duration::from_millis(500) {
+            return invalid("scheduler.lease_ttl", "must be at least 500ms");
+        }
+        if s.heartbeat_interval >= s.lease_ttl {
+            return invalid(
+                "scheduler.heartbeat_interval",
+                "must be shorter than scheduler.lease_ttl, or leases expire between heartbeats",
+            );
+        }
+        for (key, value) in [
+            ("scheduler.poll_interval", s.poll_interval),
+            ("scheduler.reaper_interval", s.reaper_interval),
+            ("scheduler.reload_interval", s.reload_interval),
+            ("scheduler.heartbeat_interval", s.heartbeat_interval),
+        ] {
+            if value.is_zero() {
+                return invalid(key, "must be greater than zero");
+            }
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))
+        {
+            return invalid(
+                "database.url",
+                "must start with sqlite: or postgres:// (or postgresql://)",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The commented file `patron init` writes.
+pub const TEMPLATE: &str = r#"# patron settings. Every key is optional; the values shown are the defaults.
+# Precedence: defaults < this file < PATRON__SECTION__KEY environment variables
+# (e.g. PATRON__DATABASE__URL) < command-line flags (--database-url).
+
+[database]
+# SQLite (embedded, one machine) or PostgreSQL (any number of daemons):
+#   url = "postgres://patron@127.0.0.1:5432/patron?sslmode=disable"
+url = "sqlite://patron.db?mode=rwc"
+# Connection pool size on PostgreSQL (SQLite uses one connection per process).
+max_connections = 10
+
+[scheduler]
+# Jobs this daemon runs at once.
+max_concurrency = 16
+# How often the daemon looks for work created by the CLI or by other daemons.
+poll_interval = "50ms"
+# An attempt whose lease is not renewed for this long is reclaimed by the reaper and retried.
+lease_ttl = "30s"
+heartbeat_interval = "10s"
+reaper_interval = "5s"
+# On SIGINT/SIGTERM: running jobs get this long to finish, then they are cancelled.
+shutdown_grace = "30s"
+# How often applied pipeline versions and pauses are picked up.
+reload_interval = "2s"
+# A job lost with a crashed daemon is retried this many times without charging its retries.
+max_lost_attempts = 3
+# Cap for exponential retry backoff.
+max_backoff = "1h"
+# With catchup = true, at most this many missed ticks are planned at once.
+max_catchup_runs = 1000
+
+[daemon]
+# worker_id = "etl-1"          # default: HOST-PID
+http_addr = "127.0.0.1:9464"
+
+[pipelines]
+# Folder of pipeline files used by `patron demo` and `patron pipelines apply` without paths.
+dir = "jobs"
+
+[log]
+# tracing filter, e.g. "info" or "patron=debug,sea_orm=warn"; RUST_LOG wins when set.
+level = "info"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_env() {
+        let s = Settings::load_with_env(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(s.database.url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.scheduler.max_concurrency, 16);
+        assert_eq!(s.scheduler.lease_ttl, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn file_then_env_then_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            "[database]\nurl = \"sqlite://file.db\"\n[scheduler]\nmax_concurrency = 4\nlease_ttl = \"3s\"\nheartbeat_interval = \"1s\"\n",
+        )
+        .unwrap();
+        let mut o = Overrides {
+            config_file: Some(path.display().to_string()),
+            database_url: None,
+        };
+        let s = Settings::load_with_env(&o, env(&[])).unwrap();
+        assert_eq!(s.database.url, "sqlite://file.db");
+        assert_eq!(s.scheduler.max_concurrency, 4);
+
+        let s = Settings::load_with_env(
+            &o,
+            env(&[
+                ("PATRON__SCHEDULER__MAX_CONCURRENCY", "8"),
+                ("PATRON__DATABASE__URL", "sqlite://env.db"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.scheduler.max_concurrency, 8);
+        assert_eq!(s.database.url, "sqlite://env.db");
+
+        o.database_url = Some("postgres://x@h/db".into());
+        let s = Settings::load_with_env(&o, env(&[("PATRON__DATABASE__URL", "sqlite://env.db")]))
+            .unwrap();
+        assert_eq!(s.database.url, "postgres://x@h/db");
+    }
+
+    #[test]
+    fn template_parses_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("patron.toml");
+        std::fs::write(&path, TEMPLATE).unwrap();
+        let o = Overrides {
+            config_file: Some(path.display().to_string()),
+            database_url: None,
+        };
+        let from_file = Settings::load_with_env(&o, env(&[])).unwrap();
+        let defaults = Settings::load_with_env(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(from_file.database.url, defaults.database.url);
+        assert_eq!(
+            format!("{:?}", from_file.scheduler),
+            format!("{:?}", defaults.scheduler)
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_reported_by_key() {
+        let err = Settings::load_with_env(
+            &Overrides::default(),
+            env(&[("PATRON__SCHEDULER__MAX_CONCURRENCY", "0")]),
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("scheduler.max_concurrency"), "{err}");
+        let err = Settings::load_with_env(
+            &Overrides {
+                config_file: Some("/nonexistent/patron.toml".into()),
+                database_url: None,
+            },
+            env(&[]),
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

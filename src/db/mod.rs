@@ -1,0 +1,103 @@
+//! The database: connecting (SQLite or PostgreSQL, chosen by the URL), migrating, and the
+//! typed errors the repository functions return.
+
+pub mod entities;
+pub mod repo;
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+
+pub type Db = DatabaseConnection;
+
+/// Errors at the repository boundary; callers branch on `NotFound` and `Conflict`.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+pub type Result<T = (), E = RepoError> = std::result::Result<T, E>;
+
+impl RepoError {
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// Opens the database named by `url`.
+///
+/// SQLite gets WAL mode (readers never block the writer), `synchronous = NORMAL` (durable at
+/// checkpoints, safe against process crashes), a busy timeout for other processes holding the
+/// write lock, and one connection per process. PostgreSQL gets a pool of `max_connections`.
+pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // Validate the URL here so the error names it; sea-orm parses it again below.
+        SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbErr::Custom(format!("bad SQLite URL {url}: {e}")))?;
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+            });
+    } else {
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(30));
+    }
+    Ok(Database::connect(options).await?)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &Db) -> Result {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// Begins a transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`,
+/// so a read-then-write transaction never fails with `SQLITE_BUSY_SNAPSHOT` when another
+/// process wrote in between; it waits on the busy timeout instead.
+pub async fn begin_write(db: &Db) -> Result<DatabaseTransaction> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: (db.get_database_backend() == DbBackend::Sqlite)
+            .then_some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    Ok(db.begin_with_options(options).await?)
+}
+
+/// Whether row locks (`FOR UPDATE SKIP LOCKED`) exist; SQLite serialises writers instead.
+pub fn has_row_locks(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// The current time, rounded to microseconds: what both backends store, so a value read back
+/// compares equal to the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

@@ -1,0 +1,13 @@
+//! Query functions per aggregate. Each takes a connection (or opens its own write
+//! transaction), so the CLI, the console and the daemon share one way to read and change rows.
+
+pub mod audit;
+pub mod dispatch;
+pub mod logs;
+pub mod pipelines;
+pub mod runs;
+pub mod workers;
+
+/// Rows per statement for bulk inserts and `IN (...)` lists: far below both backends'
+/// bind-parameter limits (see DEPENDENCIES.md).
+pub(crate) const CHUNK: usize = 500;

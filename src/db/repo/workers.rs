@@ -1,0 +1,70 @@
+//! Daemon processes and their heartbeats.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::{Expr, OnConflict},
+};
+
+use crate::db::{
+    Db, Result,
+    entities::{WorkerState, worker},
+    now,
+};
+
+/// Registers (or re-registers) a worker as running.
+pub async fn register(db: &Db, id: &str, host: &str, pid: u32) -> Result {
+    let t = now();
+    worker::Entity::insert(worker::ActiveModel {
+        id: Set(id.to_owned()),
+        host: Set(host.to_owned()),
+        pid: Set(pid as i32),
+        version: Set(env!("CARGO_PKG_VERSION").to_owned()),
+        state: Set(WorkerState::Running),
+        started_at: Set(t),
+        heartbeat_at: Set(t),
+        stopped_at: Set(None),
+    })
+    .on_conflict(
+        OnConflict::column(worker::Column::Id)
+            .update_columns([
+                worker::Column::Host,
+                worker::Column::Pid,
+                worker::Column::Version,
+                worker::Column::State,
+                worker::Column::StartedAt,
+                worker::Column::HeartbeatAt,
+                worker::Column::StoppedAt,
+            ])
+            .to_owned(),
+    )
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn touch(db: &Db, id: &str) -> Result {
+    worker::Entity::update_many()
+        .col_expr(worker::Column::HeartbeatAt, Expr::value(now()))
+        .filter(worker::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn stop(db: &Db, id: &str) -> Result {
+    let t = now();
+    worker::Entity::update_many()
+        .col_expr(worker::Column::State, Expr::value(WorkerState::Stopped))
+        .col_expr(worker::Column::StoppedAt, Expr::value(t))
+        .col_expr(worker::Column::HeartbeatAt, Expr::value(t))
+        .filter(worker::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn list(db: &Db) -> Result<Vec<worker::Model>> {
+    Ok(worker::Entity::find()
+        .order_by_desc(worker::Column::HeartbeatAt)
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,259 @@
+//! The `Job` trait, the registry of kinds, and the context an attempt runs with.
+//!
+//! A kind validates its params when a pipeline is validated (so a bad pipeline never reaches
+//! the daemon) and again when it runs. Kinds from DESIGN.md section 7 that this build does not
+//! have yet are known by name, so a pipeline naming them fails validation with a clear reason.
+
+pub mod command;
+pub mod http;
+pub mod noop;
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    db::{Db, entities::LogStream},
+    pipeline::{KindCatalog, KindProblem},
+};
+
+/// How a job failed. The executor decides about retries from this.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth retrying (exit code, HTTP status, network error).
+    #[error("{0}")]
+    Failed(String),
+    /// Retrying cannot help (bad params, program not found).
+    #[error("{0}")]
+    Fatal(String),
+    /// The attempt's cancellation token fired and the job stopped.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+pub type JobResult = Result<(), JobError>;
+
+#[async_trait::async_trait]
+pub trait Job: Send + Sync {
+    fn kind(&self) -> &'static str;
+
+    /// Checks `params` (a JSON object) without side effects.
+    fn check_params(&self, params: &Value) -> Result<(), String>;
+
+    /// Runs one attempt. Must stop promptly when `ctx.cancel` fires.
+    async fn run(&self, ctx: &JobContext) -> JobResult;
+}
+
+/// One line for the attempt log.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub attempt_id: i64,
+    pub stream: LogStream,
+    pub line: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Where a job writes its log; lines are batched into the database by the log writer.
+#[derive(Clone)]
+pub struct LogSink {
+    attempt_id: i64,
+    tx: mpsc::UnboundedSender<LogLine>,
+}
+
+impl LogSink {
+    pub fn new(attempt_id: i64, tx: mpsc::UnboundedSender<LogLine>) -> Self {
+        Self { attempt_id, tx }
+    }
+
+    pub fn line(&self, stream: LogStream, line: impl Into<String>) {
+        // The writer outlives every attempt; if it is gone the daemon is exiting and the line
+        // has nowhere to go.
+        let _ = self.tx.send(LogLine {
+            attempt_id: self.attempt_id,
+            stream,
+            line: line.into(),
+            at: Utc::now(),
+        });
+    }
+
+    pub fn info(&self, line: impl Into<String>) {
+        self.line(LogStream::Patron, line);
+    }
+}
+
+/// Everything an attempt may use.
+#[derive(Clone)]
+pub struct JobContext {
+    pub run_id: i64,
+    pub pipeline: String,
+    pub job: String,
+    pub attempt: i32,
+    pub logical_time: DateTime<Utc>,
+    /// `--param` values of the run, all of them (also those no job param is named after).
+    pub run_params: BTreeMap<String, String>,
+    /// The job's params with same-named run params applied.
+    pub params: Map<String, Value>,
+    pub timeout: Option<Duration>,
+    pub cancel: CancellationToken,
+    pub log: LogSink,
+    pub db: Db,
+    pub http: reqwest::Client,
+}
+
+impl JobContext {
+    pub fn params_value(&self) -> Value {
+        Value::Object(self.params.clone())
+    }
+}
+
+/// Kinds DESIGN.md names that later versions add.
+const PLANNED_KINDS: &[&str] = &[
+    "ingest",
+    "clean",
+    "features",
+    "profile",
+    "retrain",
+    "recommend",
+    "sentiment",
+    "feedback",
+    "points",
+];
+
+/// The kinds this build can run.
+#[derive(Clone)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn Job>>,
+}
+
+impl Registry {
+    pub fn builtin() -> Self {
+        let mut registry = Self {
+            kinds: BTreeMap::new(),
+        };
+        registry.add(Arc::new(noop::Noop));
+        registry.add(Arc::new(command::Command));
+        registry.add(Arc::new(http::Http));
+        registry
+    }
+
+    pub fn add(&mut self, job: Arc<dyn Job>) {
+        self.kinds.insert(job.kind(), job);
+    }
+
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn Job>> {
+        self.kinds.get(kind).cloned()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+}
+
+impl KindCatalog for Registry {
+    fn check(&self, kind: &str, params: &Value) -> Result<(), KindProblem> {
+        match self.kinds.get(kind) {
+            Some(job) => job.check_params(params).map_err(KindProblem::BadParams),
+            None if PLANNED_KINDS.contains(&kind) => Err(KindProblem::Unknown(format!(
+                "kind `{kind}` is not available in this version of patron yet (available: {})",
+                self.names().join(", ")
+            ))),
+            None => Err(KindProblem::Unknown(format!(
+                "unknown kind `{kind}` (available: {})",
+                self.names().join(", ")
+            ))),
+        }
+    }
+}
+
+/// Typed params from a JSON object, with serde's message on failure.
+pub fn parse_params<T: serde::de::DeserializeOwned>(params: &Value) -> Result<T, String> {
+    serde_json::from_value(params.clone()).map_err(|e| e.to_string())
+}
+
+/// Applies run params to a job's params: a run param replaces the job param of the same name,
+/// converted to that param's type (`--param retries=3` stays a number).
+pub fn apply_run_params(
+    job_params: &Map<String, Value>,
+    run_params: &BTreeMap<String, String>,
+) -> Result<Map<String, Value>, String> {
+    let mut out = job_params.clone();
+    for (key, text) in run_params {
+        let Some(current) = out.get(key) else {
+            continue;
+        };
+        let value = match current {
+            Value::String(_) | Value::Null => Value::String(text.clone()),
+            Value::Bool(_) => Value::Bool(
+                text.parse()
+                    .map_err(|_| format!("run param {key}={text}: expected true or false"))?,
+            ),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Value::from(
+                text.parse::<i64>()
+                    .map_err(|_| format!("run param {key}={text}: expected an integer"))?,
+            ),
+            Value::Number(_) => serde_json::Number::from_f64(
+                text.parse::<f64>()
+                    .map_err(|_| format!("run param {key}={text}: expected a number"))?,
+            )
+            .map(Value::Number)
+            .ok_or_else(|| format!("run param {key}={text}: not a finite number"))?,
+            Value::Array(_) | Value::Object(_) => serde_json::from_str(text)
+                .map_err(|e| format!("run param {key}: expected JSON ({e})"))?,
+        };
+        out.insert(key.clone(), value);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn run_params_replace_same_named_job_params_keeping_types() {
+        let job = json!({"as_of": "2020-01-01", "limit": 5, "ratio": 0.5, "dry": false, "args": ["a"]});
+        let job = job.as_object().unwrap();
+        let run: BTreeMap<String, String> = [
+            ("as_of", "1997-09-30"),
+            ("limit", "7"),
+            ("ratio", "0.25"),
+            ("dry", "true"),
+            ("args", "[\"b\",\"c\"]"),
+            ("unrelated", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let out = apply_run_params(job, &run).unwrap();
+        assert_eq!(
+            Value::Object(out),
+            json!({"as_of": "1997-09-30", "limit": 7, "ratio": 0.25, "dry": true, "args": ["b", "c"]})
+        );
+    }
+
+    #[test]
+    fn a_run_param_of_the_wrong_type_is_an_error() {
+        let job = json!({"limit": 5});
+        let run = BTreeMap::from([("limit".to_owned(), "many".to_owned())]);
+        let err = apply_run_params(job.as_object().unwrap(), &run).unwrap_err();
+        assert!(err.contains("expected an integer"), "{err}");
+    }
+
+    #[test]
+    fn planned_and_unknown_kinds_are_explained() {
+        let r = Registry::builtin();
+        let Err(KindProblem::Unknown(m)) = r.check("ingest", &json!({})) else {
+            panic!("ingest should be unknown for now")
+        };
+        assert!(m.contains("not available in this version"), "{m}");
+        let Err(KindProblem::Unknown(m)) = r.check("teleport", &json!({})) else {
+            panic!()
+        };
+        assert!(m.contains("unknown kind `teleport`") && m.contains("command"), "{m}");
+    }
+}

@@ -1,0 +1,585 @@
+//! Pipeline files → validated specs. Every problem is collected (not just the first) and
+//! reported as `FILE:LINE: reason`.
+
+use std::{
+    collections::HashMap,
+    ops::Range,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use toml::Spanned;
+
+use super::{
+    graph,
+    spec::{DEFAULT_RETRY_BACKOFF, JobSpec, PipelineSpec, ScheduleSpec},
+};
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// What the job kinds say about a `kind` and its `params`. Implemented by the kind registry
+/// in `jobs`, so this module does not depend on the kinds themselves.
+pub trait KindCatalog {
+    fn check(&self, kind: &str, params: &Value) -> Result<(), KindProblem>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindProblem {
+    /// The kind does not exist (the message says which do).
+    Unknown(String),
+    /// The kind exists but the params are wrong for it.
+    BadParams(String),
+}
+
+/// A parsed, valid pipeline file.
+#[derive(Debug, Clone)]
+pub struct LoadedPipeline {
+    pub path: String,
+    pub source: String,
+    pub spec: PipelineSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    pipeline: Spanned<RawPipeline>,
+    #[serde(default)]
+    job: Vec<Spanned<RawJob>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: Spanned<String>,
+    description: Option<String>,
+    schedule: Option<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    catchup: bool,
+    max_active_runs: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+    params: Option<Spanned<toml::Table>>,
+    #[serde(default)]
+    after: Vec<Spanned<String>>,
+    retries: Option<Spanned<i64>>,
+    retry_backoff: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// Loads every file named, and every `*.toml` file in every folder named (sorted, not
+/// recursive). Returns the valid pipelines and all problems; callers treat any problem as
+/// failure.
+pub fn load_paths(
+    paths: &[PathBuf],
+    kinds: &dyn KindCatalog,
+) -> (Vec<LoadedPipeline>, Vec<Problem>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        problems.push(file_problem(path, "folder holds no *.toml pipeline files"));
+                    }
+                    files.extend(found);
+                }
+                Err(e) => problems.push(file_problem(path, &format!("cannot read folder: {e}"))),
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+
+    let mut loaded: Vec<LoadedPipeline> = Vec::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    for file in files {
+        let display = file.display().to_string();
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(file_problem(&file, &format!("cannot read file: {e}")));
+                continue;
+            }
+        };
+        let source = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(file_problem(&file, &format!("not valid UTF-8: {e}")));
+                continue;
+            }
+        };
+        match parse_source(&display, &source, kinds) {
+            Ok(spec) => {
+                if let Some(other) = names.get(&spec.name) {
+                    let line = line_of_key(&source, "name").unwrap_or(1);
+                    problems.push(Problem {
+                        file: display.clone(),
+                        line,
+                        message: format!(
+                            "pipeline name `{}` is already used by {other}",
+                            spec.name
+                        ),
+                    });
+                    continue;
+                }
+                names.insert(spec.name.clone(), display.clone());
+                loaded.push(LoadedPipeline {
+                    path: display,
+                    source,
+                    spec,
+                });
+            }
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    (loaded, problems)
+}
+
+fn file_problem(path: &Path, message: &str) -> Problem {
+    Problem {
+        file: path.display().to_string(),
+        line: 1,
+        message: message.to_owned(),
+    }
+}
+
+fn line_of_key(source: &str, key: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| l.trim_start().starts_with(key))
+        .map(|i| i + 1)
+}
+
+/// Parses and validates one pipeline file's text.
+pub fn parse_source(
+    file: &str,
+    source: &str,
+    kinds: &dyn KindCatalog,
+) -> Result<PipelineSpec, Vec<Problem>> {
+    let line_at = |span: Range<usize>| source[..span.start.min(source.len())].matches('\n').count() + 1;
+    let mut problems = Vec::new();
+    let mut problem = |span: Range<usize>, message: String| {
+        problems.push(Problem {
+            file: file.to_owned(),
+            line: line_at(span),
+            message,
+        })
+    };
+
+    let raw: RawFile = match toml::from_str(source) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(line_at).unwrap_or(1);
+            return Err(vec![Problem {
+                file: file.to_owned(),
+                line,
+                message: e.message().trim().to_owned(),
+            }]);
+        }
+    };
+
+    let p = raw.pipeline.get_ref();
+    let pipeline_name = p.name.get_ref().clone();
+    if let Err(reason) = check_name(&pipeline_name) {
+        problem(p.name.span(), format!("pipeline name {reason}"));
+    }
+
+    let schedule = match (&p.schedule, &p.timezone) {
+        (Some(expr), tz) => {
+            let spec = ScheduleSpec {
+                cron: expr.get_ref().trim().to_owned(),
+                timezone: tz
+                    .as_ref()
+                    .map(|t| t.get_ref().clone())
+                    .unwrap_or_else(|| "UTC".to_owned()),
+            };
+            if let Err(reason) = spec.compile() {
+                let span = if reason.contains("time zone") {
+                    tz.as_ref().map(|t| t.span()).unwrap_or(expr.span())
+                } else {
+                    expr.span()
+                };
+                problem(span, reason);
+            }
+            Some(spec)
+        }
+        (None, Some(tz)) => {
+            if tz.get_ref().parse::<chrono_tz::Tz>().is_err() {
+                problem(tz.span(), format!("unknown time zone `{}`", tz.get_ref()));
+            }
+            None
+        }
+        (None, None) => None,
+    };
+
+    let max_active_runs = match &p.max_active_runs {
+        Some(n) if *n.get_ref() < 1 || *n.get_ref() > u32::MAX as i64 => {
+            problem(n.span(), "max_active_runs must be at least 1".to_owned());
+            1
+        }
+        Some(n) => *n.get_ref() as u32,
+        None => 1,
+    };
+
+    if raw.job.is_empty() {
+        problem(
+            raw.pipeline.span(),
+            "pipeline has no jobs (add at least one [[job]] table)".to_owned(),
+        );
+    }
+
+    let mut jobs = Vec::new();
+    let mut first_line: HashMap<String, usize> = HashMap::new();
+    for job in &raw.job {
+        let j = job.get_ref();
+        let name = j.name.get_ref().clone();
+        if let Err(reason) = check_name(&name) {
+            problem(j.name.span(), format!("job name {reason}"));
+        }
+        if let Some(first) = first_line.get(&name) {
+            problem(
+                j.name.span(),
+                format!("duplicate job name `{name}` (first defined on line {first})"),
+            );
+        } else {
+            first_line.insert(name.clone(), line_at(j.name.span()));
+        }
+
+        let params = j
+            .params
+            .as_ref()
+            .map(|p| toml_table_to_json(p.get_ref()))
+            .unwrap_or_default();
+        let kind = j.kind.get_ref().clone();
+        match kinds.check(&kind, &Value::Object(params.clone())) {
+            Ok(()) => {}
+            Err(KindProblem::Unknown(reason)) => problem(j.kind.span(), reason),
+            Err(KindProblem::BadParams(reason)) => {
+                let span = j.params.as_ref().map(|p| p.span()).unwrap_or(j.kind.span());
+                problem(span, format!("bad params for kind `{kind}`: {reason}"));
+            }
+        }
+
+        let retries = match &j.retries {
+            Some(r) if *r.get_ref() < 0 || *r.get_ref() > 1000 => {
+                problem(r.span(), "retries must be between 0 and 1000".to_owned());
+                0
+            }
+            Some(r) => *r.get_ref() as u32,
+            None => 0,
+        };
+        let mut duration = |value: &Option<Spanned<String>>, what: &str| {
+            value.as_ref().and_then(|v| match parse_duration(v.get_ref()) {
+                Ok(d) => Some(d),
+                Err(reason) => {
+                    problem(v.span(), format!("bad {what} `{}`: {reason}", v.get_ref()));
+                    None
+                }
+            })
+        };
+        let retry_backoff = duration(&j.retry_backoff, "retry_backoff").unwrap_or(DEFAULT_RETRY_BACKOFF);
+        let timeout = duration(&j.timeout, "timeout");
+
+        jobs.push(JobSpec {
+            name,
+            kind,
+            params,
+            after: j.after.iter().map(|a| a.get_ref().clone()).collect(),
+            retries,
+            retry_backoff,
+            timeout,
+        });
+    }
+
+    for job in &raw.job {
+        let j = job.get_ref();
+        let mut seen = Vec::new();
+        for up in &j.after {
+            let up_name = up.get_ref();
+            if !first_line.contains_key(up_name) {
+                problem(
+                    up.span(),
+                    format!(
+                        "job `{}` runs after unknown job `{up_name}`",
+                        j.name.get_ref()
+                    ),
+                );
+            } else if seen.contains(&up_name) {
+                problem(up.span(), format!("`{up_name}` is listed twice in `after`"));
+            }
+            seen.push(up_name);
+        }
+    }
+
+    // Cycles only make sense once names are unique.
+    if first_line.len() == jobs.len() {
+        let spec_edges: Vec<(String, Vec<usize>)> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.name.clone(),
+                    j.after
+                        .iter()
+                        .filter_map(|a| jobs.iter().position(|o| &o.name == a))
+                        .collect(),
+                )
+            })
+            .collect();
+        if let Err(cycle) = graph::topo_order(&spec_edges) {
+            let first = cycle.0.first().cloned().unwrap_or_default();
+            let span = raw
+                .job
+                .iter()
+                .find(|j| j.get_ref().name.get_ref() == &first)
+                .map(|j| j.get_ref().name.span())
+                .unwrap_or(raw.pipeline.span());
+            problem(span, format!("dependency cycle: {cycle}"));
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(PipelineSpec {
+            name: pipeline_name,
+            description: p.description.clone(),
+            schedule,
+            catchup: p.catchup,
+            max_active_runs,
+            jobs,
+        })
+    } else {
+        problems.sort_by_key(|p| p.line);
+        Err(problems)
+    }
+}
+
+/// Durations are written like `"100ms"`, `"30s"`, `"10m"`, `"1h 30m"`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("{e} (write a number and a unit, e.g. \"100ms\", \"30s\", \"10m\", \"2h\")")
+    })?;
+    if d.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(d)
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not allowed: use letters, digits, `-`, `_` or `.`, starting with a letter or digit (at most 128)"
+        ))
+    }
+}
+
+/// TOML values as JSON (dates and times become their TOML text).
+pub fn toml_table_to_json(table: &toml::Table) -> Map<String, Value> {
+    table
+        .iter()
+        .map(|(k, v)| (k.clone(), toml_to_json(v)))
+        .collect()
+}
+
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(toml_table_to_json(t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Knows `noop` (no params) and `command` (needs a string `program`).
+    struct TestKinds;
+
+    impl KindCatalog for TestKinds {
+        fn check(&self, kind: &str, params: &Value) -> Result<(), KindProblem> {
+            match kind {
+                "noop" => Ok(()),
+                "command" => match params.get("program") {
+                    Some(Value::String(_)) => Ok(()),
+                    _ => Err(KindProblem::BadParams("missing field `program`".into())),
+                },
+                other => Err(KindProblem::Unknown(format!("unknown kind `{other}`"))),
+            }
+        }
+    }
+
+    fn problems(source: &str) -> Vec<String> {
+        parse_source("p.toml", source, &TestKinds)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const GOOD: &str = r#"
+[pipeline]
+name = "nightly"
+schedule = "0 30 2 * * *"
+timezone = "Asia/Shanghai"
+max_active_runs = 2
+
+[[job]]
+name = "a"
+kind = "noop"
+
+[[job]]
+name = "b"
+kind = "command"
+after = ["a"]
+params = { program = "true" }
+retries = 3
+retry_backoff = "100ms"
+timeout = "10m"
+"#;
+
+    #[test]
+    fn a_good_file_parses_with_defaults() {
+        let spec = parse_source("p.toml", GOOD, &TestKinds).unwrap();
+        assert_eq!(spec.name, "nightly");
+        assert_eq!(spec.max_active_runs, 2);
+        assert!(!spec.catchup);
+        assert_eq!(spec.schedule.as_ref().unwrap().timezone, "Asia/Shanghai");
+        let b = spec.job("b").unwrap();
+        assert_eq!(b.retries, 3);
+        assert_eq!(b.retry_backoff, std::time::Duration::from_millis(100));
+        assert_eq!(b.timeout, Some(std::time::Duration::from_secs(600)));
+        assert_eq!(spec.job("a").unwrap().retry_backoff, DEFAULT_RETRY_BACKOFF);
+    }
+
+    #[test]
+    fn duplicate_job_names_point_at_the_second() {
+        let p = problems(
+            "[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\n",
+        );
+        assert_eq!(
+            p,
+            ["p.toml:7: duplicate job name `a` (first defined on line 4)"]
+        );
+    }
+
+    #[test]
+    fn unknown_after_names_the_job() {
+        let p = problems(
+            "[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\nafter = [\"ghost\"]\n",
+        );
+        assert_eq!(p, ["p.toml:6: job `a` runs after unknown job `ghost`"]);
+    }
+
+    #[test]
+    fn a_cycle_names_its_jobs() {
+        let p = problems(
+            "[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\nafter = [\"c\"]\n[[job]]\nname = \"b\"\nkind = \"noop\"\nafter = [\"a\"]\n[[job]]\nname = \"c\"\nkind = \"noop\"\nafter = [\"b\"]\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("dependency cycle:"), "{p:?}");
+        for job in ["a", "b", "c"] {
+            assert!(p[0].contains(&format!("{job} -> ")), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_kind_and_bad_params_are_reported_at_their_lines() {
+        let p = problems(
+            "[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"teleport\"\n[[job]]\nname = \"b\"\nkind = \"command\"\nparams = { programme = \"x\" }\n",
+        );
+        assert_eq!(
+            p,
+            [
+                "p.toml:5: unknown kind `teleport`",
+                "p.toml:9: bad params for kind `command`: missing field `program`"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_cron_timezone_and_durations_are_reported() {
+        let p = problems(
+            "[pipeline]\nname = \"p\"\nschedule = \"0 99 * * * *\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\ntimeout = \"ten minutes\"\nretry_backoff = \"0s\"\n",
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].starts_with("p.toml:3: invalid cron expression"), "{p:?}");
+        assert!(p[1].starts_with("p.toml:7: bad timeout `ten minutes`"), "{p:?}");
+        assert!(p[2].starts_with("p.toml:8: bad retry_backoff `0s`"), "{p:?}");
+
+        let p = problems(
+            "[pipeline]\nname = \"p\"\nschedule = \"0 0 2 * * *\"\ntimezone = \"Europe/Atlantis\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("p.toml:4: unknown time zone `Europe/Atlantis`"), "{p:?}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_and_unknown_keys_have_lines() {
+        let p = problems("[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = noop\n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("p.toml:5: "), "{p:?}");
+        let p = problems("[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\nretrys = 2\n");
+        assert!(p[0].starts_with("p.toml:6: unknown field `retrys`"), "{p:?}");
+    }
+
+    #[test]
+    fn empty_pipeline_and_bad_names_are_rejected() {
+        let p = problems("[pipeline]\nname = \"has space\"\n");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p.iter().any(|l| l.contains("pipeline name `has space` is not allowed")));
+        assert!(p.iter().any(|l| l.contains("pipeline has no jobs")));
+    }
+
+    #[test]
+    fn several_files_report_all_problems_and_duplicate_pipeline_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("c.toml"), "[pipeline]\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let (ok, problems) = load_paths(&[dir.path().to_path_buf()], &TestKinds);
+        assert_eq!(ok.len(), 1);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].message.contains("already used by"), "{problems:?}");
+        assert!(problems[1].file.ends_with("c.toml"), "{problems:?}");
+        assert!(problems[1].message.contains("missing field `name`"), "{problems:?}");
+    }
+}

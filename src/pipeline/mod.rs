@@ -1,0 +1,12 @@
+//! Pipeline files: the TOML format, validation with `FILE:LINE: reason` problems, the DAG
+//! (topological order, cycles, an ASCII picture) and cron schedules in a time zone.
+
+pub mod graph;
+pub mod load;
+pub mod progress;
+pub mod schedule;
+pub mod spec;
+
+pub use load::{KindCatalog, KindProblem, LoadedPipeline, Problem, load_paths, parse_source};
+pub use schedule::Schedule;
+pub use spec::{JobSpec, PipelineSpec, ScheduleSpec};
