@@ -1,1 +1,31 @@
-fn main() {}
+//! The `patron` binary: parse flags, start logging, load settings, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use patron::cli::{Cli, CliError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // reqwest (rustls without a provider) and sqlx (ring) share one crypto provider; it must
+    // be chosen once, before the first TLS connection (DEPENDENCIES.md).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match patron::cli::main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Exit(code)) => ExitCode::from(code),
+        Err(CliError::Other(err)) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

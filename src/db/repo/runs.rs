@@ -23,6 +23,12 @@ use crate::{
     pipeline::progress,
 };
 
+/// The run key of a cron or backfill tick: its UTC instant, so a backfill never duplicates
+/// a cron run of the same tick.
+pub fn tick_key(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// What to create.
 #[derive(Debug, Clone)]
 pub struct NewRun {

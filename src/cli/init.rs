@@ -1,0 +1,54 @@
+//! `patron init` and `patron migrate`.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{CliResult, Ctx};
+use crate::config::{DEFAULT_CONFIG_FILE, Overrides, TEMPLATE};
+
+#[derive(Debug, Args)]
+pub struct InitCmd {
+    /// Overwrite an existing file.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Writes the commented settings file (to `--config` or ./patron.toml).
+pub fn init(cmd: &InitCmd, overrides: &Overrides, json: bool) -> CliResult {
+    let path = overrides
+        .config_file
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_owned());
+    if Path::new(&path).exists() && !cmd.force {
+        return Err(anyhow::anyhow!("{path} already exists (use --force to overwrite)").into());
+    }
+    let text = match &overrides.database_url {
+        Some(url) => TEMPLATE.replace(
+            "url = \"sqlite://patron.db?mode=rwc\"",
+            &format!("url = {}", toml::Value::String(url.clone())),
+        ),
+        None => TEMPLATE.to_owned(),
+    };
+    std::fs::write(&path, text).with_context(|| format!("writing {path}"))?;
+    if json {
+        println!("{}", serde_json::json!({ "path": path }));
+    } else {
+        println!("wrote {path}; edit it, then run `patron migrate`");
+    }
+    Ok(())
+}
+
+pub async fn migrate(ctx: &Ctx) -> CliResult {
+    ctx.db().await?;
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({ "migrated": true }))?;
+    } else {
+        println!(
+            "database {} is up to date",
+            crate::config::redact_url(&ctx.settings.database.url)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The dispatcher: starts queued runs, forwards cancel requests to local attempts, and claims
+//! ready jobs up to `scheduler.max_concurrency`, each run as a task.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Instant,
+};
+
+use tokio::sync::Semaphore;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{debug, warn};
+
+use super::{Shared, StopReason, execute};
+use crate::db::repo;
+
+pub(super) async fn run(shared: Arc<Shared>, attempts: TaskTracker, stop: CancellationToken) -> anyhow::Result<()> {
+    let permits = Arc::new(Semaphore::new(shared.settings.max_concurrency));
+    let mut last_housekeeping = Instant::now() - shared.settings.poll_interval;
+    loop {
+        let due = last_housekeeping.elapsed() >= shared.settings.poll_interval
+            || shared.housekeeping.swap(false, Ordering::AcqRel);
+        if due {
+            last_housekeeping = Instant::now();
+            if let Err(e) = housekeeping(&shared).await {
+                warn!(error = %e, "dispatcher housekeeping failed; retrying at the next poll");
+            }
+        }
+        let free = permits.available_permits();
+        if free > 0 {
+            match repo::dispatch::claim(&shared.db, &shared.worker_id, free, shared.settings.lease_ttl).await {
+                Ok(claimed) => {
+                    if !claimed.is_empty() {
+                        debug!(count = claimed.len(), "claimed jobs");
+                    }
+                    let full = claimed.len() == free;
+                    for job in claimed {
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            // Cannot happen: only this loop takes permits. Hand the job back
+                            // through its lease rather than overrun the limit.
+                            warn!(attempt = job.attempt_id, "no permit for a claimed job");
+                            continue;
+                        };
+                        attempts.spawn(execute::attempt(shared.clone(), job, permit));
+                    }
+                    if !full {
+                        // Nothing more is ready now; wait for a wake-up or the next poll.
+                        wait(&shared, &stop).await;
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "claiming jobs failed");
+                    wait(&shared, &stop).await;
+                }
+            }
+        } else {
+            wait(&shared, &stop).await;
+        }
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+    }
+}
+
+async fn wait(shared: &Shared, stop: &CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = shared.wake.notified() => {}
+        _ = tokio::time::sleep(shared.settings.poll_interval) => {}
+    }
+}
+
+async fn housekeeping(shared: &Shared) -> crate::db::Result {
+    let started = repo::runs::start_queued(&shared.db, &shared.specs).await?;
+    if !started.is_empty() {
+        debug!(runs = ?started, "started queued runs");
+    }
+    let cancelled = repo::runs::cancel_requested(&shared.db).await?;
+    if !cancelled.is_empty() {
+        let n = shared.stop_where(StopReason::RunCancelled, |_, a| cancelled.contains(&a.run_id));
+        if n > 0 {
+            debug!(attempts = n, "stopping attempts of cancelled runs");
+        }
+    }
+    Ok(())
+}
