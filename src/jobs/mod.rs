@@ -56,22 +56,27 @@ pub struct LogLine {
     pub at: DateTime<Utc>,
 }
 
-/// Where a job writes its log; lines are batched into the database by the log writer.
+/// Where a job writes its log. The daemon batches lines into the database, ahead of the
+/// attempt's outcome; tests collect them in memory.
 #[derive(Clone)]
 pub struct LogSink {
     attempt_id: i64,
-    tx: mpsc::UnboundedSender<LogLine>,
+    send: Arc<dyn Fn(LogLine) + Send + Sync>,
 }
 
 impl LogSink {
-    pub fn new(attempt_id: i64, tx: mpsc::UnboundedSender<LogLine>) -> Self {
-        Self { attempt_id, tx }
+    pub fn new(attempt_id: i64, send: Arc<dyn Fn(LogLine) + Send + Sync>) -> Self {
+        Self { attempt_id, send }
+    }
+
+    /// A sink feeding a channel.
+    pub fn channel(attempt_id: i64, tx: mpsc::UnboundedSender<LogLine>) -> Self {
+        // The receiver outlives every attempt; if it is gone the line has nowhere to go.
+        Self::new(attempt_id, Arc::new(move |line| drop(tx.send(line))))
     }
 
     pub fn line(&self, stream: LogStream, line: impl Into<String>) {
-        // The writer outlives every attempt; if it is gone the daemon is exiting and the line
-        // has nowhere to go.
-        let _ = self.tx.send(LogLine {
+        (self.send)(LogLine {
             attempt_id: self.attempt_id,
             stream,
             line: line.into(),

@@ -218,13 +218,14 @@ pub fn parse_source(
                     .map(|t| t.get_ref().clone())
                     .unwrap_or_else(|| "UTC".to_owned()),
             };
-            if let Err(reason) = spec.compile() {
-                let span = if reason.contains("time zone") {
-                    tz.as_ref().map(|t| t.span()).unwrap_or(expr.span())
-                } else {
-                    expr.span()
-                };
-                problem(span, reason);
+            // The expression and the zone are checked apart, so both problems are reported.
+            if let Err(reason) = super::Schedule::parse(&spec.cron, "UTC") {
+                problem(expr.span(), reason);
+            }
+            if let Some(tz) = tz
+                && let Err(reason) = super::Schedule::parse("0 0 0 * * *", tz.get_ref())
+            {
+                problem(tz.span(), reason);
             }
             Some(spec)
         }

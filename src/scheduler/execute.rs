@@ -12,7 +12,7 @@ use futures::FutureExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, info_span, warn};
 
-use super::{RunningAttempt, Shared, StopReason};
+use super::{RunningAttempt, Shared, StopReason, recorder::Record};
 use crate::{
     db::{
         now,
@@ -43,7 +43,9 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
                 },
             );
         }
-        let log = LogSink::new(job.attempt_id, shared.logs.clone());
+        let records = shared.records.clone();
+        // The recorder outlives every attempt task; a failed send means the daemon is gone.
+        let log = LogSink::new(job.attempt_id, Arc::new(move |line| drop(records.send(Record::Log(line)))));
         log.info(format!(
             "attempt {} of {} on worker {}",
             job.number, job.job_name, shared.worker_id
@@ -73,13 +75,13 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
         });
         // The recorder outlives every attempt task, so this only fails if the daemon is
         // already gone; then the lease expires and another daemon retries the job.
-        let _ = shared.outcomes.send(Finished {
+        let _ = shared.records.send(Record::Outcome(Finished {
             attempt_id: job.attempt_id,
             job_run_id: job.job_run_id,
             number: job.number,
             outcome,
             at: now(),
-        });
+        }));
         if let Ok(mut map) = shared.running.lock() {
             map.remove(&job.attempt_id);
         }

@@ -37,7 +37,7 @@ use crate::{
         Db,
         repo::{self, dispatch::RetryPolicy, pipelines::SpecCache},
     },
-    jobs::{LogLine, Registry},
+    jobs::Registry,
 };
 
 type Service = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
@@ -73,8 +73,7 @@ struct Shared {
     /// poll.
     housekeeping: AtomicBool,
     running: Mutex<HashMap<i64, RunningAttempt>>,
-    outcomes: mpsc::UnboundedSender<repo::dispatch::Finished>,
-    logs: mpsc::UnboundedSender<LogLine>,
+    records: mpsc::UnboundedSender<recorder::Record>,
     /// Cancelled when running jobs must stop (after the shutdown grace).
     hard_stop: CancellationToken,
 }
@@ -154,8 +153,7 @@ pub async fn run(settings: &Settings, db: Db, options: DaemonOptions, shutdown: 
         .await
         .context("registering this worker")?;
 
-    let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
-    let (logs_tx, logs_rx) = mpsc::unbounded_channel();
+    let (records_tx, records_rx) = mpsc::unbounded_channel();
     let http = reqwest::Client::builder()
         .user_agent(concat!("patron/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -170,8 +168,7 @@ pub async fn run(settings: &Settings, db: Db, options: DaemonOptions, shutdown: 
         wake: Notify::new(),
         housekeeping: AtomicBool::new(true),
         running: Mutex::new(HashMap::new()),
-        outcomes: outcomes_tx,
-        logs: logs_tx,
+        records: records_tx,
         hard_stop: CancellationToken::new(),
     });
 
@@ -187,8 +184,7 @@ pub async fn run(settings: &Settings, db: Db, options: DaemonOptions, shutdown: 
     let drained = CancellationToken::new();
     let mut services = tokio::task::JoinSet::new();
     let named = |name: &'static str, fut| async move { (name, fut.await) };
-    services.spawn(named("recorder", Box::pin(recorder::record_outcomes(shared.clone(), outcomes_rx, drained.clone())) as Service));
-    services.spawn(named("log writer", Box::pin(recorder::write_logs(shared.clone(), logs_rx, drained.clone()))));
+    services.spawn(named("recorder", Box::pin(recorder::record(shared.clone(), records_rx, drained.clone())) as Service));
     services.spawn(named("heartbeat", Box::pin(reaper::heartbeat(shared.clone(), drained.clone()))));
     let loops = shutdown.child_token();
     services.spawn(named("reaper", Box::pin(reaper::reap(shared.clone(), loops.clone()))));

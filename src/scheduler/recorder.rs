@@ -1,7 +1,9 @@
-//! Writers that batch: attempt outcomes (one transaction per batch, never dropped while the
-//! database is merely unreachable) and attempt log lines.
+//! The recorder: one writer for attempt log lines and attempt outcomes, in the order the
+//! attempts sent them, so a job's last lines are in the database before its run is seen to
+//! finish. Outcomes are written one batch per transaction and never dropped while the database
+//! is merely unreachable; log lines are best effort.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -13,109 +15,83 @@ use crate::{
     jobs::LogLine,
 };
 
-/// Largest batch written in one transaction.
-const MAX_BATCH: usize = 1000;
-/// How often buffered log lines are written.
-const LOG_FLUSH: Duration = Duration::from_millis(100);
+/// Largest batch written at once.
+const MAX_BATCH: usize = 2000;
 
-/// Runs until `drained` is cancelled (after every attempt task has ended), then writes what
-/// is left and returns.
-pub(super) async fn record_outcomes(
+/// What attempts send to the recorder.
+pub(super) enum Record {
+    Log(LogLine),
+    Outcome(Finished),
+}
+
+/// Runs until `drained` is cancelled (after every attempt task has ended) and the channel is
+/// empty.
+pub(super) async fn record(
     shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<Finished>,
+    mut rx: mpsc::UnboundedReceiver<Record>,
     drained: CancellationToken,
 ) -> anyhow::Result<()> {
     loop {
         let first = tokio::select! {
             biased;
-            f = rx.recv() => f,
+            r = rx.recv() => r,
             _ = drained.cancelled() => rx.try_recv().ok(),
         };
         let Some(first) = first else {
             return Ok(());
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        let mut logs = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut push = |r: Record| match r {
+            Record::Log(l) => logs.push(l),
+            Record::Outcome(f) => outcomes.push(f),
+        };
+        push(first);
+        let mut n = 1;
+        while n < MAX_BATCH {
             match rx.try_recv() {
-                Ok(f) => batch.push(f),
+                Ok(r) => {
+                    push(r);
+                    n += 1;
+                }
                 Err(_) => break,
             }
         }
-        // Results are kept while the database is away; a never-ending wait is cut short only
-        // by the final shutdown, and then the leases expire and the jobs are retried.
-        let never = CancellationToken::new();
-        let stop = if drained.is_cancelled() { &drained } else { &never };
-        match with_db_retry("recording attempt outcomes", stop, || {
-            repo::dispatch::finish(&shared.db, &shared.specs, shared.policy(), &batch)
-        })
-        .await
-        {
-            Ok(report) => {
-                if report.stale > 0 {
-                    warn!(stale = report.stale, "ignored results of attempts whose lease was taken over");
-                }
-                if report.runs.iter().any(|(_, s)| s.is_terminal()) {
-                    // A finished run may free a slot for a queued one.
-                    shared.kick();
-                } else {
-                    shared.wake.notify_one();
-                }
+        if !logs.is_empty() {
+            let stop = CancellationToken::new();
+            if let Err(e) = with_db_retry("writing attempt logs", &stop, || repo::logs::append(&shared.db, &logs)).await {
+                warn!(error = %e, lines = logs.len(), "dropped attempt log lines");
             }
-            Err(e) => {
-                error!(error = %e, count = batch.len(), "could not record attempt outcomes; their leases will expire and the jobs will be retried");
-            }
+        }
+        if !outcomes.is_empty() {
+            write_outcomes(&shared, &outcomes, &drained).await;
         }
     }
 }
 
-pub(super) async fn write_logs(
-    shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<LogLine>,
-    drained: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut buffer = Vec::new();
-    let mut tick = tokio::time::interval(LOG_FLUSH);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        let finishing = tokio::select! {
-            biased;
-            line = rx.recv() => {
-                match line {
-                    Some(line) => { buffer.push(line); false }
-                    None => true,
-                }
+async fn write_outcomes(shared: &Shared, batch: &[Finished], drained: &CancellationToken) {
+    // Results are kept while the database is away; the wait is cut short only by the final
+    // shutdown, and then the leases expire and the jobs are retried elsewhere.
+    let never = CancellationToken::new();
+    let stop = if drained.is_cancelled() { drained } else { &never };
+    match with_db_retry("recording attempt outcomes", stop, || {
+        repo::dispatch::finish(&shared.db, &shared.specs, shared.policy(), batch)
+    })
+    .await
+    {
+        Ok(report) => {
+            if report.stale > 0 {
+                warn!(stale = report.stale, "ignored results of attempts whose lease was taken over");
             }
-            _ = tick.tick() => false,
-            _ = drained.cancelled() => true,
-        };
-        while let Ok(line) = rx.try_recv() {
-            buffer.push(line);
-        }
-        if (finishing || tick_due(&buffer)) && !buffer.is_empty() {
-            flush(&shared, &mut buffer).await;
-        }
-        if finishing {
-            if !buffer.is_empty() {
-                flush(&shared, &mut buffer).await;
+            if report.runs.iter().any(|(_, s)| s.is_terminal()) {
+                // A finished run may free a slot for a queued one.
+                shared.kick();
+            } else {
+                shared.wake.notify_one();
             }
-            return Ok(());
+        }
+        Err(e) => {
+            error!(error = %e, count = batch.len(), "could not record attempt outcomes; their leases will expire and the jobs will be retried");
         }
     }
-}
-
-fn tick_due(buffer: &[LogLine]) -> bool {
-    buffer.len() >= MAX_BATCH
-        || buffer
-            .first()
-            .is_some_and(|l| (chrono::Utc::now() - l.at).to_std().unwrap_or_default() >= LOG_FLUSH)
-}
-
-async fn flush(shared: &Shared, buffer: &mut Vec<LogLine>) {
-    // Logs are best effort: a few tries, then the lines are dropped with a warning rather
-    // than held forever.
-    let stop = CancellationToken::new();
-    if let Err(e) = with_db_retry("writing attempt logs", &stop, || repo::logs::append(&shared.db, buffer)).await {
-        warn!(error = %e, lines = buffer.len(), "dropped attempt log lines");
-    }
-    buffer.clear();
 }

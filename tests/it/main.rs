@@ -1,0 +1,11 @@
+//! Integration tests, one binary (it links once). They drive the real `patron` binary against
+//! a temporary SQLite file, and also against PostgreSQL when `PATRON_TEST_DATABASE_URL` is set
+//! (each test then gets its own database, dropped afterwards).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod common;
+mod daemon;
+mod recovery;
+mod triggers;
