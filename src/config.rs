@@ -155,7 +155,9 @@ impl Settings {
                 }
                 builder.add_source(File::new(path, FileFormat::Toml).required(true))
             }
-            None => builder.add_source(File::new(DEFAULT_CONFIG_FILE, FileFormat::Toml).required(false)),
+            None => {
+                builder.add_source(File::new(DEFAULT_CONFIG_FILE, FileFormat::Toml).required(false))
+            }
         };
         builder = builder.add_source(
             Environment::with_prefix("PATRON")
@@ -341,7 +343,10 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(err.to_string().contains("scheduler.max_concurrency"), "{err}");
+        assert!(
+            err.to_string().contains("scheduler.max_concurrency"),
+            "{err}"
+        );
         let err = Settings::load_with_env(
             &Overrides {
                 config_file: Some("/nonexistent/patron.toml".into()),

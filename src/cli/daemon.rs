@@ -20,8 +20,10 @@ impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let db = ctx.db().await?;
         let shutdown = CancellationToken::new();
-        let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut sigterm =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut sigint =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let token = shutdown.clone();
         // The one owner of signal handling: the first signal starts a graceful shutdown, a
         // second one during the grace period exits at once.
@@ -35,7 +37,9 @@ impl Cmd {
                 _ = sigterm.recv() => {}
                 _ = sigint.recv() => {}
             }
-            eprintln!("second signal: exiting now; running jobs will be retried when their leases expire");
+            eprintln!(
+                "second signal: exiting now; running jobs will be retried when their leases expire"
+            );
             std::process::exit(130);
         });
         let options = DaemonOptions {

@@ -20,7 +20,8 @@ use crate::{
 };
 
 /// The default pipelines, built in so `patron demo` works outside a checkout too.
-const DEFAULT_PIPELINES: &[(&str, &str)] = &[("nightly.toml", include_str!("../../jobs/nightly.toml"))];
+const DEFAULT_PIPELINES: &[(&str, &str)] =
+    &[("nightly.toml", include_str!("../../jobs/nightly.toml"))];
 
 /// The pipeline the demo runs.
 const DEMO_PIPELINE: &str = "nightly";
@@ -35,7 +36,8 @@ pub struct Cmd {
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let started = Instant::now();
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         let mut settings: Settings = ctx.settings.clone();
         if settings.database.url == crate::config::DEFAULT_DATABASE_URL {
             settings.database.url = format!("sqlite://{}/patron.db?mode=rwc", self.dir.display());
@@ -54,7 +56,7 @@ impl Cmd {
             }
             dir
         };
-        let loaded = load_or_report(ctx, &[jobs_dir.clone()])?;
+        let loaded = load_or_report(ctx, std::slice::from_ref(&jobs_dir))?;
         let mut applied = Vec::new();
         for l in &loaded {
             applied.push(repo::pipelines::apply(&db, l).await?);
@@ -107,7 +109,10 @@ impl Cmd {
                 "elapsed_ms": started.elapsed().as_millis() as u64,
             }))?;
         } else {
-            println!("database   {}", crate::config::redact_url(&settings.database.url));
+            println!(
+                "database   {}",
+                crate::config::redact_url(&settings.database.url)
+            );
             for a in &applied {
                 println!("pipeline   {} version {} ({})", a.name, a.version, a.path);
             }

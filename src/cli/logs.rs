@@ -58,7 +58,8 @@ impl Cmd {
             let run = repo::runs::get(&db, self.run).await?;
             if run.state.is_terminal() {
                 // One more read: lines written just before the run finished.
-                let rest = repo::logs::list(&db, self.run, self.job.as_deref(), after, PAGE).await?;
+                let rest =
+                    repo::logs::list(&db, self.run, self.job.as_deref(), after, PAGE).await?;
                 if rest.is_empty() {
                     break;
                 }

@@ -126,15 +126,23 @@ pub fn main(cli: Cli) -> CliResult {
     if !long_running {
         restore_sigpipe();
     }
-    init_tracing(if long_running { &settings.log.level } else { "warn" });
+    init_tracing(if long_running {
+        &settings.log.level
+    } else {
+        "warn"
+    });
     let ctx = Ctx {
         settings,
         json: cli.json,
     };
     let runtime = if long_running {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     }
     .context("starting the async runtime")?;
     runtime.block_on(dispatch(cli.command, ctx))
@@ -160,8 +168,11 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
 
 /// Logs go to stderr; `RUST_LOG` wins over the configured level.
 fn init_tracing(default_level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default_level},sqlx=warn,sea_orm=warn,tokio_cron_scheduler=warn")));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{default_level},sqlx=warn,sea_orm=warn,tokio_cron_scheduler=warn"
+        ))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -156,7 +156,11 @@ pub fn print_run_detail(d: &RunDetail) {
         time(r.started_at),
         time(r.finished_at),
         duration(r.started_at, r.finished_at),
-        if r.reruns > 0 { format!("  reruns {}", r.reruns) } else { String::new() }
+        if r.reruns > 0 {
+            format!("  reruns {}", r.reruns)
+        } else {
+            String::new()
+        }
     );
     let params = d.params();
     if !params.is_empty() {
@@ -171,7 +175,10 @@ pub fn print_run_detail(d: &RunDetail) {
             job.kind.clone(),
             job.state.to_string(),
             attempts.len().to_string(),
-            duration(job.started_at, job.finished_at.or(last.and_then(|a| a.finished_at))),
+            duration(
+                job.started_at,
+                job.finished_at.or(last.and_then(|a| a.finished_at)),
+            ),
             job.error.clone().unwrap_or_default(),
         ]);
     }

@@ -72,7 +72,12 @@ impl Cmd {
                     ctx.print_json(&json!({ "ok": true, "pipelines": names, "problems": [] }))?;
                 } else {
                     for l in &loaded {
-                        println!("ok  {}  ({} jobs)  {}", l.spec.name, l.spec.jobs.len(), l.path);
+                        println!(
+                            "ok  {}  ({} jobs)  {}",
+                            l.spec.name,
+                            l.spec.jobs.len(),
+                            l.path
+                        );
                     }
                 }
                 Ok(())
@@ -136,7 +141,13 @@ impl Cmd {
                     return Ok(());
                 }
                 let mut t = output::table(&[
-                    "pipeline", "version", "schedule", "timezone", "next fire (utc)", "paused", "last run",
+                    "pipeline",
+                    "version",
+                    "schedule",
+                    "timezone",
+                    "next fire (utc)",
+                    "paused",
+                    "last run",
                 ]);
                 for v in &views {
                     let s = &v.spec.spec;
@@ -144,11 +155,18 @@ impl Cmd {
                         s.name.clone(),
                         v.version.version.to_string(),
                         s.schedule.as_ref().map_or("-".into(), |x| x.cron.clone()),
-                        s.schedule.as_ref().map_or("-".into(), |x| x.timezone.clone()),
+                        s.schedule
+                            .as_ref()
+                            .map_or("-".into(), |x| x.timezone.clone()),
                         output::time(v.pipeline.next_fire_at),
                         if v.pipeline.paused { "yes" } else { "no" }.to_owned(),
                         v.last_run.as_ref().map_or("-".into(), |r| {
-                            format!("{} {} ({})", r.id, r.state, output::duration(r.started_at, r.finished_at))
+                            format!(
+                                "{} {} ({})",
+                                r.id,
+                                r.state,
+                                output::duration(r.started_at, r.finished_at)
+                            )
                         }),
                     ]);
                 }
@@ -171,14 +189,21 @@ impl Cmd {
                     return Ok(());
                 }
                 let s = &v.spec.spec;
-                println!("pipeline {}  version {}  ({})", s.name, v.version.version, v.version.source_path);
+                println!(
+                    "pipeline {}  version {}  ({})",
+                    s.name, v.version.version, v.version.source_path
+                );
                 if let Some(d) = &s.description {
                     println!("{d}");
                 }
                 match &s.schedule {
                     Some(x) => println!(
                         "schedule {} in {}  next fire {} UTC  catchup {}  max_active_runs {}",
-                        x.cron, x.timezone, output::time(v.pipeline.next_fire_at), s.catchup, s.max_active_runs
+                        x.cron,
+                        x.timezone,
+                        output::time(v.pipeline.next_fire_at),
+                        s.catchup,
+                        s.max_active_runs
                     ),
                     None => println!("no schedule (trigger it by hand)"),
                 }
@@ -192,7 +217,8 @@ impl Cmd {
                         j.kind.clone(),
                         j.after.join(", "),
                         j.retries.to_string(),
-                        j.timeout.map_or("-".into(), |d| humantime::format_duration(d).to_string()),
+                        j.timeout
+                            .map_or("-".into(), |d| humantime::format_duration(d).to_string()),
                     ]);
                 }
                 println!("{t}");
@@ -203,7 +229,13 @@ impl Cmd {
                 let v = repo::pipelines::get(&db, &SpecCache::default(), &name).await?;
                 let edges = &v.spec.edges;
                 if ctx.json {
-                    let nodes: Vec<_> = v.spec.spec.jobs.iter().map(|j| json!({"name": j.name, "kind": j.kind, "after": j.after})).collect();
+                    let nodes: Vec<_> = v
+                        .spec
+                        .spec
+                        .jobs
+                        .iter()
+                        .map(|j| json!({"name": j.name, "kind": j.kind, "after": j.after}))
+                        .collect();
                     let layers = graph::layers(edges).unwrap_or_default();
                     ctx.print_json(&json!({ "pipeline": name, "jobs": nodes, "layers": layers }))?;
                 } else if dot {
@@ -223,7 +255,11 @@ async fn set_paused(ctx: &Ctx, name: &str, paused: bool) -> CliResult {
     let db = ctx.db().await?;
     let changed = repo::pipelines::set_paused(&db, name, paused).await?;
     if changed {
-        let action = if paused { "pipelines.pause" } else { "pipelines.resume" };
+        let action = if paused {
+            "pipelines.pause"
+        } else {
+            "pipelines.resume"
+        };
         repo::audit::record(&db, action, name, json!({})).await?;
     }
     if ctx.json {

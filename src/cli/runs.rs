@@ -9,15 +9,13 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{CliError, CliResult, Ctx, output};
-use crate::{
-    db::{
-        Db,
-        entities::{RunState, Trigger},
-        repo::{
-            self,
-            pipelines::SpecCache,
-            runs::{NewRun, RerunScope, RunFilter, tick_key},
-        },
+use crate::db::{
+    Db,
+    entities::{RunState, Trigger},
+    repo::{
+        self,
+        pipelines::SpecCache,
+        runs::{NewRun, RerunScope, RunFilter, tick_key},
     },
 };
 
@@ -76,24 +74,41 @@ impl TriggerCmd {
         )
         .await?;
         if created {
-            repo::audit::record(&db, "trigger", &self.pipeline, json!({ "run_id": run_id, "params": params })).await?;
+            repo::audit::record(
+                &db,
+                "trigger",
+                &self.pipeline,
+                json!({ "run_id": run_id, "params": params }),
+            )
+            .await?;
         }
         if view.pipeline.paused && !ctx.json {
-            eprintln!("note: {} is paused; the run waits until `patron pipelines resume {}`", self.pipeline, self.pipeline);
+            eprintln!(
+                "note: {} is paused; the run waits until `patron pipelines resume {}`",
+                self.pipeline, self.pipeline
+            );
         }
         if !self.wait {
             if ctx.json {
                 ctx.print_json(&json!({ "run_id": run_id, "created": created, "run_key": key }))?;
             } else if created {
-                println!("run {run_id} of {} queued (patron runs show {run_id})", self.pipeline);
+                println!(
+                    "run {run_id} of {} queued (patron runs show {run_id})",
+                    self.pipeline
+                );
             } else {
-                println!("run {run_id} of {} already exists for key {key}", self.pipeline);
+                println!(
+                    "run {run_id} of {} already exists for key {key}",
+                    self.pipeline
+                );
             }
             return Ok(());
         }
         let state = wait_for(&db, run_id, ctx.json).await?;
         if ctx.json {
-            ctx.print_json(&json!({ "run_id": run_id, "created": created, "run_key": key, "state": state }))?;
+            ctx.print_json(
+                &json!({ "run_id": run_id, "created": created, "run_key": key, "state": state }),
+            )?;
         } else {
             let detail = repo::runs::show(&db, &specs, run_id).await?;
             output::print_run_detail(&detail);
@@ -184,7 +199,8 @@ impl BackfillCmd {
                 },
             )
             .await?;
-            created_runs.push(json!({ "run_id": run_id, "run_key": tick_key(*tick), "created": created }));
+            created_runs
+                .push(json!({ "run_id": run_id, "run_key": tick_key(*tick), "created": created }));
         }
         let new = created_runs.iter().filter(|r| r["created"] == true).count();
         repo::audit::record(
@@ -199,7 +215,12 @@ impl BackfillCmd {
         } else {
             println!(
                 "{} ticks of {} between {} and {}: {} runs created, {} already existed",
-                ticks.len(), self.pipeline, self.from, self.to, new, ticks.len() - new
+                ticks.len(),
+                self.pipeline,
+                self.from,
+                self.to,
+                new,
+                ticks.len() - new
             );
         }
         Ok(())
@@ -226,21 +247,45 @@ impl RunsCmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let db = ctx.db().await?;
         match self {
-            RunsCmd::List { pipeline, state, limit } => {
-                let rows = repo::runs::list(&db, &RunFilter { pipeline, state, limit }).await?;
+            RunsCmd::List {
+                pipeline,
+                state,
+                limit,
+            } => {
+                let rows = repo::runs::list(
+                    &db,
+                    &RunFilter {
+                        pipeline,
+                        state,
+                        limit,
+                    },
+                )
+                .await?;
                 if ctx.json {
                     let rows: Vec<_> = rows.iter().map(output::RunJson::from_row).collect();
                     ctx.print_json(&rows)?;
                     return Ok(());
                 }
-                let mut t = output::table(&["run", "pipeline", "state", "trigger", "logical time", "started", "duration"]);
+                let mut t = output::table(&[
+                    "run",
+                    "pipeline",
+                    "state",
+                    "trigger",
+                    "logical time",
+                    "started",
+                    "duration",
+                ]);
                 for r in &rows {
                     let run = &r.run;
                     t.add_row(vec![
                         run.id.to_string(),
                         r.pipeline.clone(),
                         run.state.to_string(),
-                        if run.reruns > 0 { format!("{} (rerun {})", run.trigger, run.reruns) } else { run.trigger.to_string() },
+                        if run.reruns > 0 {
+                            format!("{} (rerun {})", run.trigger, run.reruns)
+                        } else {
+                            run.trigger.to_string()
+                        },
                         output::time(Some(run.logical_time)),
                         output::time(run.started_at),
                         output::duration(run.started_at, run.finished_at),
@@ -281,7 +326,13 @@ impl RerunCmd {
             (false, None) => RerunScope::All,
         };
         let jobs = repo::runs::rerun(&db, &SpecCache::default(), self.run, &scope).await?;
-        repo::audit::record(&db, "rerun", &self.run.to_string(), json!({ "scope": format!("{scope:?}"), "jobs": jobs })).await?;
+        repo::audit::record(
+            &db,
+            "rerun",
+            &self.run.to_string(),
+            json!({ "scope": format!("{scope:?}"), "jobs": jobs }),
+        )
+        .await?;
         if ctx.json {
             ctx.print_json(&json!({ "run_id": self.run, "jobs": jobs }))?;
         } else {
@@ -306,7 +357,10 @@ impl CancelCmd {
         } else if state == RunState::Cancelled {
             println!("run {} cancelled", self.run);
         } else {
-            println!("run {} is cancelling: running jobs are being stopped", self.run);
+            println!(
+                "run {} is cancelling: running jobs are being stopped",
+                self.run
+            );
         }
         Ok(())
     }
@@ -326,7 +380,14 @@ pub async fn workers(ctx: &Ctx) -> CliResult {
         ctx.print_json(&rows)?;
         return Ok(());
     }
-    let mut t = output::table(&["worker", "host", "pid", "state", "last heartbeat", "started"]);
+    let mut t = output::table(&[
+        "worker",
+        "host",
+        "pid",
+        "state",
+        "last heartbeat",
+        "started",
+    ]);
     for w in &rows {
         t.add_row(vec![
             w.id.clone(),
@@ -368,7 +429,13 @@ impl AuditCmd {
         }
         let mut t = output::table(&["at", "actor", "action", "target", "details"]);
         for a in &rows {
-            t.add_row(vec![output::time(Some(a.at)), a.actor.clone(), a.action.clone(), a.target.clone(), a.details.clone()]);
+            t.add_row(vec![
+                output::time(Some(a.at)),
+                a.actor.clone(),
+                a.action.clone(),
+                a.target.clone(),
+                a.details.clone(),
+            ]);
         }
         println!("{t}");
         Ok(())

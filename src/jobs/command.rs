@@ -56,7 +56,10 @@ impl Job for Command {
             .env("PATRON_ATTEMPT", ctx.attempt.to_string())
             .env("PATRON_LOGICAL_TIME", ctx.logical_time.to_rfc3339())
             .envs(ctx.run_params.iter().map(|(k, v)| {
-                (format!("PATRON_PARAM_{}", k.to_uppercase().replace('-', "_")), v)
+                (
+                    format!("PATRON_PARAM_{}", k.to_uppercase().replace('-', "_")),
+                    v,
+                )
             }))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -66,7 +69,11 @@ impl Job for Command {
         if let Some(cwd) = &p.cwd {
             cmd.current_dir(cwd);
         }
-        ctx.log.info(format!("$ {} {}", p.program, p.args.join(" ")).trim_end().to_owned());
+        ctx.log.info(
+            format!("$ {} {}", p.program, p.args.join(" "))
+                .trim_end()
+                .to_owned(),
+        );
 
         let mut child = cmd.spawn().map_err(|e| {
             let msg = format!("cannot start `{}`: {e}", p.program);
@@ -79,8 +86,14 @@ impl Job for Command {
         })?;
         let group = ProcessGroup(child.id());
         let pumps = [
-            child.stdout.take().map(|s| pump(s, LogStream::Stdout, ctx.log.clone())),
-            child.stderr.take().map(|s| pump(s, LogStream::Stderr, ctx.log.clone())),
+            child
+                .stdout
+                .take()
+                .map(|s| pump(s, LogStream::Stdout, ctx.log.clone())),
+            child
+                .stderr
+                .take()
+                .map(|s| pump(s, LogStream::Stderr, ctx.log.clone())),
         ];
 
         let status = tokio::select! {
@@ -101,7 +114,8 @@ impl Job for Command {
         group.signal(libc::SIGKILL);
         drain(pumps).await;
 
-        let status = status.map_err(|e| JobError::Failed(format!("waiting for `{}`: {e}", p.program)))?;
+        let status =
+            status.map_err(|e| JobError::Failed(format!("waiting for `{}`: {e}", p.program)))?;
         if status.success() {
             return Ok(());
         }

@@ -80,8 +80,8 @@ fn expand_env(text: &str) -> Result<String, String> {
             .find('}')
             .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
         let name = &after[..end];
-        let value = std::env::var(name)
-            .map_err(|_| format!("environment variable {name} is not set"))?;
+        let value =
+            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -142,8 +142,11 @@ impl Job for Http {
                 "{method} {url} returned {status}, expected {}",
                 match &p.expect_status {
                     Some(ExpectStatus::One(s)) => s.to_string(),
-                    Some(ExpectStatus::Many(s)) =>
-                        s.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or "),
+                    Some(ExpectStatus::Many(s)) => s
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     None => "2xx".to_owned(),
                 }
             )))
@@ -159,16 +162,36 @@ mod tests {
 
     #[test]
     fn params_are_checked() {
-        assert!(Http.check_params(&json!({"url": "http://localhost/x"})).is_ok());
-        assert!(Http.check_params(&json!({"url": "ftp://x"})).unwrap_err().contains("http or https"));
-        assert!(Http.check_params(&json!({"url": "http://x", "method": "FETCH IT"})).unwrap_err().contains("not an HTTP method"));
-        assert!(Http.check_params(&json!({"url": "http://x", "expect_status": 999})).unwrap_err().contains("not an HTTP status"));
-        assert!(Http.check_params(&json!({"method": "GET"})).unwrap_err().contains("missing field `url`"));
+        assert!(
+            Http.check_params(&json!({"url": "http://localhost/x"}))
+                .is_ok()
+        );
+        assert!(
+            Http.check_params(&json!({"url": "ftp://x"}))
+                .unwrap_err()
+                .contains("http or https")
+        );
+        assert!(
+            Http.check_params(&json!({"url": "http://x", "method": "FETCH IT"}))
+                .unwrap_err()
+                .contains("not an HTTP method")
+        );
+        assert!(
+            Http.check_params(&json!({"url": "http://x", "expect_status": 999}))
+                .unwrap_err()
+                .contains("not an HTTP status")
+        );
+        assert!(
+            Http.check_params(&json!({"method": "GET"}))
+                .unwrap_err()
+                .contains("missing field `url`")
+        );
     }
 
     #[test]
     fn expected_statuses() {
-        let p: Params = parse_params(&json!({"url": "http://x", "expect_status": [200, 404]})).unwrap();
+        let p: Params =
+            parse_params(&json!({"url": "http://x", "expect_status": [200, 404]})).unwrap();
         assert!(p.accepts(404) && !p.accepts(500));
         let p: Params = parse_params(&json!({"url": "http://x"})).unwrap();
         assert!(p.accepts(204) && !p.accepts(301));
@@ -177,7 +200,11 @@ mod tests {
     #[test]
     fn env_expansion() {
         assert_eq!(expand_env("plain").unwrap(), "plain");
-        assert!(expand_env("Bearer ${PATRON_SURELY_UNSET_VAR}").unwrap_err().contains("not set"));
+        assert!(
+            expand_env("Bearer ${PATRON_SURELY_UNSET_VAR}")
+                .unwrap_err()
+                .contains("not set")
+        );
         let path = std::env::var("PATH").unwrap();
         assert_eq!(expand_env("x${PATH}y").unwrap(), format!("x{path}y"));
     }

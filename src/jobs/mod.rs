@@ -221,7 +221,8 @@ mod tests {
 
     #[test]
     fn run_params_replace_same_named_job_params_keeping_types() {
-        let job = json!({"as_of": "2020-01-01", "limit": 5, "ratio": 0.5, "dry": false, "args": ["a"]});
+        let job =
+            json!({"as_of": "2020-01-01", "limit": 5, "ratio": 0.5, "dry": false, "args": ["a"]});
         let job = job.as_object().unwrap();
         let run: BTreeMap<String, String> = [
             ("as_of", "1997-09-30"),
@@ -259,6 +260,9 @@ mod tests {
         let Err(KindProblem::Unknown(m)) = r.check("teleport", &json!({})) else {
             panic!()
         };
-        assert!(m.contains("unknown kind `teleport`") && m.contains("command"), "{m}");
+        assert!(
+            m.contains("unknown kind `teleport`") && m.contains("command"),
+            "{m}"
+        );
     }
 }

@@ -70,8 +70,7 @@ fn find_cycle(edges: &Edges, indegree: &[usize]) -> Cycle {
         };
         if let Some(pos) = path.iter().position(|&p| p == next) {
             // `path` follows upstream links; reverse it so the cycle reads in run order.
-            let mut cycle: Vec<String> =
-                path[pos..].iter().map(|&i| edges[i].0.clone()).collect();
+            let mut cycle: Vec<String> = path[pos..].iter().map(|&i| edges[i].0.clone()).collect();
             cycle.reverse();
             return Cycle(cycle);
         }
@@ -85,7 +84,12 @@ pub fn layers(edges: &Edges) -> Result<Vec<usize>, Cycle> {
     let order = topo_order(edges)?;
     let mut layer = vec![0; edges.len()];
     for node in order {
-        layer[node] = edges[node].1.iter().map(|&u| layer[u] + 1).max().unwrap_or(0);
+        layer[node] = edges[node]
+            .1
+            .iter()
+            .map(|&u| layer[u] + 1)
+            .max()
+            .unwrap_or(0);
     }
     Ok(layer)
 }
@@ -103,7 +107,9 @@ pub fn render_tree(edges: &Edges) -> String {
     let down = downstreams(edges);
     let mut out = String::new();
     let mut seen = vec![false; edges.len()];
-    let roots: Vec<usize> = (0..edges.len()).filter(|&i| edges[i].1.is_empty()).collect();
+    let roots: Vec<usize> = (0..edges.len())
+        .filter(|&i| edges[i].1.is_empty())
+        .collect();
     for root in roots {
         draw(edges, &down, root, "", None, &mut seen, &mut out);
     }
@@ -154,7 +160,10 @@ fn draw(
 
 /// Graphviz DOT, for `dot -Tsvg`.
 pub fn render_dot(pipeline: &str, edges: &Edges) -> String {
-    let mut out = format!("digraph {:?} {{\n  rankdir=LR;\n  node [shape=box];\n", pipeline);
+    let mut out = format!(
+        "digraph {:?} {{\n  rankdir=LR;\n  node [shape=box];\n",
+        pipeline
+    );
     for (name, _) in edges {
         let _ = writeln!(out, "  {name:?};");
     }

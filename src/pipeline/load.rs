@@ -181,7 +181,8 @@ pub fn parse_source(
     source: &str,
     kinds: &dyn KindCatalog,
 ) -> Result<PipelineSpec, Vec<Problem>> {
-    let line_at = |span: Range<usize>| source[..span.start.min(source.len())].matches('\n').count() + 1;
+    let line_at =
+        |span: Range<usize>| source[..span.start.min(source.len())].matches('\n').count() + 1;
     let mut problems = Vec::new();
     let mut problem = |span: Range<usize>, message: String| {
         problems.push(Problem {
@@ -295,15 +296,18 @@ pub fn parse_source(
             None => 0,
         };
         let mut duration = |value: &Option<Spanned<String>>, what: &str| {
-            value.as_ref().and_then(|v| match parse_duration(v.get_ref()) {
-                Ok(d) => Some(d),
-                Err(reason) => {
-                    problem(v.span(), format!("bad {what} `{}`: {reason}", v.get_ref()));
-                    None
-                }
-            })
+            value
+                .as_ref()
+                .and_then(|v| match parse_duration(v.get_ref()) {
+                    Ok(d) => Some(d),
+                    Err(reason) => {
+                        problem(v.span(), format!("bad {what} `{}`: {reason}", v.get_ref()));
+                        None
+                    }
+                })
         };
-        let retry_backoff = duration(&j.retry_backoff, "retry_backoff").unwrap_or(DEFAULT_RETRY_BACKOFF);
+        let retry_backoff =
+            duration(&j.retry_backoff, "retry_backoff").unwrap_or(DEFAULT_RETRY_BACKOFF);
         let timeout = duration(&j.timeout, "timeout");
 
         jobs.push(JobSpec {
@@ -392,7 +396,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
@@ -541,15 +548,27 @@ timeout = "10m"
             "[pipeline]\nname = \"p\"\nschedule = \"0 99 * * * *\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\ntimeout = \"ten minutes\"\nretry_backoff = \"0s\"\n",
         );
         assert_eq!(p.len(), 3, "{p:?}");
-        assert!(p[0].starts_with("p.toml:3: invalid cron expression"), "{p:?}");
-        assert!(p[1].starts_with("p.toml:7: bad timeout `ten minutes`"), "{p:?}");
-        assert!(p[2].starts_with("p.toml:8: bad retry_backoff `0s`"), "{p:?}");
+        assert!(
+            p[0].starts_with("p.toml:3: invalid cron expression"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("p.toml:7: bad timeout `ten minutes`"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("p.toml:8: bad retry_backoff `0s`"),
+            "{p:?}"
+        );
 
         let p = problems(
             "[pipeline]\nname = \"p\"\nschedule = \"0 0 2 * * *\"\ntimezone = \"Europe/Atlantis\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\n",
         );
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("p.toml:4: unknown time zone `Europe/Atlantis`"), "{p:?}");
+        assert!(
+            p[0].starts_with("p.toml:4: unknown time zone `Europe/Atlantis`"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -557,15 +576,23 @@ timeout = "10m"
         let p = problems("[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = noop\n");
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("p.toml:5: "), "{p:?}");
-        let p = problems("[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\nretrys = 2\n");
-        assert!(p[0].starts_with("p.toml:6: unknown field `retrys`"), "{p:?}");
+        let p = problems(
+            "[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\nretrys = 2\n",
+        );
+        assert!(
+            p[0].starts_with("p.toml:6: unknown field `retrys`"),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn empty_pipeline_and_bad_names_are_rejected() {
         let p = problems("[pipeline]\nname = \"has space\"\n");
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p.iter().any(|l| l.contains("pipeline name `has space` is not allowed")));
+        assert!(
+            p.iter()
+                .any(|l| l.contains("pipeline name `has space` is not allowed"))
+        );
         assert!(p.iter().any(|l| l.contains("pipeline has no jobs")));
     }
 
@@ -579,8 +606,14 @@ timeout = "10m"
         let (ok, problems) = load_paths(&[dir.path().to_path_buf()], &TestKinds);
         assert_eq!(ok.len(), 1);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].message.contains("already used by"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("already used by"),
+            "{problems:?}"
+        );
         assert!(problems[1].file.ends_with("c.toml"), "{problems:?}");
-        assert!(problems[1].message.contains("missing field `name`"), "{problems:?}");
+        assert!(
+            problems[1].message.contains("missing field `name`"),
+            "{problems:?}"
+        );
     }
 }

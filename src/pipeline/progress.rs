@@ -58,15 +58,13 @@ pub fn run_outcome(states: &[JobState], cancel_requested: bool) -> Option<RunSta
     if !states.iter().all(|s| s.is_terminal()) {
         return None;
     }
-    Some(
-        if states.iter().all(|s| s.satisfies_downstream()) {
-            RunState::Succeeded
-        } else if cancel_requested || states.contains(&JobState::Cancelled) {
-            RunState::Cancelled
-        } else {
-            RunState::Failed
-        },
-    )
+    Some(if states.iter().all(|s| s.satisfies_downstream()) {
+        RunState::Succeeded
+    } else if cancel_requested || states.contains(&JobState::Cancelled) {
+        RunState::Cancelled
+    } else {
+        RunState::Failed
+    })
 }
 
 /// The wait before retry number `failures` (1 for the first retry): `base × 2^(failures-1)`,

@@ -120,11 +120,7 @@ impl Schedule {
     }
 
     /// The latest fire instant at or before `at`, looking back at most `horizon`.
-    pub fn last_at_or_before(
-        &self,
-        at: DateTime<Utc>,
-        horizon: Duration,
-    ) -> Option<DateTime<Utc>> {
+    pub fn last_at_or_before(&self, at: DateTime<Utc>, horizon: Duration) -> Option<DateTime<Utc>> {
         // Walk forward from the horizon; schedules with a tick every second over a long
         // horizon would be slow, so step the horizon out gradually.
         let mut window = Duration::minutes(1).min(horizon);
@@ -239,9 +235,21 @@ mod tests {
 
     #[test]
     fn bad_expressions_and_zones_are_explained() {
-        assert!(Schedule::parse("* * *", "UTC").unwrap_err().contains("3 fields"));
-        assert!(Schedule::parse("0 61 * * * *", "UTC").unwrap_err().contains("invalid cron"));
-        assert!(Schedule::parse("0 0 * * * *", "Mars/Olympus").unwrap_err().contains("time zone"));
+        assert!(
+            Schedule::parse("* * *", "UTC")
+                .unwrap_err()
+                .contains("3 fields")
+        );
+        assert!(
+            Schedule::parse("0 61 * * * *", "UTC")
+                .unwrap_err()
+                .contains("invalid cron")
+        );
+        assert!(
+            Schedule::parse("0 0 * * * *", "Mars/Olympus")
+                .unwrap_err()
+                .contains("time zone")
+        );
     }
 
     #[test]
@@ -249,7 +257,11 @@ mod tests {
         // Noon on the 13th, or on any Friday. 2026-03-01 is a Sunday.
         assert_eq!(
             fires("0 0 12 13 * FRI", "UTC", "2026-03-01T00:00:00Z", 3),
-            ["2026-03-06T12:00:00Z", "2026-03-13T12:00:00Z", "2026-03-20T12:00:00Z"]
+            [
+                "2026-03-06T12:00:00Z",
+                "2026-03-13T12:00:00Z",
+                "2026-03-20T12:00:00Z"
+            ]
         );
     }
 
@@ -258,7 +270,11 @@ mod tests {
         // 09:00 Berlin is 08:00 UTC in winter, 07:00 UTC from 2026-03-29.
         assert_eq!(
             fires("0 0 9 * * *", "Europe/Berlin", "2026-03-27T12:00:00Z", 3),
-            ["2026-03-28T08:00:00Z", "2026-03-29T07:00:00Z", "2026-03-30T07:00:00Z"]
+            [
+                "2026-03-28T08:00:00Z",
+                "2026-03-29T07:00:00Z",
+                "2026-03-30T07:00:00Z"
+            ]
         );
     }
 
@@ -267,7 +283,11 @@ mod tests {
         // 02:30 does not exist in Berlin on 2026-03-29 (02:00 CET -> 03:00 CEST = 01:00 UTC).
         assert_eq!(
             fires("0 30 2 * * *", "Europe/Berlin", "2026-03-27T12:00:00Z", 3),
-            ["2026-03-28T01:30:00Z", "2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z"]
+            [
+                "2026-03-28T01:30:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-30T00:30:00Z"
+            ]
         );
         // Every 15 minutes: 02:00..02:45 are all skipped and collapse into one firing at 03:00.
         assert_eq!(
@@ -291,7 +311,11 @@ mod tests {
         // Hourly at :00: 02:00 fires once (00:00Z); the next is 03:00 CET = 02:00Z.
         assert_eq!(
             fires("0 0 * * * *", "Europe/Berlin", "2026-10-24T22:30:00Z", 3),
-            ["2026-10-24T23:00:00Z", "2026-10-25T00:00:00Z", "2026-10-25T02:00:00Z"]
+            [
+                "2026-10-24T23:00:00Z",
+                "2026-10-25T00:00:00Z",
+                "2026-10-25T02:00:00Z"
+            ]
         );
     }
 

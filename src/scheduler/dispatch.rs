@@ -13,7 +13,11 @@ use tracing::{debug, warn};
 use super::{Shared, StopReason, execute};
 use crate::db::repo;
 
-pub(super) async fn run(shared: Arc<Shared>, attempts: TaskTracker, stop: CancellationToken) -> anyhow::Result<()> {
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    attempts: TaskTracker,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(shared.settings.max_concurrency));
     let mut last_housekeeping = Instant::now() - shared.settings.poll_interval;
     loop {
@@ -27,7 +31,14 @@ pub(super) async fn run(shared: Arc<Shared>, attempts: TaskTracker, stop: Cancel
         }
         let free = permits.available_permits();
         if free > 0 {
-            match repo::dispatch::claim(&shared.db, &shared.worker_id, free, shared.settings.lease_ttl).await {
+            match repo::dispatch::claim(
+                &shared.db,
+                &shared.worker_id,
+                free,
+                shared.settings.lease_ttl,
+            )
+            .await
+            {
                 Ok(claimed) => {
                     if !claimed.is_empty() {
                         debug!(count = claimed.len(), "claimed jobs");
@@ -76,7 +87,9 @@ async fn housekeeping(shared: &Shared) -> crate::db::Result {
     }
     let cancelled = repo::runs::cancel_requested(&shared.db).await?;
     if !cancelled.is_empty() {
-        let n = shared.stop_where(StopReason::RunCancelled, |_, a| cancelled.contains(&a.run_id));
+        let n = shared.stop_where(StopReason::RunCancelled, |_, a| {
+            cancelled.contains(&a.run_id)
+        });
         if n > 0 {
             debug!(attempts = n, "stopping attempts of cancelled runs");
         }

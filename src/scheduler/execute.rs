@@ -29,7 +29,8 @@ use crate::{
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSemaphorePermit) {
-    let span = info_span!("attempt", run_id = job.run_id, job = %job.job_name, attempt = job.number);
+    let span =
+        info_span!("attempt", run_id = job.run_id, job = %job.job_name, attempt = job.number);
     async move {
         let token = shared.hard_stop.child_token();
         let reason = Arc::new(Mutex::new(None));
@@ -45,7 +46,10 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
         }
         let records = shared.records.clone();
         // The recorder outlives every attempt task; a failed send means the daemon is gone.
-        let log = LogSink::new(job.attempt_id, Arc::new(move |line| drop(records.send(Record::Log(line)))));
+        let log = LogSink::new(
+            job.attempt_id,
+            Arc::new(move |line| drop(records.send(Record::Log(line)))),
+        );
         log.info(format!(
             "attempt {} of {} on worker {}",
             job.number, job.job_name, shared.worker_id
@@ -92,7 +96,12 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
     .await
 }
 
-async fn prepare(shared: &Shared, job: &Claimed, cancel: tokio_util::sync::CancellationToken, log: LogSink) -> Result<JobContext, String> {
+async fn prepare(
+    shared: &Shared,
+    job: &Claimed,
+    cancel: tokio_util::sync::CancellationToken,
+    log: LogSink,
+) -> Result<JobContext, String> {
     let run = repo::runs::get(&shared.db, job.run_id)
         .await
         .map_err(|e| format!("loading run {}: {e}", job.run_id))?;
@@ -101,10 +110,12 @@ async fn prepare(shared: &Shared, job: &Claimed, cancel: tokio_util::sync::Cance
         .get(&shared.db, run.pipeline_version_id)
         .await
         .map_err(|e| format!("loading pipeline version {}: {e}", run.pipeline_version_id))?;
-    let job_spec = spec
-        .spec
-        .job(&job.job_name)
-        .ok_or_else(|| format!("job {} is not in pipeline version {}", job.job_name, run.pipeline_version_id))?;
+    let job_spec = spec.spec.job(&job.job_name).ok_or_else(|| {
+        format!(
+            "job {} is not in pipeline version {}",
+            job.job_name, run.pipeline_version_id
+        )
+    })?;
     let run_params: BTreeMap<String, String> = serde_json::from_str(&run.params)
         .map_err(|e| format!("run {} has unreadable params: {e}", run.id))?;
     let params = apply_run_params(&job_spec.params, &run_params)?;
@@ -134,7 +145,9 @@ async fn run_job(shared: &Shared, job: &Claimed, ctx: JobContext) -> Outcome {
     let timeout = ctx.timeout;
     let token = ctx.cancel.clone();
     // A panicking job fails its attempt instead of taking the daemon down.
-    let mut fut = AssertUnwindSafe(async { kind.run(&ctx).await }).catch_unwind().boxed();
+    let mut fut = AssertUnwindSafe(async { kind.run(&ctx).await })
+        .catch_unwind()
+        .boxed();
     let deadline = async {
         match timeout {
             Some(limit) => tokio::time::sleep(limit).await,
@@ -168,8 +181,14 @@ async fn run_job(shared: &Shared, job: &Claimed, ctx: JobContext) -> Outcome {
     };
     match result {
         Ok(Ok(())) => Outcome::Succeeded,
-        Ok(Err(JobError::Failed(error))) => Outcome::Failed { error, retryable: true },
-        Ok(Err(JobError::Fatal(error))) => Outcome::Failed { error, retryable: false },
+        Ok(Err(JobError::Failed(error))) => Outcome::Failed {
+            error,
+            retryable: true,
+        },
+        Ok(Err(JobError::Fatal(error))) => Outcome::Failed {
+            error,
+            retryable: false,
+        },
         Ok(Err(JobError::Cancelled)) => Outcome::Cancelled,
         Err(panic) => {
             let message = panic

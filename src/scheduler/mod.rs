@@ -142,8 +142,15 @@ pub fn default_worker_id() -> String {
 }
 
 /// Runs a daemon on `db` until `shutdown` is cancelled.
-pub async fn run(settings: &Settings, db: Db, options: DaemonOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
-    crate::db::migrate(&db).await.context("applying migrations")?;
+pub async fn run(
+    settings: &Settings,
+    db: Db,
+    options: DaemonOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    crate::db::migrate(&db)
+        .await
+        .context("applying migrations")?;
     let worker_id = options
         .worker_id
         .or_else(|| settings.daemon.worker_id.clone())
@@ -176,20 +183,51 @@ pub async fn run(settings: &Settings, db: Db, options: DaemonOptions, shutdown: 
     let orphans = repo::dispatch::orphans_of(&db, &worker_id).await?;
     if !orphans.is_empty() {
         let report = repo::dispatch::finish(&db, &shared.specs, shared.policy(), &orphans).await?;
-        warn!(count = orphans.len(), retried = report.retried, "recovered attempts of a previous process with this worker id");
+        warn!(
+            count = orphans.len(),
+            retried = report.retried,
+            "recovered attempts of a previous process with this worker id"
+        );
     }
-    info!(worker_id, max_concurrency = settings.scheduler.max_concurrency, "daemon started");
+    info!(
+        worker_id,
+        max_concurrency = settings.scheduler.max_concurrency,
+        "daemon started"
+    );
 
     let attempts = TaskTracker::new();
     let drained = CancellationToken::new();
     let mut services = tokio::task::JoinSet::new();
     let named = |name: &'static str, fut| async move { (name, fut.await) };
-    services.spawn(named("recorder", Box::pin(recorder::record(shared.clone(), records_rx, drained.clone())) as Service));
-    services.spawn(named("heartbeat", Box::pin(reaper::heartbeat(shared.clone(), drained.clone()))));
+    services.spawn(named(
+        "recorder",
+        Box::pin(recorder::record(
+            shared.clone(),
+            records_rx,
+            drained.clone(),
+        )) as Service,
+    ));
+    services.spawn(named(
+        "heartbeat",
+        Box::pin(reaper::heartbeat(shared.clone(), drained.clone())),
+    ));
     let loops = shutdown.child_token();
-    services.spawn(named("reaper", Box::pin(reaper::reap(shared.clone(), loops.clone()))));
-    services.spawn(named("triggers", Box::pin(triggers::run(shared.clone(), loops.clone()))));
-    services.spawn(named("dispatcher", Box::pin(dispatch::run(shared.clone(), attempts.clone(), loops.clone()))));
+    services.spawn(named(
+        "reaper",
+        Box::pin(reaper::reap(shared.clone(), loops.clone())),
+    ));
+    services.spawn(named(
+        "triggers",
+        Box::pin(triggers::run(shared.clone(), loops.clone())),
+    ));
+    services.spawn(named(
+        "dispatcher",
+        Box::pin(dispatch::run(
+            shared.clone(),
+            attempts.clone(),
+            loops.clone(),
+        )),
+    ));
 
     // Wait for shutdown, or for a subsystem to fail (which stops the others).
     let mut failure = None;
@@ -208,19 +246,33 @@ pub async fn run(settings: &Settings, db: Db, options: DaemonOptions, shutdown: 
     info!(running = shared.running_ids().len(), grace = ?settings.scheduler.shutdown_grace, "stopping: no new jobs are claimed");
 
     attempts.close();
-    if tokio::time::timeout(settings.scheduler.shutdown_grace, attempts.wait()).await.is_err() {
+    if tokio::time::timeout(settings.scheduler.shutdown_grace, attempts.wait())
+        .await
+        .is_err()
+    {
         let n = shared.running_ids().len();
-        warn!(running = n, "shutdown grace is over; cancelling running jobs");
+        warn!(
+            running = n,
+            "shutdown grace is over; cancelling running jobs"
+        );
         shared.hard_stop.cancel();
-        if tokio::time::timeout(CANCEL_GRACE, attempts.wait()).await.is_err() {
-            warn!(abandoned = shared.running_ids().len(), "jobs did not stop; their leases will expire and they will be retried");
+        if tokio::time::timeout(CANCEL_GRACE, attempts.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                abandoned = shared.running_ids().len(),
+                "jobs did not stop; their leases will expire and they will be retried"
+            );
         }
     }
     drained.cancel();
     while let Some(done) = services.join_next().await {
         match done {
             Ok((_, Ok(()))) => {}
-            Ok((name, Err(e))) => warn!(error = %e, name, "subsystem ended with an error during shutdown"),
+            Ok((name, Err(e))) => {
+                warn!(error = %e, name, "subsystem ended with an error during shutdown")
+            }
             Err(e) => warn!(error = %e, "subsystem panicked during shutdown"),
         }
     }
@@ -236,7 +288,11 @@ pub async fn run(settings: &Settings, db: Db, options: DaemonOptions, shutdown: 
 
 /// Retries a database step forever while the database is unreachable, a few times for other
 /// errors; returns the last error if it keeps failing for another reason.
-async fn with_db_retry<T, F, Fut>(what: &str, stop: &CancellationToken, mut step: F) -> Result<T, crate::db::RepoError>
+async fn with_db_retry<T, F, Fut>(
+    what: &str,
+    stop: &CancellationToken,
+    mut step: F,
+) -> Result<T, crate::db::RepoError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, crate::db::RepoError>>,

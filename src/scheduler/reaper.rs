@@ -14,7 +14,10 @@ use crate::db::repo;
 const SETTLE_EVERY: u32 = 5;
 
 /// Renews this worker's leases until the daemon has drained.
-pub(super) async fn heartbeat(shared: Arc<Shared>, drained: CancellationToken) -> anyhow::Result<()> {
+pub(super) async fn heartbeat(
+    shared: Arc<Shared>,
+    drained: CancellationToken,
+) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(shared.settings.heartbeat_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
@@ -59,7 +62,7 @@ pub(super) async fn reap(shared: Arc<Shared>, stop: CancellationToken) -> anyhow
             }
             Err(e) => warn!(error = %e, "reaper round failed"),
         }
-        if round % SETTLE_EVERY == 0 {
+        if round.is_multiple_of(SETTLE_EVERY) {
             match repo::runs::settle_stuck(&shared.db, &shared.specs).await {
                 Ok(0) => {}
                 Ok(n) => info!(runs = n, "finished runs that had nothing left to do"),

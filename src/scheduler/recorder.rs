@@ -59,7 +59,11 @@ pub(super) async fn record(
         }
         if !logs.is_empty() {
             let stop = CancellationToken::new();
-            if let Err(e) = with_db_retry("writing attempt logs", &stop, || repo::logs::append(&shared.db, &logs)).await {
+            if let Err(e) = with_db_retry("writing attempt logs", &stop, || {
+                repo::logs::append(&shared.db, &logs)
+            })
+            .await
+            {
                 warn!(error = %e, lines = logs.len(), "dropped attempt log lines");
             }
         }
@@ -73,7 +77,11 @@ async fn write_outcomes(shared: &Shared, batch: &[Finished], drained: &Cancellat
     // Results are kept while the database is away; the wait is cut short only by the final
     // shutdown, and then the leases expire and the jobs are retried elsewhere.
     let never = CancellationToken::new();
-    let stop = if drained.is_cancelled() { drained } else { &never };
+    let stop = if drained.is_cancelled() {
+        drained
+    } else {
+        &never
+    };
     match with_db_retry("recording attempt outcomes", stop, || {
         repo::dispatch::finish(&shared.db, &shared.specs, shared.policy(), batch)
     })
@@ -81,7 +89,10 @@ async fn write_outcomes(shared: &Shared, batch: &[Finished], drained: &Cancellat
     {
         Ok(report) => {
             if report.stale > 0 {
-                warn!(stale = report.stale, "ignored results of attempts whose lease was taken over");
+                warn!(
+                    stale = report.stale,
+                    "ignored results of attempts whose lease was taken over"
+                );
             }
             if report.runs.iter().any(|(_, s)| s.is_terminal()) {
                 // A finished run may free a slot for a queued one.

@@ -45,7 +45,9 @@ struct Planned {
 }
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) -> anyhow::Result<()> {
-    let mut timers = JobScheduler::new().await.context("starting the cron timer")?;
+    let mut timers = JobScheduler::new()
+        .await
+        .context("starting the cron timer")?;
     timers.start().await.context("starting the cron timer")?;
     let (fire_tx, mut fire_rx) = mpsc::unbounded_channel::<Fire>();
     let mut planned: HashMap<i64, Planned> = HashMap::new();
@@ -113,7 +115,14 @@ async fn sync(
         let next = plan(shared, view, view.pipeline.next_fire_at).await?;
         if let Some(next) = next {
             let timer = arm(timers, fire_tx, id, view.version.id, next).await?;
-            planned.insert(id, Planned { version_id: view.version.id, at: next, timer });
+            planned.insert(
+                id,
+                Planned {
+                    version_id: view.version.id,
+                    at: next,
+                    timer,
+                },
+            );
         }
     }
     Ok(())
@@ -121,7 +130,11 @@ async fn sync(
 
 /// Works out the next tick after `resume_from` (the stored next fire time, if any), creating
 /// runs for ticks missed while no daemon was up as `catchup` says, and stores the result.
-async fn plan(shared: &Shared, view: &PipelineView, resume_from: Option<DateTime<Utc>>) -> anyhow::Result<Option<DateTime<Utc>>> {
+async fn plan(
+    shared: &Shared,
+    view: &PipelineView,
+    resume_from: Option<DateTime<Utc>>,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
     let spec = &view.spec.spec;
     let Some(schedule_spec) = &spec.schedule else {
         return Ok(None);
@@ -133,17 +146,11 @@ async fn plan(shared: &Shared, view: &PipelineView, resume_from: Option<DateTime
     if let Some(at) = resume_from
         && at <= now
     {
-        let mut missed = vec![at];
         let cap = shared.settings.max_catchup_runs.max(1) as usize;
-        missed.extend(schedule.ticks_between(at, now, usize::MAX.min(cap * 100)));
-        let chosen: Vec<DateTime<Utc>> = if spec.catchup {
-            if missed.len() > cap {
-                warn!(pipeline = %spec.name, missed = missed.len(), planned = cap, "too many missed ticks; catching up the latest only (scheduler.max_catchup_runs)");
-            }
-            missed.split_off(missed.len().saturating_sub(cap))
-        } else {
-            missed.last().copied().into_iter().collect()
-        };
+        let chosen = missed_ticks(&schedule, at, now, spec.catchup, cap);
+        if spec.catchup && chosen.len() == cap {
+            warn!(pipeline = %spec.name, planned = cap, "catching up at most scheduler.max_catchup_runs missed ticks (the latest ones)");
+        }
         for tick in &chosen {
             create_tick_run(shared, view, *tick).await?;
         }
@@ -160,7 +167,47 @@ fn next_tick(schedule: &Schedule, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     schedule.next_after(now)
 }
 
-async fn create_tick_run(shared: &Shared, view: &PipelineView, at: DateTime<Utc>) -> anyhow::Result<()> {
+/// The ticks to run after downtime, given the first missed one (`at`): with `catchup`, the
+/// latest `cap` ticks in `[at, now]`; without, only the latest.
+fn missed_ticks(
+    schedule: &Schedule,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    catchup: bool,
+    cap: usize,
+) -> Vec<DateTime<Utc>> {
+    if !catchup {
+        let latest = schedule
+            .last_at_or_before(now, now - at)
+            .filter(|t| *t >= at)
+            .unwrap_or(at);
+        return vec![latest];
+    }
+    // A ring of the latest `cap`; the walk is bounded so a per-second schedule after months
+    // of downtime cannot stall the daemon.
+    let mut ring = std::collections::VecDeque::with_capacity(cap);
+    ring.push_back(at);
+    let mut cursor = at;
+    for _ in 0..1_000_000 {
+        match schedule.next_after(cursor) {
+            Some(t) if t <= now => {
+                if ring.len() == cap {
+                    ring.pop_front();
+                }
+                ring.push_back(t);
+                cursor = t;
+            }
+            _ => break,
+        }
+    }
+    ring.into()
+}
+
+async fn create_tick_run(
+    shared: &Shared,
+    view: &PipelineView,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let (run_id, created) = repo::runs::create(
         &shared.db,
         view.pipeline.id,
@@ -207,7 +254,14 @@ async fn on_fire(
     if Utc::now() < fire.at {
         // The monotonic timer ran ahead of the wall clock (clock adjusted): wait again.
         let timer = arm(timers, fire_tx, fire.pipeline_id, fire.version_id, fire.at).await?;
-        planned.insert(fire.pipeline_id, Planned { version_id: fire.version_id, at: fire.at, timer });
+        planned.insert(
+            fire.pipeline_id,
+            Planned {
+                version_id: fire.version_id,
+                at: fire.at,
+                timer,
+            },
+        );
         return Ok(());
     }
     // Creates this tick's run, and any ticks missed meanwhile (a suspended machine).
@@ -215,7 +269,14 @@ async fn on_fire(
     match next {
         Some(next) => {
             let timer = arm(timers, fire_tx, fire.pipeline_id, fire.version_id, next).await?;
-            planned.insert(fire.pipeline_id, Planned { version_id: fire.version_id, at: next, timer });
+            planned.insert(
+                fire.pipeline_id,
+                Planned {
+                    version_id: fire.version_id,
+                    at: next,
+                    timer,
+                },
+            );
         }
         None => {
             planned.remove(&fire.pipeline_id);
@@ -237,7 +298,11 @@ async fn arm(
         .checked_add(wait)
         .ok_or_else(|| anyhow::anyhow!("fire time {at} is too far away"))?;
     let tx = fire_tx.clone();
-    let fire = Fire { pipeline_id, version_id, at };
+    let fire = Fire {
+        pipeline_id,
+        version_id,
+        at,
+    };
     let job = Job::new_one_shot_at_instant_async(instant, move |_id, _lock| {
         let tx = tx.clone();
         let fire = fire.clone();
@@ -247,5 +312,37 @@ async fn arm(
         })
     })
     .context("creating a cron timer")?;
-    Ok(timers.add(job).await.context("adding a cron timer")?)
+    timers.add(job).await.context("adding a cron timer")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn missed_ticks_catch_up_the_latest_or_only_the_last() {
+        let minutely = Schedule::parse("0 * * * * *", "UTC").unwrap();
+        let at = utc("2026-01-01T00:00:00Z");
+        let now = utc("2026-01-01T00:05:30Z");
+        let all = missed_ticks(&minutely, at, now, true, 100);
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[0], at);
+        assert_eq!(all[5], utc("2026-01-01T00:05:00Z"));
+        let capped = missed_ticks(&minutely, at, now, true, 2);
+        assert_eq!(
+            capped,
+            vec![utc("2026-01-01T00:04:00Z"), utc("2026-01-01T00:05:00Z")]
+        );
+        assert_eq!(
+            missed_ticks(&minutely, at, now, false, 100),
+            vec![utc("2026-01-01T00:05:00Z")]
+        );
+        // Only the first missed tick itself.
+        let just = utc("2026-01-01T00:00:10Z");
+        assert_eq!(missed_ticks(&minutely, at, just, false, 100), vec![at]);
+    }
 }

@@ -24,17 +24,29 @@ fn validate_prints_file_line_reason_and_fails() {
         format!("{file}:16: bad params for kind `http`"),
         format!("{file}:17: bad timeout `soon`"),
     ] {
-        assert!(stderr.contains(&expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 
-    let cyclic = env.write("cyclic.toml", &TWO_JOBS.replace("name = \"a\"\nkind = \"noop\"\n", "name = \"a\"\nkind = \"noop\"\nafter = [\"b\"]\n"));
+    let cyclic = env.write(
+        "cyclic.toml",
+        &TWO_JOBS.replace(
+            "name = \"a\"\nkind = \"noop\"\n",
+            "name = \"a\"\nkind = \"noop\"\nafter = [\"b\"]\n",
+        ),
+    );
     let out = env.run(&["pipelines", "validate", cyclic.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["ok"], false);
     let message = json["problems"][0]["message"].as_str().unwrap();
     assert!(message.starts_with("dependency cycle: "), "{message}");
-    assert!(message.contains("a -> b") || message.contains("b -> a"), "{message}");
+    assert!(
+        message.contains("a -> b") || message.contains("b -> a"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -44,14 +56,26 @@ fn every_default_pipeline_in_jobs_is_valid() {
     let env = Env::new(Backend::Sqlite);
     let json = env.json(&["pipelines", "validate", jobs, examples]);
     assert_eq!(json["ok"], true);
-    assert!(json["pipelines"].as_array().unwrap().iter().any(|p| p == "nightly"));
+    assert!(
+        json["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "nightly")
+    );
 }
 
 #[test]
 fn apply_list_show_graph_pause_resume() {
     for backend in backends() {
         let env = Env::new(backend);
-        let path = env.write("jobs/p.toml", &format!("{TWO_JOBS}").replace("name = \"p\"\n", "name = \"p\"\nschedule = \"0 30 2 * * *\"\ntimezone = \"Europe/Berlin\"\n"));
+        let path = env.write(
+            "jobs/p.toml",
+            &TWO_JOBS.replace(
+                "name = \"p\"\n",
+                "name = \"p\"\nschedule = \"0 30 2 * * *\"\ntimezone = \"Europe/Berlin\"\n",
+            ),
+        );
         let applied = env.json(&["pipelines", "apply", path.to_str().unwrap()]);
         assert_eq!(applied[0]["name"], "p");
         assert_eq!(applied[0]["version"], 1);
@@ -80,12 +104,30 @@ fn apply_list_show_graph_pause_resume() {
         assert_eq!(env.json(&["pipelines", "list"])[0]["paused"], false);
 
         // A changed file becomes version 2.
-        std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + "\n# edited\n").unwrap();
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&path).unwrap() + "\n# edited\n",
+        )
+        .unwrap();
         assert_eq!(env.json(&["pipelines", "apply"])[0]["version"], 2);
 
         let audit = env.json(&["audit", "list"]);
-        let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
-        assert_eq!(actions, ["pipelines.apply", "pipelines.resume", "pipelines.pause", "pipelines.apply"], "{backend:?}");
+        let actions: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "pipelines.apply",
+                "pipelines.resume",
+                "pipelines.pause",
+                "pipelines.apply"
+            ],
+            "{backend:?}"
+        );
     }
 }
 
@@ -144,7 +186,10 @@ fn errors_are_one_line_with_a_reason() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim(), "error: run 999 not found");
     let out = env.run(&["trigger", "nope"]);
-    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "error: pipeline nope not found");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: pipeline nope not found"
+    );
 }
 
 #[test]
@@ -160,11 +205,21 @@ fn init_writes_a_commented_file_and_settings_layer() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 
     // The file's URL loses to PATRON__DATABASE__URL (set by the harness), which loses to the flag.
-    std::fs::write(&path, text.replace("sqlite://patron.db?mode=rwc", "sqlite://from-file.db?mode=rwc")).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "sqlite://patron.db?mode=rwc",
+            "sqlite://from-file.db?mode=rwc",
+        ),
+    )
+    .unwrap();
     env.ok(&["--config", p, "migrate"]);
     assert!(!env.path("from-file.db").exists());
     assert!(env.path("patron.db").exists());
-    let flag_url = format!("sqlite://{}/from-flag.db?mode=rwc", env.dir.path().display());
+    let flag_url = format!(
+        "sqlite://{}/from-flag.db?mode=rwc",
+        env.dir.path().display()
+    );
     env.ok(&["--config", p, "--database-url", &flag_url, "migrate"]);
     assert!(env.path("from-flag.db").exists());
     // Without the env variable, the file wins over the default.
@@ -174,6 +229,10 @@ fn init_writes_a_commented_file_and_settings_layer() {
         .env_remove("PATRON__DATABASE__URL")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(env.path("from-file.db").exists());
 }

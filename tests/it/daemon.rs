@@ -60,10 +60,17 @@ fn a_diamond_runs_in_dependency_order() {
 fn a_flaky_job_succeeds_on_its_second_attempt_after_backoff() {
     for backend in backends() {
         let env = Env::new(backend);
-        let flaky = "if [ -f tried ]; then echo second; else touch tried; echo first >&2; exit 3; fi";
+        let flaky =
+            "if [ -f tried ]; then echo second; else touch tried; echo first >&2; exit 3; fi";
         env.apply(
             "flaky.toml",
-            &(header("flaky", "") + &sh_job("flaky", &[], flaky, "retries = 2\nretry_backoff = \"200ms\"")),
+            &(header("flaky", "")
+                + &sh_job(
+                    "flaky",
+                    &[],
+                    flaky,
+                    "retries = 2\nretry_backoff = \"200ms\"",
+                )),
         );
         let _daemon = env.daemon("w1");
         let out = env.json(&["trigger", "flaky", "--wait"]);
@@ -74,12 +81,34 @@ fn a_flaky_job_succeeds_on_its_second_attempt_after_backoff() {
         assert_eq!(attempts[0]["error"], "`sh` exited with status 3");
         // Backoff: base 200ms with jitter in [0.5, 1].
         let gap = ts(&attempts[1]["started_at"]) - ts(&attempts[0]["finished_at"]);
-        assert!(gap >= chrono::Duration::milliseconds(100), "retried after {gap}");
+        assert!(
+            gap >= chrono::Duration::milliseconds(100),
+            "retried after {gap}"
+        );
         // Both attempts' output is in the logs, stderr included.
         let logs = env.json(&["logs", &out["run_id"].to_string()]);
-        let text: Vec<String> = logs.as_array().unwrap().iter().map(|l| format!("{}#{} {} {}", l["job"].as_str().unwrap(), l["attempt"], l["stream"].as_str().unwrap(), l["line"].as_str().unwrap())).collect();
-        assert!(text.contains(&"flaky#1 stderr first".to_owned()), "{text:?}");
-        assert!(text.contains(&"flaky#2 stdout second".to_owned()), "{text:?}");
+        let text: Vec<String> = logs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}#{} {} {}",
+                    l["job"].as_str().unwrap(),
+                    l["attempt"],
+                    l["stream"].as_str().unwrap(),
+                    l["line"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert!(
+            text.contains(&"flaky#1 stderr first".to_owned()),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"flaky#2 stdout second".to_owned()),
+            "{text:?}"
+        );
     }
 }
 
@@ -88,12 +117,21 @@ fn a_timeout_kills_the_job_and_fails_downstream() {
     for backend in backends() {
         let env = Env::new(backend);
         let pipeline = header("slow", "")
-            + &sh_job("slow", &[], "echo $$ > pid.txt; sleep 30", "timeout = \"500ms\"")
+            + &sh_job(
+                "slow",
+                &[],
+                "echo $$ > pid.txt; sleep 30",
+                "timeout = \"500ms\"",
+            )
             + &sh_job("after", &["slow"], "echo never", "");
         env.apply("slow.toml", &pipeline);
         let _daemon = env.daemon("w1");
         let out = env.run(&["trigger", "slow", "--wait", "--json"]);
-        assert_eq!(out.status.code(), Some(1), "--wait exits non-zero when the run fails");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "--wait exits non-zero when the run fails"
+        );
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(json["state"], "failed");
         let run = env.show(json["run_id"].as_i64().unwrap());
@@ -102,8 +140,16 @@ fn a_timeout_kills_the_job_and_fails_downstream() {
         assert_eq!(job(&run, "slow")["error"], "timed out after 500ms");
         assert_eq!(job(&run, "after")["state"], "upstream_failed");
         // The process was killed, not left running.
-        let pid: i32 = std::fs::read_to_string(env.path("pid.txt")).unwrap().trim().parse().unwrap();
-        assert!(wait_until(Duration::from_secs(5), || unsafe { libc::kill(pid, 0) } != 0), "sleep {pid} still alive");
+        let pid: i32 = std::fs::read_to_string(env.path("pid.txt"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            wait_until(Duration::from_secs(5), || unsafe { libc::kill(pid, 0) }
+                != 0),
+            "sleep {pid} still alive"
+        );
     }
 }
 
@@ -114,7 +160,12 @@ fn rerun_failed_only_repeats_failed_jobs_and_their_downstream() {
         env.write("broken", "");
         let pipeline = header("etl", "")
             + &sh_job("extract", &[], "echo x >> extract.txt", "")
-            + &sh_job("transform", &["extract"], "if [ -f broken ]; then exit 1; fi; echo t >> transform.txt", "")
+            + &sh_job(
+                "transform",
+                &["extract"],
+                "if [ -f broken ]; then exit 1; fi; echo t >> transform.txt",
+                "",
+            )
             + &sh_job("load", &["transform"], "echo l >> load.txt", "")
             + &sh_job("side", &["extract"], "echo s >> side.txt", "");
         env.apply("etl.toml", &pipeline);
@@ -130,7 +181,12 @@ fn rerun_failed_only_repeats_failed_jobs_and_their_downstream() {
 
         std::fs::remove_file(env.path("broken")).unwrap();
         let rerun = env.json(&["rerun", &run.to_string(), "--failed-only"]);
-        let mut jobs: Vec<&str> = rerun["jobs"].as_array().unwrap().iter().map(|j| j.as_str().unwrap()).collect();
+        let mut jobs: Vec<&str> = rerun["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j.as_str().unwrap())
+            .collect();
         jobs.sort();
         assert_eq!(jobs, ["load", "transform"]);
         let shown = env.wait_run(run, WAIT);
@@ -188,7 +244,10 @@ fn max_active_runs_queues_the_second_run() {
     let b = env.wait_run(second, WAIT);
     assert_eq!(a["state"], "succeeded");
     assert_eq!(b["state"], "succeeded");
-    assert!(ts(&b["started_at"]) >= ts(&a["finished_at"]), "runs overlapped: {a} {b}");
+    assert!(
+        ts(&b["started_at"]) >= ts(&a["finished_at"]),
+        "runs overlapped: {a} {b}"
+    );
 }
 
 #[test]
@@ -226,13 +285,29 @@ fn run_params_reach_jobs() {
         "[pipeline]\nname = \"params\"\n[[job]]\nname = \"greet\"\nkind = \"command\"\nparams = { program = \"echo\", args = [\"default\"] }\n",
     );
     // ...and every run param reaches commands as PATRON_PARAM_<NAME>.
-    env.apply("envp.toml", &(header("envp", "") + &sh_job("env", &[], "echo as_of=$PATRON_PARAM_AS_OF", "")));
+    env.apply(
+        "envp.toml",
+        &(header("envp", "") + &sh_job("env", &[], "echo as_of=$PATRON_PARAM_AS_OF", "")),
+    );
     let _daemon = env.daemon("w1");
     let stdout = |run: &serde_json::Value| -> Vec<String> {
         let logs = env.json(&["logs", &run["run_id"].to_string()]);
-        logs.as_array().unwrap().iter().filter(|l| l["stream"] == "stdout").map(|l| l["line"].as_str().unwrap().to_owned()).collect()
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["stream"] == "stdout")
+            .map(|l| l["line"].as_str().unwrap().to_owned())
+            .collect()
     };
-    let out = env.json(&["trigger", "params", "--wait", "--param", "args=[\"overridden\"]", "--param", "as_of=1997-09-30"]);
+    let out = env.json(&[
+        "trigger",
+        "params",
+        "--wait",
+        "--param",
+        "args=[\"overridden\"]",
+        "--param",
+        "as_of=1997-09-30",
+    ]);
     assert_eq!(out["state"], "succeeded");
     assert_eq!(stdout(&out), ["overridden"]);
     let out = env.json(&["trigger", "envp", "--wait", "--param", "as_of=1997-09-30"]);
@@ -250,12 +325,17 @@ fn http_server(count: usize) -> u16 {
             let mut buf = [0u8; 4096];
             let n = stream.read(&mut buf).unwrap_or(0);
             let request = String::from_utf8_lossy(&buf[..n]);
-            let (status, body) = if request.starts_with("POST /ok") && request.contains("Bearer sekrit") {
-                ("200 OK", "accepted")
-            } else {
-                ("503 Service Unavailable", "try later")
-            };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let (status, body) =
+                if request.starts_with("POST /ok") && request.contains("Bearer sekrit") {
+                    ("200 OK", "accepted")
+                } else {
+                    ("503 Service Unavailable", "try later")
+                };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     port

@@ -160,4 +160,11 @@ macro_rules! display_as_db_value {
     )*};
 }
 
-display_as_db_value!(RunState, JobState, AttemptState, Trigger, WorkerState, LogStream);
+display_as_db_value!(
+    RunState,
+    JobState,
+    AttemptState,
+    Trigger,
+    WorkerState,
+    LogStream
+);

@@ -9,8 +9,8 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
@@ -43,7 +43,12 @@ fn lease_until(t: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
 /// `running` with a new attempt leased to `worker_id` until `now + lease_ttl`.
 /// PostgreSQL skips rows other daemons are claiming (`FOR UPDATE SKIP LOCKED`); SQLite's
 /// `BEGIN IMMEDIATE` makes the whole claim one writer.
-pub async fn claim(db: &Db, worker_id: &str, limit: usize, lease_ttl: Duration) -> Result<Vec<Claimed>> {
+pub async fn claim(
+    db: &Db,
+    worker_id: &str,
+    limit: usize,
+    lease_ttl: Duration,
+) -> Result<Vec<Claimed>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
@@ -68,8 +73,14 @@ pub async fn claim(db: &Db, worker_id: &str, limit: usize, lease_ttl: Duration) 
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     job_run::Entity::update_many()
         .col_expr(job_run::Column::State, Expr::value(JobState::Running))
-        .col_expr(job_run::Column::Attempts, Expr::col(job_run::Column::Attempts).add(1))
-        .col_expr(job_run::Column::NotBefore, Expr::value(None::<DateTime<Utc>>))
+        .col_expr(
+            job_run::Column::Attempts,
+            Expr::col(job_run::Column::Attempts).add(1),
+        )
+        .col_expr(
+            job_run::Column::NotBefore,
+            Expr::value(None::<DateTime<Utc>>),
+        )
         .filter(job_run::Column::Id.is_in(ids.clone()))
         .exec(&txn)
         .await?;
@@ -131,8 +142,13 @@ pub async fn claim(db: &Db, worker_id: &str, limit: usize, lease_ttl: Duration) 
 pub enum Outcome {
     Succeeded,
     /// `retryable = false` fails the job at once whatever its `retries`.
-    Failed { error: String, retryable: bool },
-    TimedOut { error: String },
+    Failed {
+        error: String,
+        retryable: bool,
+    },
+    TimedOut {
+        error: String,
+    },
     /// Stopped because its run was cancelled.
     Cancelled,
     /// Stopped by a daemon shutdown; the job goes back to `ready` at no cost.
@@ -168,7 +184,12 @@ pub struct FinishReport {
 }
 
 /// Records a batch of attempt ends in one transaction and moves the affected runs forward.
-pub async fn finish(db: &Db, specs: &SpecCache, policy: RetryPolicy, batch: &[Finished]) -> Result<FinishReport> {
+pub async fn finish(
+    db: &Db,
+    specs: &SpecCache,
+    policy: RetryPolicy,
+    batch: &[Finished],
+) -> Result<FinishReport> {
     let mut report = FinishReport::default();
     if batch.is_empty() {
         return Ok(report);
@@ -192,7 +213,10 @@ pub async fn finish(db: &Db, specs: &SpecCache, policy: RetryPolicy, batch: &[Fi
             .col_expr(attempt::Column::State, Expr::value(state))
             .col_expr(attempt::Column::FinishedAt, Expr::value(f.at))
             .col_expr(attempt::Column::Error, Expr::value(error))
-            .col_expr(attempt::Column::LeaseExpiresAt, Expr::value(None::<DateTime<Utc>>))
+            .col_expr(
+                attempt::Column::LeaseExpiresAt,
+                Expr::value(None::<DateTime<Utc>>),
+            )
             .filter(attempt::Column::Id.eq(f.attempt_id))
             .filter(attempt::Column::State.eq(AttemptState::Running))
             .exec(&txn)
@@ -249,7 +273,10 @@ pub async fn finish(db: &Db, specs: &SpecCache, policy: RetryPolicy, batch: &[Fi
             Outcome::Succeeded => JobState::Succeeded,
             Outcome::Cancelled => JobState::Cancelled,
             Outcome::Interrupted => JobState::Ready,
-            Outcome::Failed { error: e, retryable } => {
+            Outcome::Failed {
+                error: e,
+                retryable,
+            } => {
                 failures += 1;
                 error = Some(e.clone());
                 if *retryable && failures as u32 <= retries {
@@ -334,7 +361,11 @@ pub async fn heartbeat(db: &Db, attempt_ids: &[i64], lease_ttl: Duration) -> Res
             .await?;
         held.extend(still);
     }
-    Ok(attempt_ids.iter().copied().filter(|id| !held.contains(id)).collect())
+    Ok(attempt_ids
+        .iter()
+        .copied()
+        .filter(|id| !held.contains(id))
+        .collect())
 }
 
 /// Running attempts whose lease has passed, as `Lost` ends for [`finish`].

@@ -43,7 +43,13 @@ pub struct LogEntry {
 }
 
 /// Lines of a run (optionally one job) with id greater than `after`, oldest first.
-pub async fn list(db: &Db, run_id: i64, job: Option<&str>, after: i64, limit: u64) -> Result<Vec<LogEntry>> {
+pub async fn list(
+    db: &Db,
+    run_id: i64,
+    job: Option<&str>,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<LogEntry>> {
     let mut jobs = job_run::Entity::find()
         .select_only()
         .column(job_run::Column::Id)
@@ -52,7 +58,12 @@ pub async fn list(db: &Db, run_id: i64, job: Option<&str>, after: i64, limit: u6
     if let Some(job) = job {
         jobs = jobs.filter(job_run::Column::JobName.eq(job));
     }
-    let jobs: HashMap<i64, String> = jobs.into_tuple::<(i64, String)>().all(db).await?.into_iter().collect();
+    let jobs: HashMap<i64, String> = jobs
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
     let job_ids: Vec<i64> = jobs.keys().copied().collect();
     let mut attempts: HashMap<i64, (String, i32)> = HashMap::new();
     for chunk in job_ids.chunks(CHUNK) {
@@ -66,7 +77,10 @@ pub async fn list(db: &Db, run_id: i64, job: Option<&str>, after: i64, limit: u6
             .all(db)
             .await?;
         for (id, job_run_id, number) in rows {
-            attempts.insert(id, (jobs.get(&job_run_id).cloned().unwrap_or_default(), number));
+            attempts.insert(
+                id,
+                (jobs.get(&job_run_id).cloned().unwrap_or_default(), number),
+            );
         }
     }
     let attempt_ids: Vec<i64> = attempts.keys().copied().collect();

@@ -53,7 +53,10 @@ impl CompiledSpec {
             .map(|j| {
                 (
                     j.name.clone(),
-                    j.after.iter().filter_map(|a| index.get(a).copied()).collect(),
+                    j.after
+                        .iter()
+                        .filter_map(|a| index.get(a).copied())
+                        .collect(),
                 )
             })
             .collect();
@@ -61,9 +64,8 @@ impl CompiledSpec {
     }
 
     pub fn from_version(version: &pipeline_version::Model) -> Result<Self> {
-        let spec: PipelineSpec = serde_json::from_str(&version.spec).map_err(|e| {
-            RepoError::Corrupt(format!("pipeline version {}: {e}", version.id))
-        })?;
+        let spec: PipelineSpec = serde_json::from_str(&version.spec)
+            .map_err(|e| RepoError::Corrupt(format!("pipeline version {}: {e}", version.id)))?;
         Ok(Self::new(spec))
     }
 }
@@ -75,7 +77,11 @@ pub struct SpecCache {
 }
 
 impl SpecCache {
-    pub async fn get(&self, db: &impl ConnectionTrait, version_id: i64) -> Result<Arc<CompiledSpec>> {
+    pub async fn get(
+        &self,
+        db: &impl ConnectionTrait,
+        version_id: i64,
+    ) -> Result<Arc<CompiledSpec>> {
         if let Some(hit) = self.lookup(version_id) {
             return Ok(hit);
         }
@@ -288,7 +294,10 @@ pub async fn set_paused(db: &Db, name: &str, paused: bool) -> Result<bool> {
 
 pub async fn set_next_fire(db: &Db, id: i64, at: Option<DateTime<Utc>>) -> Result {
     pipeline::Entity::update_many()
-        .col_expr(pipeline::Column::NextFireAt, sea_orm::sea_query::Expr::value(at))
+        .col_expr(
+            pipeline::Column::NextFireAt,
+            sea_orm::sea_query::Expr::value(at),
+        )
         .filter(pipeline::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TryInsertResult,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TryInsertResult,
     sea_query::{Expr, ExprTrait, LockType},
 };
 
@@ -41,7 +42,13 @@ pub struct NewRun {
 /// Creates a run of the pipeline's current version, with all its job runs `waiting`, in state
 /// `queued`. A run with the same key already existing is not an error: its id is returned
 /// with `created = false` (two daemons firing the same tick make one run).
-pub async fn create(db: &Db, pipeline_id: i64, spec_version: i64, spec: &CompiledSpec, new: NewRun) -> Result<(i64, bool)> {
+pub async fn create(
+    db: &Db,
+    pipeline_id: i64,
+    spec_version: i64,
+    spec: &CompiledSpec,
+    new: NewRun,
+) -> Result<(i64, bool)> {
     let params = serde_json::to_string(&new.params)
         .map_err(|e| RepoError::Corrupt(format!("run params: {e}")))?;
     let txn = begin_write(db).await?;
@@ -72,7 +79,12 @@ pub async fn create(db: &Db, pipeline_id: i64, spec_version: i64, spec: &Compile
                 .filter(run::Column::RunKey.eq(new.run_key.as_str()))
                 .one(&txn)
                 .await?
-                .ok_or_else(|| RepoError::Conflict(format!("run key {} conflicted but no run has it", new.run_key)))?;
+                .ok_or_else(|| {
+                    RepoError::Conflict(format!(
+                        "run key {} conflicted but no run has it",
+                        new.run_key
+                    ))
+                })?;
             return Ok((existing.id, false));
         }
     };
@@ -96,7 +108,9 @@ pub async fn create(db: &Db, pipeline_id: i64, spec_version: i64, spec: &Compile
         })
         .collect();
     for chunk in jobs.chunks(CHUNK) {
-        job_run::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
+        job_run::Entity::insert_many(chunk.to_vec())
+            .exec(&txn)
+            .await?;
     }
     txn.commit().await?;
     Ok((run_id, true))
@@ -139,7 +153,10 @@ pub async fn start_queued(db: &Db, specs: &SpecCache) -> Result<Vec<i64>> {
             .count(&txn)
             .await?;
         let t = now();
-        for run_id in candidates.into_iter().take(limit.saturating_sub(running) as usize) {
+        for run_id in candidates
+            .into_iter()
+            .take(limit.saturating_sub(running) as usize)
+        {
             let updated = run::Entity::update_many()
                 .col_expr(run::Column::State, Expr::value(RunState::Running))
                 .col_expr(run::Column::StartedAt, Expr::value(t))
@@ -172,7 +189,11 @@ async fn lock_run(db: &impl ConnectionTrait, run_id: i64) -> Result<run::Model> 
 /// succeeded, marks `upstream_failed`/`cancelled`, and finishes the run when every job is
 /// terminal. The run row is locked first (PostgreSQL), so concurrent completions in one run
 /// serialise here and none of them misses a newly ready job. Returns the run's state.
-pub async fn advance(txn: &impl ConnectionTrait, specs: &SpecCache, run_id: i64) -> Result<RunState> {
+pub async fn advance(
+    txn: &impl ConnectionTrait,
+    specs: &SpecCache,
+    run_id: i64,
+) -> Result<RunState> {
     let run = lock_run(txn, run_id).await?;
     if run.state != RunState::Running {
         return Ok(run.state);
@@ -244,7 +265,9 @@ pub struct RunRow {
 }
 
 pub async fn list(db: &Db, filter: &RunFilter) -> Result<Vec<RunRow>> {
-    let mut query = run::Entity::find().order_by_desc(run::Column::Id).limit(Ord::max(filter.limit, 1));
+    let mut query = run::Entity::find()
+        .order_by_desc(run::Column::Id)
+        .limit(Ord::max(filter.limit, 1));
     if let Some(name) = &filter.pipeline {
         let p = pipelines::find(db, name).await?;
         query = query.filter(run::Column::PipelineId.eq(p.id));
@@ -391,7 +414,12 @@ pub enum RerunScope {
 }
 
 /// Resets the chosen jobs to `waiting` and queues the run again; returns the reset job names.
-pub async fn rerun(db: &Db, specs: &SpecCache, run_id: i64, scope: &RerunScope) -> Result<Vec<String>> {
+pub async fn rerun(
+    db: &Db,
+    specs: &SpecCache,
+    run_id: i64,
+    scope: &RerunScope,
+) -> Result<Vec<String>> {
     let txn = begin_write(db).await?;
     let run = lock_run(&txn, run_id).await?;
     if !run.state.is_terminal() {
@@ -419,7 +447,10 @@ pub async fn rerun(db: &Db, specs: &SpecCache, run_id: i64, scope: &RerunScope) 
             .collect(),
         RerunScope::From(job) => {
             if !compiled.index.contains_key(job) {
-                return Err(RepoError::not_found("job", format!("{job} in run {run_id}")));
+                return Err(RepoError::not_found(
+                    "job",
+                    format!("{job} in run {run_id}"),
+                ));
             }
             compiled.spec.downstream_of(job)
         }
@@ -434,9 +465,18 @@ pub async fn rerun(db: &Db, specs: &SpecCache, run_id: i64, scope: &RerunScope) 
             .col_expr(job_run::Column::State, Expr::value(JobState::Waiting))
             .col_expr(job_run::Column::Failures, Expr::value(0))
             .col_expr(job_run::Column::Losses, Expr::value(0))
-            .col_expr(job_run::Column::NotBefore, Expr::value(None::<DateTime<Utc>>))
-            .col_expr(job_run::Column::StartedAt, Expr::value(None::<DateTime<Utc>>))
-            .col_expr(job_run::Column::FinishedAt, Expr::value(None::<DateTime<Utc>>))
+            .col_expr(
+                job_run::Column::NotBefore,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(
+                job_run::Column::StartedAt,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(
+                job_run::Column::FinishedAt,
+                Expr::value(None::<DateTime<Utc>>),
+            )
             .col_expr(job_run::Column::Error, Expr::value(None::<String>))
             .filter(job_run::Column::RunId.eq(run_id))
             .filter(job_run::Column::JobName.is_in(chunk.to_vec()))

@@ -1,7 +1,9 @@
 //! Daemon processes and their heartbeats.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::{Expr, OnConflict},
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, OnConflict},
 };
 
 use crate::db::{

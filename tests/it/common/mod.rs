@@ -57,7 +57,9 @@ impl TestDb {
             rand::random::<u32>()
         );
         block_on(async {
-            let db = sea_orm::Database::connect(admin_url).await.expect("connect to PATRON_TEST_DATABASE_URL");
+            let db = sea_orm::Database::connect(admin_url)
+                .await
+                .expect("connect to PATRON_TEST_DATABASE_URL");
             sea_orm::ConnectionTrait::execute_unprepared(&db, &format!("CREATE DATABASE {name}"))
                 .await
                 .expect("create test database");
@@ -189,7 +191,8 @@ impl Env {
         let mut with = args.to_vec();
         with.push("--json");
         let text = self.ok(&with);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("patron {args:?}: not JSON ({e}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("patron {args:?}: not JSON ({e}): {text}"))
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -208,7 +211,9 @@ impl Env {
     }
 
     pub fn trigger(&self, pipeline: &str) -> i64 {
-        self.json(&["trigger", pipeline])["run_id"].as_i64().expect("run_id")
+        self.json(&["trigger", pipeline])["run_id"]
+            .as_i64()
+            .expect("run_id")
     }
 
     pub fn show(&self, run: i64) -> Value {
@@ -220,7 +225,10 @@ impl Env {
         let mut last = Value::Null;
         let done = wait_until(timeout, || {
             last = self.show(run);
-            matches!(last["state"].as_str(), Some("succeeded" | "failed" | "cancelled"))
+            matches!(
+                last["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
         });
         assert!(done, "run {run} did not finish in {timeout:?}: {last:#}");
         last
@@ -298,7 +306,6 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-
 }
 
 impl Drop for Daemon {
@@ -336,7 +343,11 @@ pub fn job<'a>(run: &'a Value, name: &str) -> &'a Value {
 pub fn attempt_states(run: &Value, name: &str) -> Vec<String> {
     job(run, name)["attempts"]
         .as_array()
-        .map(|a| a.iter().map(|x| x["state"].as_str().unwrap_or("").to_owned()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|x| x["state"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -359,5 +370,8 @@ fn database_names_are_replaced_keeping_the_query() {
         replace_db_name("postgres://u@h:5432/test?sslmode=disable", "x"),
         "postgres://u@h:5432/x?sslmode=disable"
     );
-    assert_eq!(replace_db_name("postgres://u@h/test", "x"), "postgres://u@h/x");
+    assert_eq!(
+        replace_db_name("postgres://u@h/test", "x"),
+        "postgres://u@h/x"
+    );
 }
