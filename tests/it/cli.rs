@@ -236,3 +236,80 @@ fn init_writes_a_commented_file_and_settings_layer() {
     );
     assert!(env.path("from-file.db").exists());
 }
+
+#[test]
+fn backfill_creates_one_run_per_tick_once() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        // 02:30 every day in Berlin, across the 2026-03-29 spring-forward (02:30 is skipped
+        // that day and fires at 03:00 CEST = 01:00 UTC).
+        env.apply(
+            "daily.toml",
+            &TWO_JOBS.replace(
+                "name = \"p\"\n",
+                "name = \"p\"\nschedule = \"0 30 2 * * *\"\ntimezone = \"Europe/Berlin\"\n",
+            ),
+        );
+        let out = env.json(&[
+            "backfill",
+            "p",
+            "--from",
+            "2026-03-28",
+            "--to",
+            "2026-03-30",
+        ]);
+        let keys: Vec<&str> = out["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["run_key"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "2026-03-28T01:30:00Z",
+                "2026-03-29T01:00:00Z",
+                "2026-03-30T00:30:00Z"
+            ]
+        );
+        assert!(
+            out["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["created"] == true)
+        );
+        let again = env.json(&[
+            "backfill",
+            "p",
+            "--from",
+            "2026-03-29",
+            "--to",
+            "2026-03-31",
+        ]);
+        let created: Vec<bool> = again["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["created"].as_bool().unwrap())
+            .collect();
+        assert_eq!(created, [false, false, true]);
+        let runs = env.json(&["runs", "list", "--limit", "100"]);
+        assert_eq!(runs.as_array().unwrap().len(), 4);
+        assert!(
+            runs.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["trigger"] == "backfill")
+        );
+        let out = env.run(&[
+            "backfill",
+            "p",
+            "--from",
+            "2026-03-30",
+            "--to",
+            "2026-03-01",
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+}

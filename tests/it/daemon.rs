@@ -358,3 +358,26 @@ fn the_http_kind_succeeds_on_the_expected_status_only() {
     let error = job(&run, "bad")["error"].as_str().unwrap();
     assert!(error.contains("503"), "{error}");
 }
+
+#[test]
+fn logs_follow_streams_until_the_run_ends() {
+    let env = Env::new(Backend::Sqlite);
+    env.apply(
+        "talk.toml",
+        &(header("talk", "")
+            + &sh_job(
+                "talk",
+                &[],
+                "for i in 1 2 3; do echo line $i; sleep 0.2; done",
+                "",
+            )),
+    );
+    let _daemon = env.daemon("w1");
+    let run = env.trigger("talk");
+    // --follow returns by itself once the run is over, with every line.
+    let out = env.ok(&["logs", &run.to_string(), "--follow", "--job", "talk"]);
+    for i in 1..=3 {
+        assert!(out.contains(&format!("stdout | line {i}")), "{out}");
+    }
+    assert!(out.trim_end().ends_with("succeeded"), "{out}");
+}
