@@ -102,7 +102,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 async fn in_process(url: &str) -> serde_json::Value {
-    let s = settings(url, &[]);
+    let conc = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
+    let s = settings(
+        url,
+        &[("PATRON__SCHEDULER__MAX_CONCURRENCY", conc.as_str())],
+    );
     let db = db::connect(&s.database.url, s.database.max_connections)
         .await
         .unwrap();

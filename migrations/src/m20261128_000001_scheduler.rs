@@ -125,6 +125,7 @@ impl MigrationTrait for Migration {
                     .col(integer(JobRuns::Attempts).default(0))
                     .col(integer(JobRuns::Failures).default(0))
                     .col(integer(JobRuns::Losses).default(0))
+                    .col(integer(JobRuns::PendingUpstreams).default(0))
                     .col(timestamp_with_time_zone_null(JobRuns::NotBefore))
                     .col(timestamp_with_time_zone_null(JobRuns::StartedAt))
                     .col(timestamp_with_time_zone_null(JobRuns::FinishedAt))
@@ -342,6 +343,7 @@ enum JobRuns {
     Attempts,
     Failures,
     Losses,
+    PendingUpstreams,
     NotBefore,
     StartedAt,
     FinishedAt,

@@ -55,16 +55,65 @@ pub fn advance(
 
 /// The run's final state once every job is terminal; `None` while any job is not.
 pub fn run_outcome(states: &[JobState], cancel_requested: bool) -> Option<RunState> {
-    if !states.iter().all(|s| s.is_terminal()) {
+    run_outcome_of(states.iter().copied(), cancel_requested)
+}
+
+/// [`run_outcome`] over any sequence of job states (e.g. the distinct states of a run).
+pub fn run_outcome_of(
+    states: impl Iterator<Item = JobState> + Clone,
+    cancel_requested: bool,
+) -> Option<RunState> {
+    if !states.clone().all(|s| s.is_terminal()) {
         return None;
     }
-    Some(if states.iter().all(|s| s.satisfies_downstream()) {
+    Some(if states.clone().all(|s| s.satisfies_downstream()) {
         RunState::Succeeded
-    } else if cancel_requested || states.contains(&JobState::Cancelled) {
+    } else if cancel_requested || states.clone().any(|s| s == JobState::Cancelled) {
         RunState::Cancelled
     } else {
         RunState::Failed
     })
+}
+
+/// For each job, how many of its upstreams have not succeeded (or been skipped): a waiting
+/// job becomes ready when this reaches zero.
+pub fn pending_upstreams(edges: &[(String, Vec<usize>)], states: &[JobState]) -> Vec<i32> {
+    edges
+        .iter()
+        .map(|(_, ups)| {
+            ups.iter()
+                .filter(|&&u| !states[u].satisfies_downstream())
+                .count() as i32
+        })
+        .collect()
+}
+
+/// When the jobs `succeeded` finish, by how much each downstream job's pending count drops:
+/// `(job, amount)`, each job once.
+pub fn upstream_decrements(down: &[Vec<usize>], succeeded: &[usize]) -> Vec<(usize, i32)> {
+    let mut amounts: std::collections::BTreeMap<usize, i32> = Default::default();
+    for &s in succeeded {
+        for &d in &down[s] {
+            *amounts.entry(d).or_default() += 1;
+        }
+    }
+    amounts.into_iter().collect()
+}
+
+/// Every job downstream of `from`, transitively (not `from` itself).
+pub fn downstream_closure(down: &[Vec<usize>], from: &[usize]) -> Vec<usize> {
+    let mut seen = vec![false; down.len()];
+    let mut stack: Vec<usize> = from.iter().flat_map(|&f| down[f].iter().copied()).collect();
+    let mut out = Vec::new();
+    while let Some(n) = stack.pop() {
+        if !seen[n] {
+            seen[n] = true;
+            out.push(n);
+            stack.extend(down[n].iter().copied());
+        }
+    }
+    out.sort_unstable();
+    out
 }
 
 /// The wait before retry number `failures` (1 for the first retry): `base × 2^(failures-1)`,
@@ -150,6 +199,21 @@ mod tests {
         );
         // A cancel that came too late to stop anything leaves an honest success.
         assert_eq!(run_outcome(&[Succeeded], true), Some(RunState::Succeeded));
+    }
+
+    #[test]
+    fn counts_and_closures_for_incremental_progress() {
+        let g = diamond();
+        let down = vec![vec![1, 2], vec![3], vec![3], vec![]];
+        assert_eq!(
+            pending_upstreams(&g, &[Succeeded, Succeeded, Running, Waiting]),
+            vec![0, 0, 0, 1]
+        );
+        assert_eq!(upstream_decrements(&down, &[1, 2]), vec![(3, 2)]);
+        assert_eq!(upstream_decrements(&down, &[0]), vec![(1, 1), (2, 1)]);
+        assert_eq!(downstream_closure(&down, &[0]), vec![1, 2, 3]);
+        assert_eq!(downstream_closure(&down, &[2]), vec![3]);
+        assert_eq!(downstream_closure(&down, &[3]), Vec::<usize>::new());
     }
 
     #[test]

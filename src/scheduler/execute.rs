@@ -16,10 +16,7 @@ use super::{RunningAttempt, Shared, StopReason, recorder::Record};
 use crate::{
     db::{
         now,
-        repo::{
-            self,
-            dispatch::{Claimed, Finished, Outcome},
-        },
+        repo::dispatch::{Claimed, Finished, Outcome},
     },
     jobs::{JobContext, JobError, LogSink, apply_run_params},
 };
@@ -30,7 +27,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSemaphorePermit) {
     let span =
-        info_span!("attempt", run_id = job.run_id, job = %job.job_name, attempt = job.number);
+        info_span!("attempt", run_id = job.run.id, job = %job.job_name, attempt = job.number);
     async move {
         let token = shared.hard_stop.child_token();
         let reason = Arc::new(Mutex::new(None));
@@ -38,7 +35,7 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             map.insert(
                 job.attempt_id,
                 RunningAttempt {
-                    run_id: job.run_id,
+                    run_id: job.run.id,
                     token: token.clone(),
                     reason: reason.clone(),
                 },
@@ -102,9 +99,7 @@ async fn prepare(
     cancel: tokio_util::sync::CancellationToken,
     log: LogSink,
 ) -> Result<JobContext, String> {
-    let run = repo::runs::get(&shared.db, job.run_id)
-        .await
-        .map_err(|e| format!("loading run {}: {e}", job.run_id))?;
+    let run = &job.run;
     let spec = shared
         .specs
         .get(&shared.db, run.pipeline_version_id)

@@ -19,6 +19,8 @@ pub struct Model {
     pub failures: i32,
     /// Attempts lost with a dead worker in the current round (not charged to `retries`).
     pub losses: i32,
+    /// Upstream jobs not yet succeeded (or skipped); the job becomes ready at zero.
+    pub pending_upstreams: i32,
     pub not_before: Option<DateTimeUtc>,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,

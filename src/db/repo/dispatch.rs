@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+    sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType},
 };
 
 use super::{CHUNK, pipelines::SpecCache, runs};
@@ -30,9 +30,9 @@ pub struct Claimed {
     pub attempt_id: i64,
     pub number: i32,
     pub job_run_id: i64,
-    pub run_id: i64,
     pub job_name: String,
     pub kind: String,
+    pub run: std::sync::Arc<run::Model>,
 }
 
 fn lease_until(t: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
@@ -120,6 +120,16 @@ pub async fn claim(
         .into_iter()
         .map(|(job_run_id, id, number)| (job_run_id, (id, number)))
         .collect();
+    let mut run_ids: Vec<i64> = rows.iter().map(|r| r.run_id).collect();
+    run_ids.sort_unstable();
+    run_ids.dedup();
+    let runs: HashMap<i64, std::sync::Arc<run::Model>> = run::Entity::find()
+        .filter(run::Column::Id.is_in(run_ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, std::sync::Arc::new(r)))
+        .collect();
     txn.commit().await?;
     Ok(rows
         .into_iter()
@@ -129,9 +139,9 @@ pub async fn claim(
                 attempt_id,
                 number,
                 job_run_id: r.id,
-                run_id: r.run_id,
                 job_name: r.job_name,
                 kind: r.kind,
+                run: runs.get(&r.run_id)?.clone(),
             })
         })
         .collect())
@@ -183,7 +193,55 @@ pub struct FinishReport {
     pub runs: Vec<(i64, crate::db::entities::RunState)>,
 }
 
+/// What happens to a job run when its attempt ends; one UPDATE per kind of change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum JobChange {
+    Succeed,
+    /// A failure with retries left: back to ready after a backoff.
+    RetryFailure,
+    /// A failure with no retries left, or not worth retrying.
+    Fail,
+    /// Lost with its worker; retried at no cost.
+    RetryLost,
+    /// Lost once too often.
+    FailLost,
+    Cancel,
+    /// Interrupted by a shutdown; ready again at once.
+    Requeue,
+}
+
+impl JobChange {
+    fn state(self) -> JobState {
+        match self {
+            Self::Succeed => JobState::Succeeded,
+            Self::RetryFailure | Self::RetryLost | Self::Requeue => JobState::Ready,
+            Self::Fail | Self::FailLost => JobState::Failed,
+            Self::Cancel => JobState::Cancelled,
+        }
+    }
+}
+
+/// Per job run: the finish time, error and retry time that go into the grouped UPDATE.
+struct JobUpdate {
+    id: i64,
+    at: DateTime<Utc>,
+    error: Option<String>,
+    not_before: Option<DateTime<Utc>>,
+}
+
+/// `CASE id WHEN .. THEN .. END` for per-row values in one UPDATE.
+fn case_by_id<C: ColumnTrait, V: Into<sea_orm::Value> + Clone>(id: C, rows: &[(i64, V)]) -> Expr {
+    let mut case = CaseStatement::new();
+    for (row, value) in rows {
+        case = case.case(Expr::col(id).eq(*row), Expr::value(value.clone()));
+    }
+    case.into()
+}
+
 /// Records a batch of attempt ends in one transaction and moves the affected runs forward.
+///
+/// Statements are grouped (one UPDATE per kind of change, per-row values in `CASE`), so a
+/// batch of a thousand successes costs a handful of round trips, not thousands.
 pub async fn finish(
     db: &Db,
     specs: &SpecCache,
@@ -195,39 +253,38 @@ pub async fn finish(
         return Ok(report);
     }
     let txn = begin_write(db).await?;
-    let t = now();
-    let mut live = Vec::with_capacity(batch.len());
-    for f in batch {
-        let (state, error) = match &f.outcome {
-            Outcome::Succeeded => (AttemptState::Succeeded, None),
-            Outcome::Failed { error, .. } => (AttemptState::Failed, Some(error.clone())),
-            Outcome::TimedOut { error } => (AttemptState::TimedOut, Some(error.clone())),
-            Outcome::Cancelled => (AttemptState::Cancelled, None),
-            Outcome::Interrupted => (AttemptState::Interrupted, None),
-            Outcome::Lost => (
-                AttemptState::Lost,
-                Some("lease expired: the worker stopped heartbeating".to_owned()),
-            ),
-        };
-        let updated = attempt::Entity::update_many()
-            .col_expr(attempt::Column::State, Expr::value(state))
-            .col_expr(attempt::Column::FinishedAt, Expr::value(f.at))
-            .col_expr(attempt::Column::Error, Expr::value(error))
-            .col_expr(
-                attempt::Column::LeaseExpiresAt,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .filter(attempt::Column::Id.eq(f.attempt_id))
+    let locks = has_row_locks(&txn);
+
+    // Only attempts still running count; the rest were taken over (stale results).
+    let ids: Vec<i64> = batch.iter().map(|f| f.attempt_id).collect();
+    let mut running: HashSet<i64> = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = attempt::Entity::find()
+            .select_only()
+            .column(attempt::Column::Id)
+            .filter(attempt::Column::Id.is_in(chunk.to_vec()))
             .filter(attempt::Column::State.eq(AttemptState::Running))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected == 1 {
+            .order_by_asc(attempt::Column::Id);
+        if locks {
+            q = q.lock(LockType::Update);
+        }
+        running.extend(q.into_tuple::<i64>().all(&txn).await?);
+    }
+    let mut live: Vec<&Finished> = Vec::with_capacity(batch.len());
+    for f in batch {
+        if running.remove(&f.attempt_id) {
             live.push(f);
         } else {
             report.stale += 1;
         }
     }
+    if live.is_empty() {
+        txn.commit().await?;
+        return Ok(report);
+    }
 
+    // Lock the runs first, in id order, so completions in one run serialise (PostgreSQL)
+    // and never deadlock on job rows.
     let job_ids: Vec<i64> = live.iter().map(|f| f.job_run_id).collect();
     let mut jobs: HashMap<i64, job_run::Model> = HashMap::new();
     for chunk in job_ids.chunks(CHUNK) {
@@ -239,100 +296,232 @@ pub async fn finish(
             jobs.insert(j.id, j);
         }
     }
-    let run_ids: HashSet<i64> = jobs.values().map(|j| j.run_id).collect();
-    let mut run_rows: HashMap<i64, run::Model> = HashMap::new();
-    let run_ids_vec: Vec<i64> = run_ids.iter().copied().collect();
-    for chunk in run_ids_vec.chunks(CHUNK) {
-        for r in run::Entity::find()
+    let mut run_ids: Vec<i64> = jobs.values().map(|j| j.run_id).collect();
+    run_ids.sort_unstable();
+    run_ids.dedup();
+    let mut runs_by_id: HashMap<i64, run::Model> = HashMap::new();
+    for chunk in run_ids.chunks(CHUNK) {
+        let mut q = run::Entity::find()
             .filter(run::Column::Id.is_in(chunk.to_vec()))
-            .all(&txn)
-            .await?
-        {
-            run_rows.insert(r.id, r);
+            .order_by_asc(run::Column::Id);
+        if locks {
+            q = q.lock(LockType::Update);
+        }
+        for r in q.all(&txn).await? {
+            runs_by_id.insert(r.id, r);
         }
     }
 
-    for f in live {
+    // Attempts: one UPDATE per end state.
+    let mut attempt_groups: HashMap<AttemptState, Vec<(i64, DateTime<Utc>, Option<String>)>> =
+        HashMap::new();
+    for f in &live {
+        let (state, error) = match &f.outcome {
+            Outcome::Succeeded => (AttemptState::Succeeded, None),
+            Outcome::Failed { error, .. } => (AttemptState::Failed, Some(error.clone())),
+            Outcome::TimedOut { error } => (AttemptState::TimedOut, Some(error.clone())),
+            Outcome::Cancelled => (AttemptState::Cancelled, None),
+            Outcome::Interrupted => (AttemptState::Interrupted, None),
+            Outcome::Lost => (
+                AttemptState::Lost,
+                Some("lease expired: the worker stopped heartbeating".to_owned()),
+            ),
+        };
+        attempt_groups
+            .entry(state)
+            .or_default()
+            .push((f.attempt_id, f.at, error));
+    }
+    for (state, rows) in attempt_groups {
+        for chunk in rows.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+            let at: Vec<(i64, DateTime<Utc>)> = chunk.iter().map(|r| (r.0, r.1)).collect();
+            let mut update = attempt::Entity::update_many()
+                .col_expr(attempt::Column::State, Expr::value(state))
+                .col_expr(
+                    attempt::Column::FinishedAt,
+                    case_by_id(attempt::Column::Id, &at),
+                )
+                .col_expr(
+                    attempt::Column::LeaseExpiresAt,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .filter(attempt::Column::Id.is_in(ids));
+            if chunk.iter().any(|r| r.2.is_some()) {
+                let errors: Vec<(i64, Option<String>)> =
+                    chunk.iter().map(|r| (r.0, r.2.clone())).collect();
+                update = update.col_expr(
+                    attempt::Column::Error,
+                    case_by_id(attempt::Column::Id, &errors),
+                );
+            }
+            update.exec(&txn).await?;
+        }
+    }
+
+    // Job runs: decide each one's change, then one UPDATE per kind of change.
+    let t = now();
+    let mut changes: HashMap<JobChange, Vec<JobUpdate>> = HashMap::new();
+    let mut settled: HashMap<i64, (Vec<usize>, Vec<usize>)> = HashMap::new();
+    for f in &live {
         let Some(job) = jobs.get(&f.job_run_id) else {
             continue;
         };
-        let Some(run) = run_rows.get(&job.run_id) else {
+        let Some(run) = runs_by_id.get(&job.run_id) else {
             continue;
         };
         let spec = specs.get(&txn, run.pipeline_version_id).await?;
         let job_spec = spec.spec.job(&job.job_name);
         let retries = job_spec.map_or(0, |j| j.retries);
         let base = job_spec.map_or(Duration::from_secs(10), |j| j.retry_backoff);
-
-        let mut failures = job.failures;
-        let mut losses = job.losses;
-        let mut not_before = None;
-        let mut error = None;
-        let next = match &f.outcome {
-            _ if run.cancel_requested && f.outcome != Outcome::Succeeded => JobState::Cancelled,
-            Outcome::Succeeded => JobState::Succeeded,
-            Outcome::Cancelled => JobState::Cancelled,
-            Outcome::Interrupted => JobState::Ready,
-            Outcome::Failed {
-                error: e,
-                retryable,
-            } => {
-                failures += 1;
-                error = Some(e.clone());
+        let backoff_until = |failures: i32| {
+            let jitter = rand::random_range(0.5..=1.0);
+            let wait = progress::backoff(base, failures as u32, policy.max_backoff, jitter);
+            Some(t + chrono::Duration::from_std(wait).unwrap_or_default())
+        };
+        let (change, error, not_before) = match &f.outcome {
+            _ if run.cancel_requested && f.outcome != Outcome::Succeeded => {
+                (JobChange::Cancel, None, None)
+            }
+            Outcome::Succeeded => (JobChange::Succeed, None, None),
+            Outcome::Cancelled => (JobChange::Cancel, None, None),
+            Outcome::Interrupted => (JobChange::Requeue, None, None),
+            Outcome::Failed { error, retryable } => {
+                let failures = job.failures + 1;
                 if *retryable && failures as u32 <= retries {
-                    let jitter = rand::random_range(0.5..=1.0);
-                    let wait = progress::backoff(base, failures as u32, policy.max_backoff, jitter);
-                    not_before = Some(t + chrono::Duration::from_std(wait).unwrap_or_default());
-                    JobState::Ready
+                    (
+                        JobChange::RetryFailure,
+                        Some(error.clone()),
+                        backoff_until(failures),
+                    )
                 } else {
-                    JobState::Failed
+                    (JobChange::Fail, Some(error.clone()), None)
                 }
             }
-            Outcome::TimedOut { error: e } => {
-                failures += 1;
-                error = Some(e.clone());
+            Outcome::TimedOut { error } => {
+                let failures = job.failures + 1;
                 if failures as u32 <= retries {
-                    let jitter = rand::random_range(0.5..=1.0);
-                    let wait = progress::backoff(base, failures as u32, policy.max_backoff, jitter);
-                    not_before = Some(t + chrono::Duration::from_std(wait).unwrap_or_default());
-                    JobState::Ready
+                    (
+                        JobChange::RetryFailure,
+                        Some(error.clone()),
+                        backoff_until(failures),
+                    )
                 } else {
-                    JobState::Failed
+                    (JobChange::Fail, Some(error.clone()), None)
                 }
             }
             Outcome::Lost => {
-                losses += 1;
+                let losses = job.losses + 1;
                 if losses as u32 <= policy.max_lost_attempts {
-                    JobState::Ready
+                    (JobChange::RetryLost, None, None)
                 } else {
-                    error = Some(format!(
+                    let error = format!(
                         "lost {losses} times with its worker (scheduler.max_lost_attempts = {})",
                         policy.max_lost_attempts
-                    ));
-                    JobState::Failed
+                    );
+                    (JobChange::FailLost, Some(error), None)
                 }
             }
         };
-        if next == JobState::Ready {
+        if change.state() == JobState::Ready {
             report.retried += 1;
         }
-        let mut update = job_run::Entity::update_many()
-            .col_expr(job_run::Column::State, Expr::value(next))
-            .col_expr(job_run::Column::Failures, Expr::value(failures))
-            .col_expr(job_run::Column::Losses, Expr::value(losses))
-            .col_expr(job_run::Column::NotBefore, Expr::value(not_before))
-            .col_expr(job_run::Column::Error, Expr::value(error))
-            .filter(job_run::Column::Id.eq(job.id))
-            .filter(job_run::Column::State.eq(JobState::Running))
-            .filter(job_run::Column::Attempts.eq(f.number));
-        if next.is_terminal() {
-            update = update.col_expr(job_run::Column::FinishedAt, Expr::value(f.at));
+        if let Some(&i) = spec.index.get(&job.job_name) {
+            let entry = settled.entry(run.id).or_default();
+            match change.state() {
+                JobState::Succeeded => entry.0.push(i),
+                JobState::Failed | JobState::Cancelled => entry.1.push(i),
+                _ => {}
+            }
         }
-        update.exec(&txn).await?;
+        changes.entry(change).or_default().push(JobUpdate {
+            id: job.id,
+            at: f.at,
+            error,
+            not_before,
+        });
+    }
+    for (change, rows) in changes {
+        for chunk in rows.chunks(CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+            let mut update = job_run::Entity::update_many()
+                .col_expr(job_run::Column::State, Expr::value(change.state()))
+                .filter(job_run::Column::Id.is_in(ids))
+                .filter(job_run::Column::State.eq(JobState::Running));
+            if change.state().is_terminal() {
+                let at: Vec<(i64, DateTime<Utc>)> = chunk.iter().map(|r| (r.id, r.at)).collect();
+                update = update.col_expr(
+                    job_run::Column::FinishedAt,
+                    case_by_id(job_run::Column::Id, &at),
+                );
+            }
+            let errors: Vec<(i64, Option<String>)> =
+                chunk.iter().map(|r| (r.id, r.error.clone())).collect();
+            let not_before: Vec<(i64, Option<DateTime<Utc>>)> =
+                chunk.iter().map(|r| (r.id, r.not_before)).collect();
+            update = match change {
+                JobChange::Succeed => update
+                    .col_expr(job_run::Column::Error, Expr::value(None::<String>))
+                    .col_expr(
+                        job_run::Column::NotBefore,
+                        Expr::value(None::<DateTime<Utc>>),
+                    ),
+                JobChange::RetryFailure => update
+                    .col_expr(
+                        job_run::Column::Failures,
+                        Expr::col(job_run::Column::Failures).add(1),
+                    )
+                    .col_expr(
+                        job_run::Column::Error,
+                        case_by_id(job_run::Column::Id, &errors),
+                    )
+                    .col_expr(
+                        job_run::Column::NotBefore,
+                        case_by_id(job_run::Column::Id, &not_before),
+                    ),
+                JobChange::Fail => update
+                    .col_expr(
+                        job_run::Column::Failures,
+                        Expr::col(job_run::Column::Failures).add(1),
+                    )
+                    .col_expr(
+                        job_run::Column::Error,
+                        case_by_id(job_run::Column::Id, &errors),
+                    ),
+                JobChange::RetryLost => update
+                    .col_expr(
+                        job_run::Column::Losses,
+                        Expr::col(job_run::Column::Losses).add(1),
+                    )
+                    .col_expr(
+                        job_run::Column::NotBefore,
+                        Expr::value(None::<DateTime<Utc>>),
+                    ),
+                JobChange::FailLost => update
+                    .col_expr(
+                        job_run::Column::Losses,
+                        Expr::col(job_run::Column::Losses).add(1),
+                    )
+                    .col_expr(
+                        job_run::Column::Error,
+                        case_by_id(job_run::Column::Id, &errors),
+                    ),
+                JobChange::Cancel => update,
+                JobChange::Requeue => update.col_expr(
+                    job_run::Column::NotBefore,
+                    Expr::value(None::<DateTime<Utc>>),
+                ),
+            };
+            update.exec(&txn).await?;
+        }
     }
 
     for run_id in run_ids {
-        let state = runs::advance(&txn, specs, run_id).await?;
+        let Some(run) = runs_by_id.get(&run_id) else {
+            continue;
+        };
+        let (succeeded, failed) = settled.remove(&run_id).unwrap_or_default();
+        let state = runs::progress_after(&txn, specs, run, &succeeded, &failed).await?;
         report.runs.push((run_id, state));
     }
     txn.commit().await?;

@@ -36,6 +36,8 @@ pub struct CompiledSpec {
     pub spec: PipelineSpec,
     /// `(job name, upstream indices)` in spec order.
     pub edges: Vec<(String, Vec<usize>)>,
+    /// Downstream indices of each job.
+    pub down: Vec<Vec<usize>>,
     pub index: HashMap<String, usize>,
 }
 
@@ -59,8 +61,19 @@ impl CompiledSpec {
                         .collect(),
                 )
             })
-            .collect();
-        Self { spec, edges, index }
+            .collect::<Vec<(String, Vec<usize>)>>();
+        let mut down = vec![Vec::new(); edges.len()];
+        for (i, (_, ups)) in edges.iter().enumerate() {
+            for &u in ups {
+                down[u].push(i);
+            }
+        }
+        Self {
+            spec,
+            edges,
+            down,
+            index,
+        }
     }
 
     pub fn from_version(version: &pipeline_version::Model) -> Result<Self> {

@@ -100,6 +100,7 @@ pub async fn create(
             attempts: Set(0),
             failures: Set(0),
             losses: Set(0),
+            pending_upstreams: Set(j.after.len() as i32),
             not_before: Set(None),
             started_at: Set(None),
             finished_at: Set(None),
@@ -165,7 +166,8 @@ pub async fn start_queued(db: &Db, specs: &SpecCache) -> Result<Vec<i64>> {
                 .exec(&txn)
                 .await?;
             if updated.rows_affected == 1 {
-                advance(&txn, specs, run_id).await?;
+                let run = lock_run(&txn, run_id).await?;
+                progress_after(&txn, specs, &run, &[], &[]).await?;
                 started.push(run_id);
             }
         }
@@ -185,10 +187,111 @@ async fn lock_run(db: &impl ConnectionTrait, run_id: i64) -> Result<run::Model> 
         .ok_or_else(|| RepoError::not_found("run", run_id))
 }
 
-/// Moves a run forward inside the caller's write transaction: readies jobs whose upstreams
-/// succeeded, marks `upstream_failed`/`cancelled`, and finishes the run when every job is
-/// terminal. The run row is locked first (PostgreSQL), so concurrent completions in one run
-/// serialise here and none of them misses a newly ready job. Returns the run's state.
+/// Moves a running run forward after some of its jobs settled (inside the caller's write
+/// transaction, with the run row already locked): `succeeded` and `failed` are spec indices of
+/// jobs that just became succeeded, and failed or cancelled. Downstream jobs' pending counts
+/// drop, jobs at zero become ready, everything below a failure becomes `upstream_failed`, and
+/// the run finishes when no job is left. Costs a few statements whatever the run's size.
+pub async fn progress_after(
+    txn: &impl ConnectionTrait,
+    specs: &SpecCache,
+    run: &run::Model,
+    succeeded: &[usize],
+    failed: &[usize],
+) -> Result<RunState> {
+    if run.state != RunState::Running {
+        return Ok(run.state);
+    }
+    let compiled = specs.get(txn, run.pipeline_version_id).await?;
+    let t = now();
+    let names = |idx: &[usize]| -> Vec<String> {
+        idx.iter().map(|&i| compiled.edges[i].0.clone()).collect()
+    };
+    if run.cancel_requested {
+        job_run::Entity::update_many()
+            .col_expr(job_run::Column::State, Expr::value(JobState::Cancelled))
+            .col_expr(job_run::Column::FinishedAt, Expr::value(t))
+            .filter(job_run::Column::RunId.eq(run.id))
+            .filter(job_run::Column::State.is_in([JobState::Waiting, JobState::Ready]))
+            .exec(txn)
+            .await?;
+    } else {
+        let mut by_amount: HashMap<i32, Vec<usize>> = HashMap::new();
+        for (job, amount) in progress::upstream_decrements(&compiled.down, succeeded) {
+            by_amount.entry(amount).or_default().push(job);
+        }
+        for (amount, jobs) in by_amount {
+            for chunk in names(&jobs).chunks(CHUNK) {
+                job_run::Entity::update_many()
+                    .col_expr(
+                        job_run::Column::PendingUpstreams,
+                        Expr::col(job_run::Column::PendingUpstreams).sub(amount),
+                    )
+                    .filter(job_run::Column::RunId.eq(run.id))
+                    .filter(job_run::Column::JobName.is_in(chunk.to_vec()))
+                    .exec(txn)
+                    .await?;
+            }
+        }
+        let doomed = progress::downstream_closure(&compiled.down, failed);
+        for chunk in names(&doomed).chunks(CHUNK) {
+            job_run::Entity::update_many()
+                .col_expr(
+                    job_run::Column::State,
+                    Expr::value(JobState::UpstreamFailed),
+                )
+                .col_expr(job_run::Column::FinishedAt, Expr::value(t))
+                .filter(job_run::Column::RunId.eq(run.id))
+                .filter(job_run::Column::State.eq(JobState::Waiting))
+                .filter(job_run::Column::JobName.is_in(chunk.to_vec()))
+                .exec(txn)
+                .await?;
+        }
+        job_run::Entity::update_many()
+            .col_expr(job_run::Column::State, Expr::value(JobState::Ready))
+            .filter(job_run::Column::RunId.eq(run.id))
+            .filter(job_run::Column::State.eq(JobState::Waiting))
+            .filter(job_run::Column::PendingUpstreams.lte(0))
+            .exec(txn)
+            .await?;
+    }
+    finish_if_done(txn, run, t).await
+}
+
+/// Ends the run if every job is terminal; returns its state.
+async fn finish_if_done(
+    txn: &impl ConnectionTrait,
+    run: &run::Model,
+    t: DateTime<Utc>,
+) -> Result<RunState> {
+    let counts: Vec<(JobState, i64)> = job_run::Entity::find()
+        .select_only()
+        .column(job_run::Column::State)
+        .column_as(job_run::Column::Id.count(), "n")
+        .filter(job_run::Column::RunId.eq(run.id))
+        .group_by(job_run::Column::State)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    // Presence is enough: the outcome asks whether all or any jobs are in some state.
+    let states = counts.iter().map(|(state, _)| *state);
+    match progress::run_outcome_of(states, run.cancel_requested) {
+        Some(outcome) => {
+            run::Entity::update_many()
+                .col_expr(run::Column::State, Expr::value(outcome))
+                .col_expr(run::Column::FinishedAt, Expr::value(t))
+                .filter(run::Column::Id.eq(run.id))
+                .exec(txn)
+                .await?;
+            Ok(outcome)
+        }
+        None => Ok(RunState::Running),
+    }
+}
+
+/// Recomputes a run from all its job states (the slow, self-correcting path, for cancels and
+/// repairs): readies, fails or cancels waiting jobs, resets pending counts, and finishes the
+/// run when every job is terminal. Locks the run row (PostgreSQL). Returns the run's state.
 pub async fn advance(
     txn: &impl ConnectionTrait,
     specs: &SpecCache,
@@ -199,23 +302,7 @@ pub async fn advance(
         return Ok(run.state);
     }
     let compiled = specs.get(txn, run.pipeline_version_id).await?;
-    let rows: Vec<(i64, String, JobState)> = job_run::Entity::find()
-        .select_only()
-        .column(job_run::Column::Id)
-        .column(job_run::Column::JobName)
-        .column(job_run::Column::State)
-        .filter(job_run::Column::RunId.eq(run_id))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let mut states = vec![JobState::Waiting; compiled.edges.len()];
-    let mut ids = vec![0i64; compiled.edges.len()];
-    for (id, name, state) in rows {
-        if let Some(&i) = compiled.index.get(&name) {
-            states[i] = state;
-            ids[i] = id;
-        }
-    }
+    let (ids, mut states, pending) = load_states(txn, &compiled, run_id).await?;
     let changes = progress::advance(&compiled.edges, &states, run.cancel_requested);
     let t = now();
     let mut grouped: HashMap<JobState, Vec<i64>> = HashMap::new();
@@ -235,18 +322,64 @@ pub async fn advance(
             update.exec(txn).await?;
         }
     }
-    match progress::run_outcome(&states, run.cancel_requested) {
-        Some(outcome) => {
-            run::Entity::update_many()
-                .col_expr(run::Column::State, Expr::value(outcome))
-                .col_expr(run::Column::FinishedAt, Expr::value(t))
-                .filter(run::Column::Id.eq(run_id))
+    store_pending(txn, &compiled, &ids, &states, &pending).await?;
+    finish_if_done(txn, &run, t).await
+}
+
+/// Job run ids, states and pending counts of a run, in spec order.
+async fn load_states(
+    txn: &impl ConnectionTrait,
+    compiled: &CompiledSpec,
+    run_id: i64,
+) -> Result<(Vec<i64>, Vec<JobState>, Vec<i32>)> {
+    let rows: Vec<(i64, String, JobState, i32)> = job_run::Entity::find()
+        .select_only()
+        .column(job_run::Column::Id)
+        .column(job_run::Column::JobName)
+        .column(job_run::Column::State)
+        .column(job_run::Column::PendingUpstreams)
+        .filter(job_run::Column::RunId.eq(run_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let n = compiled.edges.len();
+    let (mut ids, mut states, mut pending) =
+        (vec![0i64; n], vec![JobState::Waiting; n], vec![0; n]);
+    for (id, name, state, p) in rows {
+        if let Some(&i) = compiled.index.get(&name) {
+            ids[i] = id;
+            states[i] = state;
+            pending[i] = p;
+        }
+    }
+    Ok((ids, states, pending))
+}
+
+/// Writes pending-upstream counts that differ from `stored`, grouped by value.
+async fn store_pending(
+    txn: &impl ConnectionTrait,
+    compiled: &CompiledSpec,
+    ids: &[i64],
+    states: &[JobState],
+    stored: &[i32],
+) -> Result {
+    let want = progress::pending_upstreams(&compiled.edges, states);
+    let mut by_value: HashMap<i32, Vec<i64>> = HashMap::new();
+    for (i, &w) in want.iter().enumerate() {
+        if w != stored[i] {
+            by_value.entry(w).or_default().push(ids[i]);
+        }
+    }
+    for (value, job_ids) in by_value {
+        for chunk in job_ids.chunks(CHUNK) {
+            job_run::Entity::update_many()
+                .col_expr(job_run::Column::PendingUpstreams, Expr::value(value))
+                .filter(job_run::Column::Id.is_in(chunk.to_vec()))
                 .exec(txn)
                 .await?;
-            Ok(outcome)
         }
-        None => Ok(RunState::Running),
     }
+    Ok(())
 }
 
 /// Filters for `runs list`.
@@ -483,6 +616,8 @@ pub async fn rerun(
             .exec(&txn)
             .await?;
     }
+    let (ids, states, pending) = load_states(&txn, &compiled, run_id).await?;
+    store_pending(&txn, &compiled, &ids, &states, &pending).await?;
     run::Entity::update_many()
         .col_expr(run::Column::State, Expr::value(RunState::Queued))
         .col_expr(run::Column::CancelRequested, Expr::value(false))
