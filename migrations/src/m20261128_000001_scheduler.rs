@@ -50,6 +50,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_pipeline_versions_pipeline_version")
                     .table(PipelineVersions::Table)
                     .col(PipelineVersions::PipelineId)
@@ -94,6 +95,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_runs_pipeline_run_key")
                     .table(Runs::Table)
                     .col(Runs::PipelineId)
@@ -105,6 +107,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_runs_state")
                     .table(Runs::Table)
                     .col(Runs::State)
@@ -142,6 +145,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_job_runs_run_job")
                     .table(JobRuns::Table)
                     .col(JobRuns::RunId)
@@ -153,6 +157,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_job_runs_state_not_before")
                     .table(JobRuns::Table)
                     .col(JobRuns::State)
@@ -187,6 +192,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_attempts_job_run_number")
                     .table(Attempts::Table)
                     .col(Attempts::JobRunId)
@@ -198,6 +204,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_attempts_state_lease")
                     .table(Attempts::Table)
                     .col(Attempts::State)
@@ -228,6 +235,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_attempt_logs_attempt")
                     .table(AttemptLogs::Table)
                     .col(AttemptLogs::AttemptId)

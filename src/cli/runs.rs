@@ -19,6 +19,9 @@ use crate::db::{
     },
 };
 
+/// A daemon whose heartbeat is older than this is presumed gone.
+const LIVE_WORKER: Duration = Duration::from_secs(60);
+
 /// Most runs one backfill may create.
 const MAX_BACKFILL_RUNS: usize = 10_000;
 
@@ -82,10 +85,15 @@ impl TriggerCmd {
             )
             .await?;
         }
-        if view.pipeline.paused && !ctx.json {
+        if view.pipeline.paused {
             eprintln!(
                 "note: {} is paused; the run waits until `patron pipelines resume {}`",
                 self.pipeline, self.pipeline
+            );
+        }
+        if !repo::workers::any_alive(&db, LIVE_WORKER).await? {
+            eprintln!(
+                "note: no daemon has heartbeated recently; the run starts when `patron daemon` runs"
             );
         }
         if !self.wait {

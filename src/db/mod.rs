@@ -73,9 +73,34 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
     Ok(Database::connect(options).await?)
 }
 
-/// Applies every pending migration.
+/// Key of the PostgreSQL advisory lock that serialises migrations across processes.
+const MIGRATION_LOCK: i64 = 0x7061_7472_6f6e; // "patron"
+
+/// Applies every pending migration. On PostgreSQL, daemons starting together take turns
+/// (an advisory lock), so they never race to create the same table.
 pub async fn migrate(db: &Db) -> Result {
-    Migrator::up(db, None).await?;
+    if db.get_database_backend() != DbBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    let lock_err = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("migration lock: {e}"));
+    let mut conn = db
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .map_err(lock_err)?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(lock_err)?;
+    let result = Migrator::up(db, None).await;
+    // The lock also ends with the session; unlocking early lets the next process go.
+    let _ = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *conn)
+        .await;
+    result?;
     Ok(())
 }
 

@@ -313,3 +313,26 @@ fn backfill_creates_one_run_per_tick_once() {
         assert_eq!(out.status.code(), Some(1));
     }
 }
+
+#[test]
+fn concurrent_migrations_on_a_fresh_database_all_succeed() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                env.command(&["migrate"])
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{backend:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -211,6 +211,19 @@ enum JobChange {
 }
 
 impl JobChange {
+    /// The retry counter this change charges.
+    fn counter(self) -> Option<job_run::Column> {
+        match self {
+            Self::RetryFailure | Self::Fail => Some(job_run::Column::Failures),
+            Self::RetryLost | Self::FailLost => Some(job_run::Column::Losses),
+            _ => None,
+        }
+    }
+
+    fn records_error(self) -> bool {
+        matches!(self, Self::RetryFailure | Self::Fail | Self::FailLost)
+    }
+
     fn state(self) -> JobState {
         match self {
             Self::Succeed => JobState::Succeeded,
@@ -221,8 +234,8 @@ impl JobChange {
     }
 }
 
-/// Per job run: the finish time, error and retry time that go into the grouped UPDATE.
-struct JobUpdate {
+/// Per row (attempt or job run): the values that go into a grouped UPDATE.
+struct RowUpdate {
     id: i64,
     at: DateTime<Utc>,
     error: Option<String>,
@@ -313,8 +326,7 @@ pub async fn finish(
     }
 
     // Attempts: one UPDATE per end state.
-    let mut attempt_groups: HashMap<AttemptState, Vec<(i64, DateTime<Utc>, Option<String>)>> =
-        HashMap::new();
+    let mut attempt_groups: HashMap<AttemptState, Vec<RowUpdate>> = HashMap::new();
     for f in &live {
         let (state, error) = match &f.outcome {
             Outcome::Succeeded => (AttemptState::Succeeded, None),
@@ -327,15 +339,17 @@ pub async fn finish(
                 Some("lease expired: the worker stopped heartbeating".to_owned()),
             ),
         };
-        attempt_groups
-            .entry(state)
-            .or_default()
-            .push((f.attempt_id, f.at, error));
+        attempt_groups.entry(state).or_default().push(RowUpdate {
+            id: f.attempt_id,
+            at: f.at,
+            error,
+            not_before: None,
+        });
     }
     for (state, rows) in attempt_groups {
         for chunk in rows.chunks(CHUNK) {
-            let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
-            let at: Vec<(i64, DateTime<Utc>)> = chunk.iter().map(|r| (r.0, r.1)).collect();
+            let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
+            let at: Vec<(i64, DateTime<Utc>)> = chunk.iter().map(|r| (r.id, r.at)).collect();
             let mut update = attempt::Entity::update_many()
                 .col_expr(attempt::Column::State, Expr::value(state))
                 .col_expr(
@@ -347,9 +361,9 @@ pub async fn finish(
                     Expr::value(None::<DateTime<Utc>>),
                 )
                 .filter(attempt::Column::Id.is_in(ids));
-            if chunk.iter().any(|r| r.2.is_some()) {
+            if chunk.iter().any(|r| r.error.is_some()) {
                 let errors: Vec<(i64, Option<String>)> =
-                    chunk.iter().map(|r| (r.0, r.2.clone())).collect();
+                    chunk.iter().map(|r| (r.id, r.error.clone())).collect();
                 update = update.col_expr(
                     attempt::Column::Error,
                     case_by_id(attempt::Column::Id, &errors),
@@ -361,7 +375,7 @@ pub async fn finish(
 
     // Job runs: decide each one's change, then one UPDATE per kind of change.
     let t = now();
-    let mut changes: HashMap<JobChange, Vec<JobUpdate>> = HashMap::new();
+    let mut changes: HashMap<JobChange, Vec<RowUpdate>> = HashMap::new();
     let mut settled: HashMap<i64, (Vec<usize>, Vec<usize>)> = HashMap::new();
     for f in &live {
         let Some(job) = jobs.get(&f.job_run_id) else {
@@ -434,7 +448,7 @@ pub async fn finish(
                 _ => {}
             }
         }
-        changes.entry(change).or_default().push(JobUpdate {
+        changes.entry(change).or_default().push(RowUpdate {
             id: job.id,
             at: f.at,
             error,
@@ -459,59 +473,28 @@ pub async fn finish(
                 chunk.iter().map(|r| (r.id, r.error.clone())).collect();
             let not_before: Vec<(i64, Option<DateTime<Utc>>)> =
                 chunk.iter().map(|r| (r.id, r.not_before)).collect();
-            update = match change {
-                JobChange::Succeed => update
-                    .col_expr(job_run::Column::Error, Expr::value(None::<String>))
-                    .col_expr(
-                        job_run::Column::NotBefore,
-                        Expr::value(None::<DateTime<Utc>>),
-                    ),
-                JobChange::RetryFailure => update
-                    .col_expr(
-                        job_run::Column::Failures,
-                        Expr::col(job_run::Column::Failures).add(1),
-                    )
-                    .col_expr(
-                        job_run::Column::Error,
-                        case_by_id(job_run::Column::Id, &errors),
-                    )
-                    .col_expr(
-                        job_run::Column::NotBefore,
-                        case_by_id(job_run::Column::Id, &not_before),
-                    ),
-                JobChange::Fail => update
-                    .col_expr(
-                        job_run::Column::Failures,
-                        Expr::col(job_run::Column::Failures).add(1),
-                    )
-                    .col_expr(
-                        job_run::Column::Error,
-                        case_by_id(job_run::Column::Id, &errors),
-                    ),
-                JobChange::RetryLost => update
-                    .col_expr(
-                        job_run::Column::Losses,
-                        Expr::col(job_run::Column::Losses).add(1),
-                    )
-                    .col_expr(
-                        job_run::Column::NotBefore,
-                        Expr::value(None::<DateTime<Utc>>),
-                    ),
-                JobChange::FailLost => update
-                    .col_expr(
-                        job_run::Column::Losses,
-                        Expr::col(job_run::Column::Losses).add(1),
-                    )
-                    .col_expr(
-                        job_run::Column::Error,
-                        case_by_id(job_run::Column::Id, &errors),
-                    ),
-                JobChange::Cancel => update,
-                JobChange::Requeue => update.col_expr(
+            if let Some(counter) = change.counter() {
+                update = update.col_expr(counter, Expr::col(counter).add(1));
+            }
+            if change.records_error() {
+                update = update.col_expr(
+                    job_run::Column::Error,
+                    case_by_id(job_run::Column::Id, &errors),
+                );
+            } else if change == JobChange::Succeed {
+                update = update.col_expr(job_run::Column::Error, Expr::value(None::<String>));
+            }
+            if change == JobChange::RetryFailure {
+                update = update.col_expr(
+                    job_run::Column::NotBefore,
+                    case_by_id(job_run::Column::Id, &not_before),
+                );
+            } else if change.state() != JobState::Failed {
+                update = update.col_expr(
                     job_run::Column::NotBefore,
                     Expr::value(None::<DateTime<Utc>>),
-                ),
-            };
+                );
+            }
             update.exec(&txn).await?;
         }
     }

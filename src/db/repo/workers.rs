@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, OnConflict},
 };
 
@@ -69,4 +69,15 @@ pub async fn list(db: &Db) -> Result<Vec<worker::Model>> {
         .order_by_desc(worker::Column::HeartbeatAt)
         .all(db)
         .await?)
+}
+
+/// Whether some worker is running and heartbeated within `within`.
+pub async fn any_alive(db: &Db, within: std::time::Duration) -> Result<bool> {
+    let since = now() - chrono::Duration::from_std(within).unwrap_or_default();
+    let n = worker::Entity::find()
+        .filter(worker::Column::State.eq(WorkerState::Running))
+        .filter(worker::Column::HeartbeatAt.gte(since))
+        .count(db)
+        .await?;
+    Ok(n > 0)
 }
