@@ -17,7 +17,16 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub daemon: DaemonSettings,
     pub pipelines: PipelineSettings,
+    pub ingest: IngestSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct IngestSettings {
+    /// Folder that relative `path`s of `ingest` jobs are read from.
+    pub inbox: String,
+    /// Zone of naive timestamps in input files, unless a mapping or job says otherwise.
+    pub timezone: String,
 }
 
 #[derive(Clone, Deserialize)]
@@ -146,6 +155,8 @@ impl Settings {
             .set_default("scheduler.max_catchup_runs", 1000)?
             .set_default("daemon.http_addr", "127.0.0.1:9464")?
             .set_default("pipelines.dir", "jobs")?
+            .set_default("ingest.inbox", "inbox")?
+            .set_default("ingest.timezone", "UTC")?
             .set_default("log.level", "info")?;
 
         builder = match &overrides.config_file {
@@ -210,6 +221,12 @@ impl Settings {
                 "must start with sqlite: or postgres:// (or postgresql://)",
             );
         }
+        if self.ingest.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return invalid(
+                "ingest.timezone",
+                "must be an IANA time zone name such as Europe/London",
+            );
+        }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
         }
@@ -256,6 +273,12 @@ http_addr = "127.0.0.1:9464"
 [pipelines]
 # Folder of pipeline files used by `patron demo` and `patron pipelines apply` without paths.
 dir = "jobs"
+
+[ingest]
+# Folder that relative paths of `ingest` jobs are read from (e.g. path = "orders/*.csv").
+inbox = "inbox"
+# Time zone of naive timestamps (2024-05-01 13:00:00) in input files, unless a mapping says otherwise.
+timezone = "UTC"
 
 [log]
 # tracing filter, e.g. "info" or "patron=debug,sea_orm=warn"; RUST_LOG wins when set.

@@ -1,9 +1,12 @@
 //! patron: a loyalty-analytics job scheduler. One binary is both the daemon that runs DAG
 //! pipelines on cron schedules and the admin CLI; they talk through the database.
 
+pub mod analytics;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
+pub mod ingest;
 pub mod jobs;
 pub mod pipeline;
 pub mod scheduler;

@@ -2,6 +2,7 @@
 
 mod daemon;
 mod demo;
+mod ingest;
 mod init;
 mod logs;
 pub mod output;
@@ -62,6 +63,14 @@ pub enum Command {
     Cancel(runs::CancelCmd),
     /// Print a run's job logs.
     Logs(logs::Cmd),
+    /// Load a CSV or JSON Lines file into customers, products, orders, events or reviews.
+    Ingest(ingest::IngestCmd),
+    /// Rows that could not be read, with their source, line and reason.
+    #[command(subcommand)]
+    Quarantine(ingest::QuarantineCmd),
+    /// Write computed data as CSV.
+    #[command(subcommand)]
+    Export(ingest::ExportCmd),
     /// Daemons that have registered, with their heartbeats.
     Workers,
     /// Admin actions: who did what, when.
@@ -161,6 +170,9 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Rerun(cmd) => cmd.run(&ctx).await,
         Command::Cancel(cmd) => cmd.run(&ctx).await,
         Command::Logs(cmd) => cmd.run(&ctx).await,
+        Command::Ingest(cmd) => cmd.run(&ctx).await,
+        Command::Quarantine(cmd) => cmd.run(&ctx).await,
+        Command::Export(cmd) => cmd.run(&ctx).await,
         Command::Workers => runs::workers(&ctx).await,
         Command::Audit(cmd) => cmd.run(&ctx).await,
     }

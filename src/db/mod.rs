@@ -1,6 +1,7 @@
 //! The database: connecting (SQLite or PostgreSQL, chosen by the URL), migrating, and the
 //! typed errors the repository functions return.
 
+pub mod bulk;
 pub mod entities;
 pub mod repo;
 

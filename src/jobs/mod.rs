@@ -4,8 +4,11 @@
 //! the daemon) and again when it runs. Kinds from DESIGN.md section 7 that this build does not
 //! have yet are known by name, so a pipeline naming them fails validation with a clear reason.
 
+pub mod clean;
 pub mod command;
+pub mod features;
 pub mod http;
+pub mod ingest;
 pub mod noop;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -106,19 +109,33 @@ pub struct JobContext {
     pub log: LogSink,
     pub db: Db,
     pub http: reqwest::Client,
+    pub settings: Arc<crate::config::Settings>,
 }
 
 impl JobContext {
     pub fn params_value(&self) -> Value {
         Value::Object(self.params.clone())
     }
+
+    /// The run's `as_of` date: the job param, else the run param, else the run's logical
+    /// date (UTC).
+    pub fn as_of(&self) -> Result<chrono::NaiveDate, JobError> {
+        let text = self
+            .params
+            .get("as_of")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| self.run_params.get("as_of").cloned());
+        match text {
+            Some(t) => chrono::NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
+                .map_err(|e| JobError::Fatal(format!("as_of `{t}` is not a YYYY-MM-DD date: {e}"))),
+            None => Ok(self.logical_time.date_naive()),
+        }
+    }
 }
 
 /// Kinds DESIGN.md names that later versions add.
 const PLANNED_KINDS: &[&str] = &[
-    "ingest",
-    "clean",
-    "features",
     "profile",
     "retrain",
     "recommend",
@@ -141,6 +158,9 @@ impl Registry {
         registry.add(Arc::new(noop::Noop));
         registry.add(Arc::new(command::Command));
         registry.add(Arc::new(http::Http));
+        registry.add(Arc::new(ingest::Ingest));
+        registry.add(Arc::new(clean::Clean));
+        registry.add(Arc::new(features::Features));
         registry
     }
 
@@ -253,8 +273,8 @@ mod tests {
     #[test]
     fn planned_and_unknown_kinds_are_explained() {
         let r = Registry::builtin();
-        let Err(KindProblem::Unknown(m)) = r.check("ingest", &json!({})) else {
-            panic!("ingest should be unknown for now")
+        let Err(KindProblem::Unknown(m)) = r.check("profile", &json!({})) else {
+            panic!("profile should be unknown for now")
         };
         assert!(m.contains("not available in this version"), "{m}");
         let Err(KindProblem::Unknown(m)) = r.check("teleport", &json!({})) else {

@@ -127,6 +127,7 @@ async fn prepare(
         log,
         db: shared.db.clone(),
         http: shared.http.clone(),
+        settings: shared.all_settings.clone(),
     })
 }
 

@@ -63,6 +63,7 @@ struct RunningAttempt {
 struct Shared {
     db: Db,
     settings: SchedulerSettings,
+    all_settings: Arc<Settings>,
     worker_id: String,
     specs: SpecCache,
     registry: Registry,
@@ -168,6 +169,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         db: db.clone(),
         settings: settings.scheduler.clone(),
+        all_settings: Arc::new(settings.clone()),
         worker_id: worker_id.clone(),
         specs: SpecCache::default(),
         registry: options.registry,

@@ -7,5 +7,6 @@
 mod cli;
 mod common;
 mod daemon;
+mod ingest;
 mod recovery;
 mod triggers;

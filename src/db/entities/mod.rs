@@ -9,9 +9,11 @@
 pub mod attempt;
 pub mod attempt_log;
 pub mod audit_log;
+pub mod ingested_source;
 pub mod job_run;
 pub mod pipeline;
 pub mod pipeline_version;
+pub mod quarantine;
 pub mod run;
 pub mod sea_orm_active_enums;
 pub mod worker;

@@ -140,6 +140,23 @@ pub enum LogStream {
     Patron,
 }
 
+/// What became of an ingested source.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// Being loaded (or a load that crashed: the retry deletes its rows and starts over).
+    #[sea_orm(string_value = "loading")]
+    Loading,
+    #[sea_orm(string_value = "complete")]
+    Complete,
+    /// Too many unreadable rows (`max_bad_ratio`): nothing from it was kept.
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+}
+
 macro_rules! display_as_db_value {
     ($($t:ty),*) => {$(
         impl std::fmt::Display for $t {
@@ -166,5 +183,6 @@ display_as_db_value!(
     AttemptState,
     Trigger,
     WorkerState,
-    LogStream
+    LogStream,
+    SourceState
 );

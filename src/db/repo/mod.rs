@@ -3,9 +3,11 @@
 
 pub mod audit;
 pub mod dispatch;
+pub mod features;
 pub mod logs;
 pub mod pipelines;
 pub mod runs;
+pub mod sources;
 pub mod workers;
 
 /// Rows per statement for bulk inserts and `IN (...)` lists: far below both backends'

@@ -1,0 +1,4 @@
+//! Pure computation: plain data in, plain data out. Nothing here touches the database or the
+//! clock; callers pass the data and the time.
+
+pub mod features;

@@ -1,0 +1,292 @@
+//! `patron ingest`, `patron quarantine list|show`, `patron export features`.
+
+use std::{io::IsTerminal as _, path::PathBuf, sync::Arc};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{CliError, CliResult, Ctx, output};
+use crate::{
+    db::repo::sources::{self, QuarantineFilter},
+    ingest::{self, Entity, Input, Mapping, Options, Report},
+    jobs::ingest::describe,
+};
+
+#[derive(Debug, Args)]
+pub struct IngestCmd {
+    /// customers, products, orders, events or reviews.
+    entity: Entity,
+    /// CSV or JSON Lines files (`.gz` too); globs are expanded.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Maps a foreign file's columns onto the canonical ones (see examples/online-retail/).
+    #[arg(long, value_name = "FILE")]
+    mapping: Option<PathBuf>,
+    /// Reject a file (load nothing from it) when more than this share of rows is unreadable.
+    #[arg(long, default_value_t = 0.05)]
+    max_bad_ratio: f64,
+    /// Time zone of naive timestamps (default: the mapping's, else ingest.timezone).
+    #[arg(long)]
+    timezone: Option<String>,
+}
+
+impl IngestCmd {
+    pub async fn run(self, ctx: &Ctx) -> CliResult {
+        let mapping = match &self.mapping {
+            Some(path) => Some(Mapping::load(path).map_err(|problems| {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                CliError::Exit(1)
+            })?),
+            None => None,
+        };
+        let tz_name = self
+            .timezone
+            .clone()
+            .unwrap_or_else(|| ctx.settings.ingest.timezone.clone());
+        let timezone = tz_name
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| anyhow::anyhow!("unknown time zone `{tz_name}`"))?;
+        let options = Options {
+            max_bad_ratio: self.max_bad_ratio,
+            timezone,
+            format: None,
+        };
+        let mut files = Vec::new();
+        for f in &self.files {
+            let found = ingest::expand(f).map_err(anyhow::Error::msg)?;
+            if found.is_empty() {
+                return Err(anyhow::anyhow!("{}: no such file", f.display()).into());
+            }
+            files.extend(found);
+        }
+        let db = ctx.db().await?;
+        let mut reports = Vec::new();
+        for file in files {
+            let bar = (!ctx.json && std::io::stderr().is_terminal()).then(|| {
+                let bar =
+                    indicatif::ProgressBar::new(std::fs::metadata(&file).map_or(0, |m| m.len()));
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar.set_message(file.display().to_string());
+                bar
+            });
+            let progress: Option<ingest::ProgressFn> = bar.clone().map(|bar| {
+                Arc::new(move |done: u64, _total: u64| bar.set_position(done)) as ingest::ProgressFn
+            });
+            let report = ingest::ingest(
+                &db,
+                Input::File(file.clone()),
+                self.entity,
+                mapping.as_ref(),
+                &options,
+                progress,
+            )
+            .await
+            .with_context(|| format!("ingesting {}", file.display()))?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            if !ctx.json {
+                print_report(&report);
+            }
+            reports.push(report);
+        }
+        let rejected = reports.iter().any(|r| r.rejected);
+        if ctx.json {
+            let mut total = Report {
+                entity: self.entity.to_string(),
+                ..Default::default()
+            };
+            for r in &reports {
+                total.absorb(r);
+            }
+            ctx.print_json(&json!({
+                "entity": total.entity,
+                "read": total.read,
+                "loaded": total.loaded,
+                "duplicates": total.duplicates,
+                "quarantined": total.quarantined,
+                "reasons": total.reasons,
+                "skipped": total.skipped,
+                "skip_reasons": total.skip_reasons,
+                "rejected": rejected,
+                "files": reports,
+            }))?;
+        }
+        if rejected {
+            if !ctx.json {
+                eprintln!(
+                    "rejected: more than {:.1}% of rows unreadable; nothing from that file was loaded (patron quarantine list)",
+                    self.max_bad_ratio * 100.0
+                );
+            }
+            return Err(CliError::Exit(1));
+        }
+        Ok(())
+    }
+}
+
+fn print_report(r: &Report) {
+    if r.already_ingested {
+        println!("{}", describe(r));
+        return;
+    }
+    println!("{}", r.source);
+    println!("  read        {:>10}", r.read);
+    println!("  loaded      {:>10}", r.loaded);
+    println!(
+        "  duplicates  {:>10}   (already stored: same file, same ids, or exact duplicate lines)",
+        r.duplicates
+    );
+    println!("  skipped     {:>10}", r.skipped);
+    for (reason, n) in &r.skip_reasons {
+        println!("    {n:>10}  {reason}");
+    }
+    println!("  quarantined {:>10}", r.quarantined);
+    for (reason, n) in &r.reasons {
+        println!("    {n:>10}  {reason}");
+    }
+    if r.rejected {
+        println!("  REJECTED: nothing from this file was kept");
+    }
+    println!("  in {:.2}s", r.seconds);
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCmd {
+    /// Rows that could not be read, oldest first.
+    List {
+        #[arg(long)]
+        entity: Option<Entity>,
+        /// Only this reason (e.g. "bad number").
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// One quarantined row in full.
+    Show { id: i64 },
+}
+
+impl QuarantineCmd {
+    pub async fn run(self, ctx: &Ctx) -> CliResult {
+        let db = ctx.db().await?;
+        let json_row = |q: &crate::db::entities::quarantine::Model| {
+            json!({
+                "id": q.id, "entity": q.entity, "source": q.source, "line": q.line,
+                "reason": q.reason, "detail": q.detail, "raw": q.raw,
+            })
+        };
+        match self {
+            QuarantineCmd::List {
+                entity,
+                reason,
+                limit,
+            } => {
+                let rows = sources::list_quarantine(
+                    &db,
+                    &QuarantineFilter {
+                        entity: entity.map(|e| e.to_string()),
+                        reason,
+                        limit,
+                    },
+                )
+                .await?;
+                if ctx.json {
+                    let rows: Vec<_> = rows.iter().map(json_row).collect();
+                    ctx.print_json(&rows)?;
+                    return Ok(());
+                }
+                let mut t = output::table(&["id", "entity", "source", "line", "reason", "detail"]);
+                for q in &rows {
+                    t.add_row(vec![
+                        q.id.to_string(),
+                        q.entity.clone(),
+                        q.source.clone(),
+                        q.line.to_string(),
+                        q.reason.clone(),
+                        truncate(q.detail.as_deref().unwrap_or(""), 60),
+                    ]);
+                }
+                println!("{t}");
+                let total = sources::count_quarantine(&db).await?;
+                if total > rows.len() as u64 {
+                    println!(
+                        "({} of {total} shown; use --limit, --entity, --reason)",
+                        rows.len()
+                    );
+                }
+            }
+            QuarantineCmd::Show { id } => {
+                let q = sources::get_quarantine(&db, id).await?;
+                if ctx.json {
+                    ctx.print_json(&json_row(&q))?;
+                } else {
+                    println!("{} line {} ({})", q.source, q.line, q.entity);
+                    println!("reason: {}", q.reason);
+                    if let Some(d) = &q.detail {
+                        println!("detail: {d}");
+                    }
+                    println!("raw:    {}", q.raw);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCmd {
+    /// Customer features as CSV: customer_id and one column per feature.
+    Features {
+        /// The as-of date (default: the latest computed).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+impl ExportCmd {
+    pub async fn run(self, ctx: &Ctx) -> CliResult {
+        let ExportCmd::Features { as_of, out } = self;
+        let db = ctx.db().await?;
+        let (as_of, rows) = crate::db::repo::features::export(&db, as_of).await?;
+        let mut writer =
+            csv::Writer::from_path(&out).with_context(|| format!("creating {}", out.display()))?;
+        let mut header = vec!["customer_id"];
+        header.extend(crate::jobs::features::FEATURE_COLUMNS);
+        writer.write_record(&header)?;
+        for r in &rows {
+            writer.write_record(r)?;
+        }
+        writer.flush()?;
+        if ctx.json {
+            ctx.print_json(&json!({ "as_of": as_of, "rows": rows.len(), "out": out }))?;
+        } else {
+            println!(
+                "wrote {} customers' features as of {as_of} to {}",
+                rows.len(),
+                out.display()
+            );
+        }
+        Ok(())
+    }
+}

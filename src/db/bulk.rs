@@ -1,0 +1,207 @@
+//! Bulk writes, bypassing the ORM: prepared multi-row `INSERT`s on SQLite and `COPY` into a
+//! staging table on PostgreSQL (DEPENDENCIES.md: the ORM's `insert_many` is limited by bind
+//! parameters and is slow at millions of rows). Each call is one transaction; callers pass
+//! batches of a few tens of thousands of rows, short enough for the daemon's heartbeats to get
+//! the connection in between.
+
+use sea_orm::{
+    DbBackend,
+    sqlx::{self, AssertSqlSafe, PgPool, SqlitePool},
+};
+
+use crate::db::Db;
+
+/// One value to write.
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    OptFloat(Option<f64>),
+}
+
+/// Where rows of one kind go.
+pub struct TableSpec {
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+    /// PostgreSQL types of `columns`, for the COPY staging table.
+    pub pg_types: &'static [&'static str],
+    /// What to do when the key already exists.
+    pub on_conflict: &'static str,
+}
+
+/// Inserts `rows` into `spec.table` in one transaction; returns how many rows were new (or,
+/// for order lines, changed status).
+pub async fn write(db: &Db, spec: &TableSpec, rows: &[Vec<Cell>]) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    match db.get_database_backend() {
+        DbBackend::Postgres => write_pg(db.get_postgres_connection_pool(), spec, rows).await,
+        _ => write_sqlite(db.get_sqlite_connection_pool(), spec, rows).await,
+    }
+}
+
+async fn write_sqlite(
+    pool: &SqlitePool,
+    spec: &TableSpec,
+    rows: &[Vec<Cell>],
+) -> Result<u64, sqlx::Error> {
+    // Up to 500 rows per statement, within SQLite's 32,766 bound parameters.
+    let per_statement = (30_000 / spec.columns.len()).clamp(1, 500);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut written = 0;
+    for chunk in rows.chunks(per_statement) {
+        let sql = insert_sql(spec, chunk.len());
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for row in chunk {
+            for cell in row {
+                query = match cell {
+                    Cell::Text(s) => query.bind(s.as_str()),
+                    Cell::OptText(s) => query.bind(s.as_deref()),
+                    Cell::Int(n) => query.bind(*n),
+                    Cell::OptInt(n) => query.bind(*n),
+                    Cell::OptFloat(f) => query.bind(*f),
+                };
+            }
+        }
+        written += query.execute(&mut *tx).await?.rows_affected();
+    }
+    tx.commit().await?;
+    Ok(written)
+}
+
+fn insert_sql(spec: &TableSpec, rows: usize) -> String {
+    let one = format!("({})", vec!["?"; spec.columns.len()].join(","));
+    format!(
+        "INSERT INTO {} ({}) VALUES {} {}",
+        spec.table,
+        spec.columns.join(","),
+        vec![one; rows].join(","),
+        spec.on_conflict
+    )
+}
+
+async fn write_pg(pool: &PgPool, spec: &TableSpec, rows: &[Vec<Cell>]) -> Result<u64, sqlx::Error> {
+    let stage = format!("patron_stage_{}", spec.table);
+    let columns = spec.columns.join(",");
+    let typed: Vec<String> = spec
+        .columns
+        .iter()
+        .zip(spec.pg_types)
+        .map(|(c, t)| format!("{c} {t}"))
+        .collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {stage} ({}) ON COMMIT DELETE ROWS",
+        typed.join(",")
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {stage} ({columns}) FROM STDIN WITH (FORMAT csv)"
+        ))
+        .await?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    for row in rows {
+        csv_line(row, &mut buf);
+        if buf.len() > (1 << 20) {
+            copy.send(std::mem::take(&mut buf)).await?;
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf).await?;
+    }
+    copy.finish().await?;
+    let written = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {} ({columns}) SELECT {columns} FROM {stage} {}",
+        spec.table, spec.on_conflict
+    )))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// One row as a COPY CSV line: NULL is an empty unquoted field, text is always quoted.
+fn csv_line(row: &[Cell], out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    for (i, cell) in row.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let text = match cell {
+            Cell::Text(s) => Some(s.as_str()),
+            Cell::OptText(s) => s.as_deref(),
+            Cell::Int(n) => {
+                let _ = write!(out, "{n}");
+                continue;
+            }
+            Cell::OptInt(n) => {
+                if let Some(n) = n {
+                    let _ = write!(out, "{n}");
+                }
+                continue;
+            }
+            Cell::OptFloat(f) => {
+                if let Some(f) = f {
+                    let _ = write!(out, "{f}");
+                }
+                continue;
+            }
+        };
+        if let Some(text) = text {
+            out.push(b'"');
+            for b in text.bytes() {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
+        }
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_lines_quote_text_and_leave_nulls_empty() {
+        let mut out = Vec::new();
+        csv_line(
+            &[
+                Cell::Text("a \"b\", c".into()),
+                Cell::OptText(None),
+                Cell::Int(-3),
+                Cell::OptInt(None),
+                Cell::OptFloat(Some(1.5)),
+                Cell::Text(String::new()),
+            ],
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a \"\"b\"\", c\",,-3,,1.5,\"\"\n"
+        );
+    }
+
+    #[test]
+    fn insert_sql_has_one_placeholder_group_per_row() {
+        let spec = TableSpec {
+            table: "t",
+            columns: &["a", "b"],
+            pg_types: &["text", "bigint"],
+            on_conflict: "ON CONFLICT (a) DO NOTHING",
+        };
+        assert_eq!(
+            insert_sql(&spec, 2),
+            "INSERT INTO t (a,b) VALUES (?,?),(?,?) ON CONFLICT (a) DO NOTHING"
+        );
+    }
+}

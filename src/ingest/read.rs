@@ -1,0 +1,411 @@
+//! Reading records from CSV or JSON Lines (optionally gzip-compressed), one at a time, with
+//! the line number and raw text of each, so an unreadable record can be quarantined while the
+//! rest of the file goes on.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use flate2::read::MultiGzDecoder;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv { delimiter: u8 },
+    JsonLines,
+}
+
+impl Format {
+    /// From the file name: `.jsonl`/`.ndjson`/`.json` (also under `.gz`) are JSON Lines,
+    /// `.tsv` is tab-separated, anything else CSV.
+    pub fn from_path(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        if name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") {
+            Self::JsonLines
+        } else if name.ends_with(".tsv") {
+            Self::Csv { delimiter: b'\t' }
+        } else {
+            Self::Csv { delimiter: b',' }
+        }
+    }
+}
+
+/// Why a record could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("wrong column count: {got} fields, the header has {expected}")]
+    WrongColumnCount { expected: usize, got: usize },
+    #[error("invalid UTF-8")]
+    InvalidUtf8,
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+}
+
+impl ReadError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::WrongColumnCount { .. } => "wrong column count",
+            Self::InvalidUtf8 => "invalid UTF-8",
+            Self::MalformedJson(_) => "malformed JSON",
+        }
+    }
+}
+
+/// One record: where it was, its text as read, and its values by source column name.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub line: u64,
+    pub raw: String,
+    pub values: Result<Values, ReadError>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Values {
+    /// CSV fields, in header order (see [`Records::header`]).
+    Csv(Vec<String>),
+    Json(HashMap<String, String>),
+}
+
+/// Looks up values by source column name.
+pub struct Lookup<'a> {
+    header: &'a HashMap<String, usize>,
+    values: &'a Values,
+}
+
+impl<'a> Lookup<'a> {
+    /// A lookup over values read elsewhere (tests).
+    #[cfg(test)]
+    pub fn for_test(header: &'a HashMap<String, usize>, values: &'a Values) -> Self {
+        Self { header, values }
+    }
+
+    pub fn get(&self, column: &str) -> Option<&'a str> {
+        match self.values {
+            Values::Csv(fields) => self
+                .header
+                .get(column)
+                .and_then(|&i| fields.get(i))
+                .map(String::as_str),
+            Values::Json(map) => map.get(column).map(String::as_str),
+        }
+    }
+}
+
+/// Counts bytes read from the underlying file (compressed bytes for `.gz`), for progress.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A stream of records.
+pub struct Records {
+    format: Format,
+    csv: Option<csv::Reader<Box<dyn Read + Send>>>,
+    lines: Option<Box<dyn BufRead + Send>>,
+    header_index: HashMap<String, usize>,
+    header: Vec<String>,
+    line: u64,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Records {
+    /// Opens `path`; `.gz` files are decompressed on the fly.
+    pub fn open(path: &Path, format: Format) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let is_gz = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let counted = Counting {
+            inner: file,
+            count: bytes.clone(),
+        };
+        let reader: Box<dyn Read + Send> = if is_gz {
+            Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+                1 << 16,
+                counted,
+            )))
+        } else {
+            Box::new(counted)
+        };
+        Self::new(reader, format, bytes)
+    }
+
+    /// Reads from memory (HTTP bodies, tests).
+    pub fn from_bytes(data: Vec<u8>, format: Format) -> std::io::Result<Self> {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let reader: Box<dyn Read + Send> = Box::new(Counting {
+            inner: std::io::Cursor::new(data),
+            count: bytes.clone(),
+        });
+        Self::new(reader, format, bytes)
+    }
+
+    fn new(
+        reader: Box<dyn Read + Send>,
+        format: Format,
+        bytes: Arc<AtomicU64>,
+    ) -> std::io::Result<Self> {
+        let mut records = Self {
+            format,
+            csv: None,
+            lines: None,
+            header_index: HashMap::new(),
+            header: Vec::new(),
+            line: 0,
+            bytes,
+        };
+        match format {
+            Format::Csv { delimiter } => {
+                let mut csv = csv::ReaderBuilder::new()
+                    .delimiter(delimiter)
+                    .flexible(true)
+                    .has_headers(true)
+                    .from_reader(reader);
+                let header = csv.byte_headers().map_err(std::io::Error::other)?.clone();
+                records.header = header
+                    .iter()
+                    .map(|h| {
+                        String::from_utf8_lossy(h)
+                            .trim()
+                            .trim_start_matches('\u{feff}')
+                            .to_owned()
+                    })
+                    .collect();
+                records.header_index = records
+                    .header
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| (h.clone(), i))
+                    .collect();
+                records.csv = Some(csv);
+            }
+            Format::JsonLines => {
+                records.lines = Some(Box::new(BufReader::with_capacity(1 << 16, reader)));
+            }
+        }
+        Ok(records)
+    }
+
+    /// CSV header names (empty for JSON Lines, whose keys are per record).
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Bytes consumed from the source so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn lookup<'a>(&'a self, values: &'a Values) -> Lookup<'a> {
+        Lookup {
+            header: &self.header_index,
+            values,
+        }
+    }
+
+    /// The next record, or `None` at the end. I/O errors end the file with an error.
+    pub fn next_record(&mut self) -> std::io::Result<Option<Record>> {
+        if let Some(csv) = self.csv.as_mut() {
+            let mut record = csv::ByteRecord::new();
+            loop {
+                if !csv
+                    .read_byte_record(&mut record)
+                    .map_err(std::io::Error::other)?
+                {
+                    return Ok(None);
+                }
+                // Blank lines carry no record.
+                if record.len() == 1 && record.get(0).is_some_and(|f| f.is_empty()) {
+                    continue;
+                }
+                break;
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let delimiter = match self.format {
+                Format::Csv { delimiter } => delimiter,
+                Format::JsonLines => b',',
+            };
+            let raw = raw_csv(&record, delimiter);
+            let mut fields = Vec::with_capacity(record.len());
+            let mut utf8 = true;
+            for f in record.iter() {
+                match std::str::from_utf8(f) {
+                    Ok(s) => fields.push(s.to_owned()),
+                    Err(_) => {
+                        utf8 = false;
+                        break;
+                    }
+                }
+            }
+            let values = if !utf8 {
+                Err(ReadError::InvalidUtf8)
+            } else if record.len() != self.header.len() {
+                Err(ReadError::WrongColumnCount {
+                    expected: self.header.len(),
+                    got: record.len(),
+                })
+            } else {
+                Ok(Values::Csv(fields))
+            };
+            return Ok(Some(Record { line, raw, values }));
+        }
+        let Some(lines) = self.lines.as_mut() else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if lines.read_until(b'\n', &mut buf)? == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                buf.pop();
+            }
+            if !buf.iter().all(u8::is_ascii_whitespace) {
+                break;
+            }
+        }
+        let raw = String::from_utf8_lossy(&buf).into_owned();
+        let values = match std::str::from_utf8(&buf) {
+            Err(_) => Err(ReadError::InvalidUtf8),
+            Ok(text) => {
+                match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+                    Err(e) => Err(ReadError::MalformedJson(e.to_string())),
+                    Ok(map) => Ok(Values::Json(
+                        map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
+                    )),
+                }
+            }
+        };
+        Ok(Some(Record {
+            line: self.line,
+            raw,
+            values,
+        }))
+    }
+}
+
+/// A JSON value as the text a CSV cell would hold.
+pub fn json_text(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The record re-joined as CSV text (quotes where needed), for quarantine.
+fn raw_csv(record: &csv::ByteRecord, delimiter: u8) -> String {
+    let mut out = String::new();
+    for (i, field) in record.iter().enumerate() {
+        if i > 0 {
+            out.push(delimiter as char);
+        }
+        let text = String::from_utf8_lossy(field);
+        if text.contains([delimiter as char, '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&text.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(data: &[u8], format: Format) -> Vec<Record> {
+        let mut r = Records::from_bytes(data.to_vec(), format).unwrap();
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            out.push(rec);
+        }
+        out
+    }
+
+    #[test]
+    fn csv_records_carry_line_numbers_and_problems() {
+        let mut data = b"id,name,qty\n1,a,2\n2,b\n\n3,\"multi\nline\",4\n4,".to_vec();
+        data.extend_from_slice(b"\xff\xfe,5\n");
+        let recs = read_all(&data, Format::Csv { delimiter: b',' });
+        assert_eq!(recs.len(), 4);
+        assert_eq!(recs[0].line, 2);
+        assert!(recs[0].values.is_ok());
+        assert_eq!(
+            recs[1].values.as_ref().unwrap_err(),
+            &ReadError::WrongColumnCount {
+                expected: 3,
+                got: 2
+            }
+        );
+        assert_eq!(recs[1].raw, "2,b");
+        assert_eq!(recs[2].line, 5);
+        assert!(recs[2].values.is_ok(), "quoted newline stays in one record");
+        assert_eq!(
+            recs[3].values.as_ref().unwrap_err(),
+            &ReadError::InvalidUtf8
+        );
+    }
+
+    #[test]
+    fn json_lines_read_values_as_text() {
+        let data =
+            b"{\"id\": \"1\", \"qty\": 2, \"note\": null}\n\n{\"id\": \"2\", \"qty\n{\"id\": 3}\n";
+        let recs = read_all(data, Format::JsonLines);
+        assert_eq!(recs.len(), 3);
+        let Ok(Values::Json(m)) = &recs[0].values else {
+            panic!()
+        };
+        assert_eq!(m["qty"], "2");
+        assert_eq!(m["note"], "");
+        assert_eq!(recs[1].line, 3);
+        assert_eq!(
+            recs[1].values.as_ref().unwrap_err().reason(),
+            "malformed JSON"
+        );
+        assert_eq!(recs[2].line, 4);
+    }
+
+    #[test]
+    fn formats_follow_the_file_name() {
+        assert_eq!(
+            Format::from_path(Path::new("a/b.csv.gz")),
+            Format::Csv { delimiter: b',' }
+        );
+        assert_eq!(Format::from_path(Path::new("x.JSONL")), Format::JsonLines);
+        assert_eq!(
+            Format::from_path(Path::new("x.ndjson.gz")),
+            Format::JsonLines
+        );
+        assert_eq!(
+            Format::from_path(Path::new("x.tsv")),
+            Format::Csv { delimiter: b'\t' }
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! Reading one value: timestamps in the shapes real exports use, money without floats,
+//! integers, and text normalised to NFKC with collapsed whitespace. Pure functions.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono_tz::Tz;
+use rust_decimal::{Decimal, RoundingStrategy, prelude::ToPrimitive};
+use unicode_normalization::UnicodeNormalization;
+
+/// Why a value could not be read; the variant is the quarantine reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("bad number: {0}")]
+    BadNumber(String),
+    #[error("unparseable date: {0}")]
+    BadDate(String),
+    #[error("bad value: {0}")]
+    BadValue(String),
+}
+
+impl ValueError {
+    /// The short reason counted in summaries and stored in quarantine.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::BadNumber(_) => "bad number",
+            Self::BadDate(_) => "unparseable date",
+            Self::BadValue(_) => "bad value",
+        }
+    }
+}
+
+/// Epoch seconds (UTC) from the shapes DESIGN.md lists: RFC 3339 (`2024-05-01T13:00:00Z`,
+/// with any offset), naive `2024-05-01 13:00:00` / `2024-05-01T13:00:00` (with optional
+/// fractions), dates `2024-05-01` / `2024/05/01` (midnight), `2024/05/01 13:00[:00]`, and epoch
+/// seconds or milliseconds. Naive values are wall-clock time in `tz`; a time skipped by DST
+/// is read as the instant after the gap, a repeated one as its first occurrence. `format`, a
+/// chrono format string from a mapping, is tried first.
+pub fn parse_timestamp(text: &str, format: Option<&str>, tz: Tz) -> Result<i64, ValueError> {
+    let t = text.trim();
+    let bad = || ValueError::BadDate(format!("`{t}`"));
+    if t.is_empty() {
+        return Err(ValueError::BadDate("empty".to_owned()));
+    }
+    if let Some(fmt) = format {
+        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
+            return Ok(dt.timestamp());
+        }
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t, fmt) {
+            return local(naive, tz).ok_or_else(bad);
+        }
+        if let Ok(date) = NaiveDate::parse_from_str(t, fmt) {
+            return local(date.and_time(chrono::NaiveTime::MIN), tz).ok_or_else(bad);
+        }
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = t.parse().map_err(|_| bad())?;
+        // 13 digits and more are milliseconds (from 2001-09-09 on); fewer are seconds.
+        return Ok(if t.len() >= 13 { n / 1000 } else { n });
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.timestamp());
+    }
+    const NAIVE: &[&str] = &[
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y/%m/%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ];
+    for fmt in NAIVE {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t, fmt) {
+            return local(naive, tz).ok_or_else(bad);
+        }
+    }
+    const OFFSET: &[&str] = &["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f %z"];
+    for fmt in OFFSET {
+        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
+            return Ok(dt.timestamp());
+        }
+    }
+    for fmt in ["%Y-%m-%d", "%Y/%m/%d"] {
+        if let Ok(date) = NaiveDate::parse_from_str(t, fmt) {
+            return local(date.and_time(chrono::NaiveTime::MIN), tz).ok_or_else(bad);
+        }
+    }
+    Err(bad())
+}
+
+fn local(naive: NaiveDateTime, tz: Tz) -> Option<i64> {
+    if let Some(t) = tz.from_local_datetime(&naive).earliest() {
+        return Some(t.timestamp());
+    }
+    // In a spring-forward gap: the first valid instant after it (gaps end on a minute).
+    let mut probe = naive.with_second(0)?.with_nanosecond(0)?;
+    for _ in 0..(26 * 60) {
+        probe += chrono::Duration::minutes(1);
+        if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+            return Some(t.timestamp());
+        }
+    }
+    None
+}
+
+/// Integer cents from a decimal amount (`12.5`, `-3`, `1,234.50`, `€ 9.99`), multiplied by
+/// `multiplier` (a currency conversion) and rounded half away from zero. No floats involved.
+pub fn parse_money_cents(text: &str, multiplier: Decimal) -> Result<i64, ValueError> {
+    let t = text.trim();
+    let cleaned: String = t
+        .chars()
+        .filter(|c| !matches!(c, ',' | '_' | ' ' | '$' | '€' | '£' | '¥'))
+        .collect();
+    if cleaned.is_empty() {
+        return Err(ValueError::BadNumber(format!("`{t}` is not an amount")));
+    }
+    let amount = Decimal::from_str(&cleaned)
+        .or_else(|_| Decimal::from_scientific(&cleaned))
+        .map_err(|_| ValueError::BadNumber(format!("`{t}` is not an amount")))?;
+    let cents = (amount * multiplier * Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    cents
+        .to_i64()
+        .ok_or_else(|| ValueError::BadNumber(format!("`{t}` is out of range")))
+}
+
+/// A whole number; `3.0` is accepted, `3.5` is not.
+pub fn parse_int(text: &str) -> Result<i64, ValueError> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(n);
+    }
+    match Decimal::from_str(t) {
+        Ok(d) if d.fract().is_zero() => d
+            .to_i64()
+            .ok_or_else(|| ValueError::BadNumber(format!("`{t}` is out of range"))),
+        _ => Err(ValueError::BadNumber(format!(
+            "`{t}` is not a whole number"
+        ))),
+    }
+}
+
+pub fn parse_float(text: &str) -> Result<f64, ValueError> {
+    let t = text.trim();
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(f),
+        _ => Err(ValueError::BadNumber(format!("`{t}` is not a number"))),
+    }
+}
+
+/// Unicode NFKC (full-width letters and digits become ASCII, ligatures split), every run of
+/// whitespace becomes one space, and the ends are trimmed.
+pub fn normalize_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.nfkc() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Mappings write multipliers as TOML floats; they are read through their decimal text so
+/// `0.85` stays exactly 0.85.
+pub fn decimal_from_f64(value: f64) -> Option<Decimal> {
+    Decimal::from_str(&value.to_string()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UTC: Tz = chrono_tz::UTC;
+    const LONDON: Tz = chrono_tz::Europe::London;
+
+    fn ts(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    #[test]
+    fn every_listed_timestamp_shape_reads() {
+        let noon = ts("2024-05-01T13:00:00Z");
+        for text in [
+            "2024-05-01T13:00:00Z",
+            "2024-05-01T21:00:00+08:00",
+            "2024-05-01 13:00:00",
+            "2024-05-01T13:00:00",
+            "2024-05-01 13:00:00.000",
+            "2024/05/01 13:00",
+            "2024-05-01 13:00",
+            " 1714568400 ",
+            "1714568400000",
+        ] {
+            assert_eq!(parse_timestamp(text, None, UTC), Ok(noon), "{text}");
+        }
+        assert_eq!(
+            parse_timestamp("2024/05/01", None, UTC),
+            Ok(ts("2024-05-01T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_timestamp("2024-05-01", None, UTC),
+            Ok(ts("2024-05-01T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn naive_times_are_read_in_the_source_zone() {
+        // London is on BST (UTC+1) in May and on GMT in December.
+        assert_eq!(
+            parse_timestamp("2024-05-01 13:00:00", None, LONDON),
+            Ok(ts("2024-05-01T12:00:00Z"))
+        );
+        assert_eq!(
+            parse_timestamp("2009-12-01 07:45:00", None, LONDON),
+            Ok(ts("2009-12-01T07:45:00Z"))
+        );
+        // Explicit offsets ignore the zone.
+        assert_eq!(
+            parse_timestamp("2024-05-01T13:00:00Z", None, LONDON),
+            Ok(ts("2024-05-01T13:00:00Z"))
+        );
+        // 01:30 on 2024-03-31 does not exist in London: read as 02:00 BST = 01:00 UTC.
+        assert_eq!(
+            parse_timestamp("2024-03-31 01:30:00", None, LONDON),
+            Ok(ts("2024-03-31T01:00:00Z"))
+        );
+        // 01:30 on 2024-10-27 happens twice: the first (BST) is taken.
+        assert_eq!(
+            parse_timestamp("2024-10-27 01:30:00", None, LONDON),
+            Ok(ts("2024-10-27T00:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_mapping_format_is_tried_first() {
+        assert_eq!(
+            parse_timestamp("01/05/2024 13:00", Some("%d/%m/%Y %H:%M"), UTC),
+            Ok(ts("2024-05-01T13:00:00Z"))
+        );
+        assert_eq!(
+            parse_timestamp("01.05.2024", Some("%d.%m.%Y"), UTC),
+            Ok(ts("2024-05-01T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn unreadable_dates_are_errors() {
+        for text in [
+            "",
+            "yesterday",
+            "31/31/2026",
+            "2026-13-45 25:61:00",
+            "2024-02-30",
+        ] {
+            let err = parse_timestamp(text, None, UTC).unwrap_err();
+            assert_eq!(err.reason(), "unparseable date", "{text}");
+        }
+    }
+
+    #[test]
+    fn money_is_exact_cents() {
+        let one = Decimal::ONE;
+        assert_eq!(parse_money_cents("6.95", one), Ok(695));
+        assert_eq!(parse_money_cents("12.5", one), Ok(1250));
+        assert_eq!(parse_money_cents("1,234.50", one), Ok(123_450));
+        assert_eq!(parse_money_cents("£ 3", one), Ok(300));
+        assert_eq!(parse_money_cents("-2.50", one), Ok(-250));
+        assert_eq!(
+            parse_money_cents("0.005", one),
+            Ok(1),
+            "half away from zero"
+        );
+        // A multiplier converts currency: 0.85 × 10.00 = 8.50, computed exactly.
+        let eur = decimal_from_f64(0.85).unwrap();
+        assert_eq!(parse_money_cents("10.00", eur), Ok(850));
+        assert_eq!(
+            parse_money_cents("0.1", decimal_from_f64(3.0).unwrap()),
+            Ok(30)
+        );
+        for bad in ["", "12,5x", "abc", "1.2.3"] {
+            assert_eq!(
+                parse_money_cents(bad, one).unwrap_err().reason(),
+                "bad number",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn integers_and_floats() {
+        assert_eq!(parse_int(" 42 "), Ok(42));
+        assert_eq!(parse_int("3.0"), Ok(3));
+        assert!(parse_int("3.5").is_err());
+        assert!(parse_int("two").is_err());
+        assert_eq!(parse_float("2.5"), Ok(2.5));
+        assert!(parse_float("NaN").is_err());
+        assert!(parse_float("abc").is_err());
+    }
+
+    #[test]
+    fn text_is_nfkc_with_collapsed_whitespace() {
+        assert_eq!(
+            normalize_text("  ＷＨＩＴＥ\tcherry \n lights "),
+            "WHITE cherry lights"
+        );
+        assert_eq!(normalize_text("ﬁne　１２３"), "fine 123");
+        assert_eq!(normalize_text("不锈钢 保温杯"), "不锈钢 保温杯");
+        assert_eq!(normalize_text(" \t "), "");
+    }
+}

@@ -1,0 +1,357 @@
+//! `features`: customer features as of a date (`params.as_of`, else the run's `as_of`, else
+//! its logical date), stored per (customer, as_of). Rows dated on or after the day after
+//! `as_of` do not count, and anomalous rows (see `clean`) are left out. The computation is
+//! `analytics::features`; this file loads and stores.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sea_orm::{
+    ConnectionTrait, DbBackend, Statement,
+    sqlx::{self, AssertSqlSafe},
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Job, JobContext, JobError, JobResult, parse_params};
+use crate::{
+    analytics::features::{self as compute, Event, Line, LineStatus, Review},
+    db::{
+        Db,
+        bulk::{self, Cell, TableSpec},
+    },
+};
+
+pub struct Features;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    as_of: Option<String>,
+}
+
+/// Feature rows written per transaction.
+const WRITE_BATCH: usize = 20_000;
+
+pub static FEATURES_TABLE: TableSpec = TableSpec {
+    table: "customer_features",
+    columns: &[
+        "customer_id",
+        "as_of",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "tenure_days",
+        "avg_basket",
+        "distinct_products",
+        "cancel_rate",
+        "n_events",
+        "browse_seconds",
+        "n_reviews",
+        "mean_rating",
+        "computed_at",
+    ],
+    pg_types: &[
+        "text",
+        "text",
+        "double precision",
+        "bigint",
+        "double precision",
+        "double precision",
+        "double precision",
+        "bigint",
+        "double precision",
+        "bigint",
+        "double precision",
+        "bigint",
+        "double precision",
+        "timestamptz",
+    ],
+    on_conflict: "ON CONFLICT (customer_id, as_of) DO NOTHING",
+};
+
+/// Feature columns in export order (after `customer_id`).
+pub const FEATURE_COLUMNS: [&str; 11] = [
+    "recency_days",
+    "frequency",
+    "monetary",
+    "tenure_days",
+    "avg_basket",
+    "distinct_products",
+    "cancel_rate",
+    "n_events",
+    "browse_seconds",
+    "n_reviews",
+    "mean_rating",
+];
+
+#[async_trait::async_trait]
+impl Job for Features {
+    fn kind(&self) -> &'static str {
+        "features"
+    }
+
+    fn check_params(&self, params: &Value) -> Result<(), String> {
+        let p: Params = parse_params(params)?;
+        if let Some(a) = &p.as_of {
+            NaiveDate::parse_from_str(a, "%Y-%m-%d").map_err(|e| format!("as_of `{a}`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        let as_of = ctx.as_of()?;
+        let started = std::time::Instant::now();
+        let n = compute_and_store(&ctx.db, as_of)
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+        ctx.log.info(format!(
+            "features as of {as_of}: {n} customers in {:.2}s",
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
+}
+
+/// The cut-off for features as of a date: the start of the next day, UTC.
+pub fn cutoff(as_of: NaiveDate) -> i64 {
+    as_of
+        .succ_opt()
+        .unwrap_or(as_of)
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp())
+}
+
+/// Loads the rows, computes features on a blocking thread, replaces the stored features for
+/// `as_of`. Returns the number of customers.
+pub async fn compute_and_store(db: &Db, as_of: NaiveDate) -> anyhow::Result<usize> {
+    let cutoff = cutoff(as_of);
+    let data = load(db, cutoff).await?;
+    let (ids, features) = tokio::task::spawn_blocking(move || {
+        let Loaded {
+            ids,
+            signups,
+            mut lines,
+            events,
+            reviews,
+        } = data;
+        let features = compute::compute(&signups, &mut lines, &events, &reviews, cutoff);
+        (ids, features)
+    })
+    .await?;
+
+    let backend = db.get_database_backend();
+    let as_of_text = as_of.format("%Y-%m-%d").to_string();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        match backend {
+            DbBackend::Postgres => "DELETE FROM customer_features WHERE as_of = $1",
+            _ => "DELETE FROM customer_features WHERE as_of = ?",
+        },
+        [as_of_text.clone().into()],
+    ))
+    .await?;
+    let now = crate::db::now();
+    let computed_at = match backend {
+        // Stored the way sea-orm stores timestamps on each backend.
+        DbBackend::Postgres => now.to_rfc3339(),
+        _ => now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+    };
+    let mut written = 0;
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    for (id, f) in ids.into_iter().zip(features) {
+        let Some(id) = id else {
+            continue; // did not exist yet at the cut-off
+        };
+        batch.push(vec![
+            Cell::Text(id),
+            Cell::Text(as_of_text.clone()),
+            Cell::OptFloat(Some(f.recency_days)),
+            Cell::Int(f.frequency as i64),
+            Cell::OptFloat(Some(f.monetary)),
+            Cell::OptFloat(Some(f.tenure_days)),
+            Cell::OptFloat(Some(f.avg_basket)),
+            Cell::Int(f.distinct_products as i64),
+            Cell::OptFloat(Some(f.cancel_rate)),
+            Cell::Int(f.n_events as i64),
+            Cell::OptFloat(Some(f.browse_seconds)),
+            Cell::Int(f.n_reviews as i64),
+            Cell::OptFloat(f.mean_rating),
+            Cell::Text(computed_at.clone()),
+        ]);
+        if batch.len() == WRITE_BATCH {
+            written +=
+                bulk::write(db, &FEATURES_TABLE, &std::mem::take(&mut batch)).await? as usize;
+        }
+    }
+    written += bulk::write(db, &FEATURES_TABLE, &batch).await? as usize;
+    Ok(written)
+}
+
+struct Loaded {
+    /// Customer id per dense index; `None` for customers who did not exist at the cut-off.
+    ids: Vec<Option<String>>,
+    signups: Vec<Option<i64>>,
+    lines: Vec<Line>,
+    events: Vec<Event>,
+    reviews: Vec<Review>,
+}
+
+/// Dense indices for customers, in order of first appearance.
+#[derive(Default)]
+struct Index {
+    of: HashMap<String, u32>,
+    ids: Vec<String>,
+    signups: Vec<Option<i64>>,
+    first_seen: Vec<Option<i64>>,
+}
+
+impl Index {
+    fn get(&mut self, id: String, at: Option<i64>) -> u32 {
+        let i = match self.of.get(&id) {
+            Some(&i) => i,
+            None => {
+                let i = self.ids.len() as u32;
+                self.of.insert(id.clone(), i);
+                self.ids.push(id);
+                self.signups.push(None);
+                self.first_seen.push(None);
+                i
+            }
+        };
+        if let Some(at) = at {
+            let f = &mut self.first_seen[i as usize];
+            *f = Some(f.map_or(at, |x| x.min(at)));
+        }
+        i
+    }
+}
+
+async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
+    let mut customers = Index::default();
+    fetch::<(String, Option<i64>)>(
+        db,
+        "SELECT customer_id, signup_at FROM customers WHERE anomaly IS NULL",
+        None,
+        |(id, signup)| {
+            let i = customers.get(id, None);
+            customers.signups[i as usize] = signup;
+        },
+    )
+    .await?;
+    let mut products: HashMap<String, u32> = HashMap::new();
+    let mut lines = Vec::new();
+    fetch::<(String, String, String, i64, i64, i64, String)>(
+        db,
+        "SELECT customer_id, order_id, product_id, quantity, unit_price_cents, ordered_at, status FROM orders WHERE anomaly IS NULL AND ordered_at < $1",
+        Some(cutoff),
+        |(customer, order, product, quantity, unit_price_cents, at, status)| {
+            let next = products.len() as u32;
+            let product = *products.entry(product).or_insert(next);
+            lines.push(Line {
+                customer: customers.get(customer, Some(at)),
+                order: xxhash_rust::xxh3::xxh3_64(order.as_bytes()),
+                product,
+                quantity,
+                unit_price_cents,
+                at,
+                status: match status.as_str() {
+                    "cancelled" => LineStatus::Cancelled,
+                    "refunded" => LineStatus::Refunded,
+                    _ => LineStatus::Paid,
+                },
+            });
+        },
+    )
+    .await?;
+    let mut events = Vec::new();
+    fetch::<(String, i64, Option<f64>)>(
+        db,
+        "SELECT customer_id, occurred_at, duration_s FROM events WHERE anomaly IS NULL AND occurred_at < $1",
+        Some(cutoff),
+        |(customer, at, duration)| {
+            events.push(Event {
+                customer: customers.get(customer, Some(at)),
+                at,
+                duration_s: duration.unwrap_or(0.0),
+            })
+        },
+    )
+    .await?;
+    let mut reviews = Vec::new();
+    fetch::<(String, i64, i16)>(
+        db,
+        "SELECT customer_id, created_at, rating FROM reviews WHERE anomaly IS NULL AND created_at < $1",
+        Some(cutoff),
+        |(customer, at, rating)| {
+            reviews.push(Review {
+                customer: customers.get(customer, Some(at)),
+                at,
+                rating: rating.clamp(0, 5) as u8,
+            })
+        },
+    )
+    .await?;
+    let ids = customers
+        .ids
+        .into_iter()
+        .zip(customers.signups.iter().zip(&customers.first_seen))
+        .map(|(id, (signup, first))| {
+            let existed = match signup {
+                Some(t) => *t < cutoff,
+                None => first.is_some_and(|t| t < cutoff),
+            };
+            existed.then_some(id)
+        })
+        .collect();
+    Ok(Loaded {
+        ids,
+        signups: customers.signups,
+        lines,
+        events,
+        reviews,
+    })
+}
+
+/// Streams a query's rows, decoded into tuples, to `each` (the raw pool is faster than the
+/// ORM's generic rows at millions of rows, and streaming keeps memory flat). `$1` is the one
+/// optional bind; SQLite accepts it too.
+async fn fetch<T>(
+    db: &Db,
+    sql: &str,
+    bind: Option<i64>,
+    mut each: impl FnMut(T),
+) -> anyhow::Result<()>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    use futures::TryStreamExt as _;
+    let sql = AssertSqlSafe(sql.to_owned());
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let mut q = sqlx::query_as::<_, T>(sql);
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            let mut rows = q.fetch(db.get_postgres_connection_pool());
+            while let Some(row) = rows.try_next().await? {
+                each(row);
+            }
+        }
+        _ => {
+            let mut q = sqlx::query_as::<_, T>(sql);
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            let mut rows = q.fetch(db.get_sqlite_connection_pool());
+            while let Some(row) = rows.try_next().await? {
+                each(row);
+            }
+        }
+    }
+    Ok(())
+}
