@@ -1,5 +1,5 @@
-//! `patron demo`: a database in a folder, the pipelines of `jobs/` applied, and the nightly
-//! pipeline run end to end through the real scheduler.
+//! `patron demo`: a synthetic shop written as CSV and JSON Lines into an inbox, the pipelines
+//! of `jobs/` applied, and the nightly pipeline run end to end through the real scheduler.
 
 use std::{path::PathBuf, time::Instant};
 
@@ -16,6 +16,7 @@ use crate::{
         entities::{RunState, Trigger},
         repo::{self, pipelines::SpecCache, runs::NewRun},
     },
+    demo::shop::{self, ShopSpec},
     scheduler::{self, DaemonOptions},
 };
 
@@ -28,7 +29,16 @@ const DEMO_PIPELINE: &str = "nightly";
 
 #[derive(Debug, Args)]
 pub struct Cmd {
-    /// Folder for the demo database (unless --database-url is given) and files.
+    #[arg(long, default_value_t = 10_000)]
+    customers: usize,
+    #[arg(long, default_value_t = 100_000)]
+    products: usize,
+    /// Mean orders per customer.
+    #[arg(long, default_value_t = 10)]
+    orders_per_customer: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Folder for the inbox and, unless --database-url is given, a fresh SQLite database.
     #[arg(long, default_value = "demo")]
     dir: PathBuf,
 }
@@ -40,11 +50,47 @@ impl Cmd {
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let mut settings: Settings = ctx.settings.clone();
         if settings.database.url == crate::config::DEFAULT_DATABASE_URL {
+            // The demo's own database starts empty each time, so reruns show the same thing.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(self.dir.join(format!("patron.db{suffix}")));
+            }
             settings.database.url = format!("sqlite://{}/patron.db?mode=rwc", self.dir.display());
         }
+        let inbox = self.dir.join("inbox");
+        settings.ingest.inbox = inbox.display().to_string();
+
+        // 1. The shop, as files.
+        let today = chrono::Utc::now().date_naive();
+        let spec = ShopSpec {
+            customers: self.customers,
+            products: self.products,
+            orders_per_customer: self.orders_per_customer,
+            seed: self.seed,
+            end: today,
+            ..Default::default()
+        };
+        let generated_at = Instant::now();
+        let shop = {
+            let inbox = inbox.clone();
+            tokio::task::spawn_blocking(move || shop::generate(&spec, &inbox)).await??
+        };
+        let generate_seconds = generated_at.elapsed().as_secs_f64();
+        if !ctx.json {
+            println!(
+                "generated a shop in {} ({generate_seconds:.2}s): {} customers, {} products, {} order lines, {} events, {} reviews, plus dirty rows {:?}",
+                inbox.display(),
+                shop.customers,
+                shop.products,
+                shop.order_lines,
+                shop.events,
+                shop.reviews,
+                shop.dirty
+            );
+        }
+
+        // 2. The database and the pipelines.
         let db = db::connect(&settings.database.url, settings.database.max_connections).await?;
         db::migrate(&db).await?;
-
         let jobs_dir = PathBuf::from(&settings.pipelines.dir);
         let jobs_dir = if jobs_dir.is_dir() {
             jobs_dir
@@ -62,6 +108,7 @@ impl Cmd {
             applied.push(repo::pipelines::apply(&db, l).await?);
         }
 
+        // 3. The nightly run, through the daemon, as of the shop's last day.
         let specs = SpecCache::default();
         let view = repo::pipelines::get(&db, &specs, DEMO_PIPELINE)
             .await
@@ -76,12 +123,11 @@ impl Cmd {
                 run_key: format!("demo__{}", now.to_rfc3339()),
                 trigger: Trigger::Manual,
                 logical_time: now,
-                params: Default::default(),
+                params: [("as_of".to_owned(), today.to_string())].into(),
             },
         )
         .await?;
-
-        // The real daemon, in this process, until the run is over.
+        let pipeline_started = Instant::now();
         let shutdown = CancellationToken::new();
         let daemon = tokio::spawn({
             let settings = settings.clone();
@@ -96,37 +142,61 @@ impl Cmd {
             }
         });
         let state = wait_for(&db, run_id, ctx.json).await;
+        let pipeline_seconds = pipeline_started.elapsed().as_secs_f64();
         shutdown.cancel();
         daemon.await.context("the demo daemon panicked")??;
         let state = state?;
 
+        // 4. What happened.
         let detail = repo::runs::show(&db, &specs, run_id).await?;
+        let stats = repo::sources::stats(&db).await?;
+        let peak_mb = peak_memory_mb();
         if ctx.json {
             ctx.print_json(&json!({
                 "database": crate::config::redact_url(&settings.database.url),
+                "shop": shop,
                 "pipelines": applied,
                 "run": output::RunJson::from_detail(&detail),
-                "elapsed_ms": started.elapsed().as_millis() as u64,
+                "data": stats,
+                "generate_seconds": generate_seconds,
+                "pipeline_seconds": pipeline_seconds,
+                "elapsed_seconds": started.elapsed().as_secs_f64(),
+                "peak_memory_mb": peak_mb,
             }))?;
         } else {
             println!(
                 "database   {}",
                 crate::config::redact_url(&settings.database.url)
             );
-            for a in &applied {
-                println!("pipeline   {} version {} ({})", a.name, a.version, a.path);
-            }
             println!();
             output::print_run_detail(&detail);
             println!();
+            let rows: Vec<String> = stats.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            println!("stored       {}", rows.join(", "));
+            for (what, map) in [
+                ("quarantined", &stats.quarantined),
+                ("anomalies", &stats.anomalies),
+            ] {
+                if map.is_empty() {
+                    println!("{what:12} none");
+                }
+                for (i, (k, n)) in map.iter().enumerate() {
+                    println!("{:12} {n:>7}  {k}", if i == 0 { what } else { "" });
+                }
+            }
+            for (as_of, n) in &stats.features {
+                println!("features     {n} customers as of {as_of}");
+            }
+            println!();
             println!(
-                "ran {DEMO_PIPELINE} through the scheduler in {}; explore with:",
-                output::human_ms(started.elapsed().as_millis() as i64)
+                "ran {DEMO_PIPELINE} through the scheduler in {pipeline_seconds:.2}s (peak memory {}); explore with:",
+                peak_mb.map_or("n/a".to_owned(), |m| format!("{m:.0} MB"))
             );
             let flag = format!("--database-url '{}'", settings.database.url);
             println!("  patron {flag} runs show {run_id}");
             println!("  patron {flag} logs {run_id}");
-            println!("  patron {flag} pipelines graph {DEMO_PIPELINE}");
+            println!("  patron {flag} quarantine list");
+            println!("  patron {flag} export features --out features.csv");
         }
         if state == RunState::Succeeded {
             Ok(())
@@ -134,4 +204,12 @@ impl Cmd {
             Err(CliError::Exit(1))
         }
     }
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MB.
+pub fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
