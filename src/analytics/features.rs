@@ -25,18 +25,22 @@ pub struct Line {
     pub status: LineStatus,
 }
 
+/// A customer's browsing before the cut-off, summed (the database does the sums).
 #[derive(Debug, Clone, Copy)]
-pub struct Event {
+pub struct Browsing {
     pub customer: u32,
-    pub at: i64,
-    pub duration_s: f64,
+    pub events: u64,
+    pub seconds: f64,
+    pub first_at: i64,
 }
 
+/// A customer's reviews before the cut-off, summed.
 #[derive(Debug, Clone, Copy)]
-pub struct Review {
+pub struct Reviewing {
     pub customer: u32,
-    pub at: i64,
-    pub rating: u8,
+    pub reviews: u64,
+    pub rating_sum: u64,
+    pub first_at: i64,
 }
 
 /// The features of one customer (DESIGN.md section 7).
@@ -63,13 +67,14 @@ pub struct Features {
 }
 
 /// Features for customers `0..signups.len()` as of `cutoff` (epoch seconds, exclusive).
-/// Rows may come in any order; `lines` is sorted in place (by customer and order) to count
-/// distinct orders and products without per-customer sets.
+/// Order lines may come in any order; they are sorted in place (by customer and order) to
+/// count distinct orders and products without per-customer sets. Browsing and reviews come
+/// summed per customer, already restricted to before the cut-off.
 pub fn compute(
     signups: &[Option<i64>],
     lines: &mut [Line],
-    events: &[Event],
-    reviews: &[Review],
+    browsing: &[Browsing],
+    reviewing: &[Reviewing],
     cutoff: i64,
 ) -> Vec<Features> {
     let n = signups.len();
@@ -137,18 +142,18 @@ pub fn compute(
             a.products += 1;
         }
     }
-    for e in events.iter().filter(|e| e.at < cutoff) {
-        if let Some(a) = acc.get_mut(e.customer as usize) {
-            a.events += 1;
-            a.browse += e.duration_s.max(0.0);
-            seen(a, e.at);
+    for b in browsing {
+        if let Some(a) = acc.get_mut(b.customer as usize) {
+            a.events += b.events;
+            a.browse += b.seconds.max(0.0);
+            seen(a, b.first_at);
         }
     }
-    for r in reviews.iter().filter(|r| r.at < cutoff) {
+    for r in reviewing {
         if let Some(a) = acc.get_mut(r.customer as usize) {
-            a.reviews += 1;
-            a.rating_sum += u64::from(r.rating);
-            seen(a, r.at);
+            a.reviews += r.reviews;
+            a.rating_sum += r.rating_sum;
+            seen(a, r.first_at);
         }
     }
 
@@ -225,35 +230,20 @@ mod tests {
             line(0, 3, 9, 1, 900, 50, Refunded),
             line(0, 4, 9, 1, 900, 120, Paid),
         ];
-        let events = [
-            Event {
-                customer: 0,
-                at: 5 * D,
-                duration_s: 30.0,
-            },
-            Event {
-                customer: 0,
-                at: 45 * D,
-                duration_s: 90.0,
-            },
-            Event {
-                customer: 0,
-                at: 150 * D,
-                duration_s: 999.0,
-            },
-        ];
-        let reviews = [
-            Review {
-                customer: 0,
-                at: 11 * D,
-                rating: 4,
-            },
-            Review {
-                customer: 0,
-                at: 41 * D,
-                rating: 5,
-            },
-        ];
+        // Two events (30 s, 90 s) and two reviews (4 and 5 stars) before the cut-off; the
+        // caller has already left out the event on day 150.
+        let events = [Browsing {
+            customer: 0,
+            events: 2,
+            seconds: 120.0,
+            first_at: 5 * D,
+        }];
+        let reviews = [Reviewing {
+            customer: 0,
+            reviews: 2,
+            rating_sum: 9,
+            first_at: 11 * D,
+        }];
         let f = compute(&[Some(0)], &mut lines, &events, &reviews, 100 * D);
         let f = &f[0];
         assert_eq!(f.recency_days, 60.0);

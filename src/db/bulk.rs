@@ -29,6 +29,10 @@ pub struct TableSpec {
     pub pg_types: &'static [&'static str],
     /// What to do when the key already exists.
     pub on_conflict: &'static str,
+    /// For `DO UPDATE` conflicts on PostgreSQL, which cannot touch one row twice in one
+    /// statement: the key column and the order that picks the row kept among duplicates of a
+    /// batch (`SELECT DISTINCT ON (key) … ORDER BY key, …`).
+    pub pg_distinct_on: Option<(&'static str, &'static str)>,
 }
 
 /// Inserts `rows` into `spec.table` in one transaction; returns how many rows were new (or,
@@ -115,8 +119,14 @@ async fn write_pg(pool: &PgPool, spec: &TableSpec, rows: &[Vec<Cell>]) -> Result
         copy.send(buf).await?;
     }
     copy.finish().await?;
+    let select = match spec.pg_distinct_on {
+        Some((key, order)) => {
+            format!("SELECT DISTINCT ON ({key}) {columns} FROM {stage} ORDER BY {key}, {order}")
+        }
+        None => format!("SELECT {columns} FROM {stage}"),
+    };
     let written = sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {} ({columns}) SELECT {columns} FROM {stage} {}",
+        "INSERT INTO {} ({columns}) {select} {}",
         spec.table, spec.on_conflict
     )))
     .execute(&mut *tx)
@@ -198,6 +208,7 @@ mod tests {
             columns: &["a", "b"],
             pg_types: &["text", "bigint"],
             on_conflict: "ON CONFLICT (a) DO NOTHING",
+            pg_distinct_on: None,
         };
         assert_eq!(
             insert_sql(&spec, 2),

@@ -77,11 +77,18 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
 /// Key of the PostgreSQL advisory lock that serialises migrations across processes.
 const MIGRATION_LOCK: i64 = 0x7061_7472_6f6e; // "patron"
 
-/// Applies every pending migration. On PostgreSQL, daemons starting together take turns
-/// (an advisory lock), so they never race to create the same table.
+/// Applies every pending migration. Processes starting together take turns (an advisory
+/// lock on PostgreSQL, the write lock on SQLite), so they never race to create a table.
 pub async fn migrate(db: &Db) -> Result {
     if db.get_database_backend() != DbBackend::Postgres {
-        Migrator::up(db, None).await?;
+        // On SQLite the whole upgrade is one `BEGIN IMMEDIATE` transaction: a second process
+        // waits for the first, then finds nothing pending.
+        if Migrator::get_pending_migrations(db).await?.is_empty() {
+            return Ok(());
+        }
+        let txn = begin_write(db).await?;
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
         return Ok(());
     }
     let lock_err = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("migration lock: {e}"));

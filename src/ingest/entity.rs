@@ -278,7 +278,7 @@ impl RowError {
 #[derive(Debug, Clone)]
 pub struct ValueRules {
     pub timezone: Tz,
-    pub date_format: Option<String>,
+    pub date_format: Option<super::values::DateFormat>,
     pub currency_multiplier: Decimal,
 }
 
@@ -316,7 +316,7 @@ pub fn parse_row<'a>(
             field,
             parse_timestamp(
                 get(field).unwrap_or(""),
-                rules.date_format.as_deref(),
+                rules.date_format.as_ref(),
                 rules.timezone,
             ),
         )
@@ -326,7 +326,7 @@ pub fn parse_row<'a>(
             .map(|v| {
                 value(
                     field,
-                    parse_timestamp(v, rules.date_format.as_deref(), rules.timezone),
+                    parse_timestamp(v, rules.date_format.as_ref(), rules.timezone),
                 )
             })
             .transpose()

@@ -28,6 +28,7 @@ static CUSTOMERS: TableSpec = TableSpec {
     ],
     pg_types: &["text", "bigint", "integer", "text", "text", "bigint"],
     on_conflict: "ON CONFLICT (customer_id) DO NOTHING",
+    pg_distinct_on: None,
 };
 
 static PRODUCTS: TableSpec = TableSpec {
@@ -42,6 +43,7 @@ static PRODUCTS: TableSpec = TableSpec {
     ],
     pg_types: &["text", "text", "text", "text", "bigint", "bigint"],
     on_conflict: "ON CONFLICT (product_id) DO NOTHING",
+    pg_distinct_on: None,
 };
 
 /// A line seen again with a later status (paid → cancelled or refunded) takes that status;
@@ -64,6 +66,8 @@ static ORDERS: TableSpec = TableSpec {
     ],
     on_conflict: "ON CONFLICT (line_key) DO UPDATE SET status = excluded.status \
                   WHERE orders.status = 'paid' AND excluded.status <> 'paid'",
+    // Among copies of one line in a batch, a cancelled or refunded one wins.
+    pg_distinct_on: Some(("line_key", "(status = 'paid')")),
 };
 
 static EVENTS: TableSpec = TableSpec {
@@ -87,6 +91,7 @@ static EVENTS: TableSpec = TableSpec {
         "bigint",
     ],
     on_conflict: "ON CONFLICT (event_id) DO NOTHING",
+    pg_distinct_on: None,
 };
 
 static REVIEWS: TableSpec = TableSpec {
@@ -104,6 +109,7 @@ static REVIEWS: TableSpec = TableSpec {
         "text", "text", "text", "smallint", "text", "bigint", "bigint",
     ],
     on_conflict: "ON CONFLICT (review_id) DO NOTHING",
+    pg_distinct_on: None,
 };
 
 /// The cells of a row, in its table's column order.

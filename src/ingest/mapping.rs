@@ -33,7 +33,7 @@ use toml::Spanned;
 
 use super::{
     entity::{Entity, ValueRules},
-    read::Lookup,
+    read::Values,
     values::decimal_from_f64,
 };
 use crate::pipeline::Problem;
@@ -109,7 +109,7 @@ pub struct Mapping {
     pub entity: Option<Entity>,
     pub format: Option<super::read::Format>,
     pub timezone: Option<Tz>,
-    pub date_format: Option<String>,
+    pub date_format: Option<super::values::DateFormat>,
     pub currency_multiplier: Option<Decimal>,
     /// canonical → source column
     pub columns: BTreeMap<String, String>,
@@ -195,7 +195,10 @@ impl Mapping {
                     format!("date_format `{}` has no % fields", f.get_ref()),
                 );
             }
-            m.date_format = Some(f.get_ref().clone());
+            match super::values::DateFormat::new(f.get_ref()) {
+                Ok(df) => m.date_format = Some(df),
+                Err(e) => problem(f.span(), e),
+            }
         }
         if let Some(x) = &raw.currency_multiplier {
             match decimal_from_f64(*x.get_ref()) {
@@ -353,10 +356,87 @@ impl Mapping {
         }
     }
 
+    /// Resolves the mapping against one file: where each canonical column of `entity` and
+    /// each skip rule's column is (`header` is empty for JSON Lines, whose keys are looked up
+    /// per record).
+    pub fn plan(&self, entity: Entity, header: &[String]) -> Plan {
+        let field = |name: &str| Field {
+            index: header.iter().position(|h| h == name),
+            key: name.to_owned(),
+        };
+        let columns = entity
+            .columns()
+            .iter()
+            .map(|&col| {
+                let source = if let Some(c) = self.constants.get(col) {
+                    Source::Constant(c.clone())
+                } else if let Some(d) = self.derive.get(col) {
+                    Source::Derived(field(&d.from), d.clone())
+                } else {
+                    Source::Field(field(self.source_of(col)))
+                };
+                (col, source)
+            })
+            .collect();
+        let skip = self
+            .skip
+            .iter()
+            .map(|rule| (field(&rule.column), rule.clone()))
+            .collect();
+        Plan { columns, skip }
+    }
+}
+
+/// A source column, by position in a CSV header or by key in JSON.
+#[derive(Debug, Clone)]
+struct Field {
+    index: Option<usize>,
+    key: String,
+}
+
+impl Field {
+    fn get<'a>(&self, values: &'a Values) -> Option<&'a str> {
+        values.field(self.index, &self.key)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Field(Field),
+    Constant(String),
+    Derived(Field, Derive),
+}
+
+/// A mapping resolved against one file.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    columns: Vec<(&'static str, Source)>,
+    skip: Vec<(Field, Skip)>,
+}
+
+impl Plan {
+    /// The canonical column's raw value in a record: a constant, a derived value, or the
+    /// (renamed) source column.
+    pub fn value<'a>(&'a self, values: &'a Values, canonical: &str) -> Option<&'a str> {
+        let (_, source) = self.columns.iter().find(|(c, _)| *c == canonical)?;
+        match source {
+            Source::Constant(c) => Some(c.as_str()),
+            Source::Field(f) => f.get(values),
+            Source::Derived(f, d) => {
+                let from = f.get(values).unwrap_or("").trim_start();
+                d.prefixes
+                    .iter()
+                    .find(|(p, _)| from.starts_with(p.as_str()))
+                    .map(|(_, v)| v.as_str())
+                    .or(d.default.as_deref())
+            }
+        }
+    }
+
     /// The first skip rule this record matches, if any.
-    pub fn skip_reason<'a>(&'a self, lookup: &Lookup<'_>) -> Option<&'a str> {
-        self.skip.iter().find_map(|rule| {
-            let value = lookup.get(&rule.column).unwrap_or("").trim();
+    pub fn skip_reason(&self, values: &Values) -> Option<&str> {
+        self.skip.iter().find_map(|(field, rule)| {
+            let value = field.get(values).unwrap_or("").trim();
             let hit = match &rule.test {
                 Test::Empty => value.is_empty(),
                 Test::Prefix(p) => value.starts_with(p.as_str()),
@@ -367,24 +447,6 @@ impl Mapping {
             hit.then_some(rule.reason.as_str())
         })
     }
-
-    /// The canonical column's raw value in a record: a constant, a derived value, or the
-    /// (renamed) source column.
-    pub fn value<'a>(&'a self, lookup: &Lookup<'a>, canonical: &str) -> Option<&'a str> {
-        if let Some(c) = self.constants.get(canonical) {
-            return Some(c.as_str());
-        }
-        if let Some(d) = self.derive.get(canonical) {
-            let source = lookup.get(&d.from).unwrap_or("").trim_start();
-            return d
-                .prefixes
-                .iter()
-                .find(|(p, _)| source.starts_with(p.as_str()))
-                .map(|(_, v)| v.as_str())
-                .or(d.default.as_deref());
-        }
-        lookup.get(self.source_of(canonical))
-    }
 }
 
 fn for_entity(entity: Option<Entity>) -> String {
@@ -393,10 +455,7 @@ fn for_entity(entity: Option<Entity>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::ingest::read::Values;
 
     const RETAIL: &str = r#"
 entity = "orders"
@@ -424,11 +483,6 @@ column = "StockCode"
 not_matches = "^[0-9]{5}[A-Za-z]*$"
 "#;
 
-    fn lookup_of<'a>(header: &'a HashMap<String, usize>, values: &'a Values) -> Lookup<'a> {
-        // Build a Lookup without a reader, as `Records::lookup` does.
-        Lookup::for_test(header, values)
-    }
-
     #[test]
     fn a_retail_mapping_renames_derives_and_skips() {
         let m = Mapping::parse("m.toml", RETAIL).unwrap();
@@ -445,13 +499,8 @@ not_matches = "^[0-9]{5}[A-Za-z]*$"
         .map(|s| s.to_string())
         .collect();
         m.check_header(Entity::Orders, &header).unwrap();
-        let index: HashMap<String, usize> = header
-            .iter()
-            .cloned()
-            .enumerate()
-            .map(|(i, h)| (h, i))
-            .collect();
-        let rec = |fields: &[&str]| Values::Csv(fields.iter().map(|s| s.to_string()).collect());
+        let plan = m.plan(Entity::Orders, &header);
+        let rec = |fields: &[&str]| Values::Csv(csv::StringRecord::from(fields.to_vec()));
 
         let cancelled = rec(&[
             "C489449",
@@ -461,10 +510,10 @@ not_matches = "^[0-9]{5}[A-Za-z]*$"
             "0.85",
             "16321",
         ]);
-        let l = lookup_of(&index, &cancelled);
-        assert_eq!(m.skip_reason(&l), None);
-        assert_eq!(m.value(&l, "status"), Some("cancelled"));
-        assert_eq!(m.value(&l, "order_id"), Some("C489449"));
+        assert_eq!(plan.skip_reason(&cancelled), None);
+        assert_eq!(plan.value(&cancelled, "status"), Some("cancelled"));
+        assert_eq!(plan.value(&cancelled, "order_id"), Some("C489449"));
+        assert_eq!(plan.value(&cancelled, "unit_price"), Some("0.85"));
 
         let paid = rec(&[
             "489434",
@@ -474,13 +523,10 @@ not_matches = "^[0-9]{5}[A-Za-z]*$"
             "6.95",
             "13085",
         ]);
-        assert_eq!(m.value(&lookup_of(&index, &paid), "status"), Some("paid"));
+        assert_eq!(plan.value(&paid, "status"), Some("paid"));
 
         let anonymous = rec(&["489434", "85048", "12", "2009-12-01 07:45:00", "6.95", ""]);
-        assert_eq!(
-            m.skip_reason(&lookup_of(&index, &anonymous)),
-            Some("no customer id")
-        );
+        assert_eq!(plan.skip_reason(&anonymous), Some("no customer id"));
         let postage = rec(&[
             "489434",
             "POST",
@@ -489,10 +535,7 @@ not_matches = "^[0-9]{5}[A-Za-z]*$"
             "18.00",
             "13085",
         ]);
-        assert_eq!(
-            m.skip_reason(&lookup_of(&index, &postage)),
-            Some("not a product")
-        );
+        assert_eq!(plan.skip_reason(&postage), Some("not a product"));
     }
 
     #[test]

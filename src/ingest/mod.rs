@@ -334,6 +334,8 @@ fn read_records(
             .check_header(entity, records.header())
             .map_err(IngestError::Unreadable)?;
     }
+    let plan = mapping.plan(entity, records.header());
+    let delimiter = records.delimiter();
     let mut summary = ReadSummary::default();
     let mut batch = Vec::with_capacity(BATCH);
     let reject =
@@ -354,25 +356,21 @@ fn read_records(
         error,
     })? {
         summary.read += 1;
-        match &record.values {
-            Err(e) => reject(
-                &mut summary,
-                record.line,
-                e.reason(),
-                e.to_string(),
-                record.raw,
-            ),
+        match record.values {
+            Err((e, raw)) => reject(&mut summary, record.line, e.reason(), e.to_string(), raw),
             Ok(values) => {
-                let lookup = records.lookup(values);
-                if let Some(reason) = mapping.skip_reason(&lookup) {
+                if let Some(reason) = plan.skip_reason(&values) {
                     *summary.skip_reasons.entry(reason.to_owned()).or_default() += 1;
                 } else {
-                    match parse_row(entity, |col| mapping.value(&lookup, col), rules) {
+                    match parse_row(entity, |col| plan.value(&values, col), rules) {
                         Ok(row) => batch.push(load::cells(row, source_id)),
-                        Err(e) => {
-                            let (reason, detail) = (e.reason(), e.to_string());
-                            reject(&mut summary, record.line, reason, detail, record.raw)
-                        }
+                        Err(e) => reject(
+                            &mut summary,
+                            record.line,
+                            e.reason(),
+                            e.to_string(),
+                            values.raw(delimiter),
+                        ),
                     }
                 }
             }

@@ -60,42 +60,36 @@ impl ReadError {
     }
 }
 
-/// One record: where it was, its text as read, and its values by source column name.
+/// One record: where it was and its values, or why it could not be read (with its text).
 #[derive(Debug, Clone)]
 pub struct Record {
     pub line: u64,
-    pub raw: String,
-    pub values: Result<Values, ReadError>,
+    pub values: Result<Values, (ReadError, String)>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Values {
     /// CSV fields, in header order (see [`Records::header`]).
-    Csv(Vec<String>),
+    Csv(csv::StringRecord),
     Json(HashMap<String, String>),
 }
 
-/// Looks up values by source column name.
-pub struct Lookup<'a> {
-    header: &'a HashMap<String, usize>,
-    values: &'a Values,
-}
-
-impl<'a> Lookup<'a> {
-    /// A lookup over values read elsewhere (tests).
-    #[cfg(test)]
-    pub fn for_test(header: &'a HashMap<String, usize>, values: &'a Values) -> Self {
-        Self { header, values }
+impl Values {
+    /// The record as text again, for the quarantine.
+    pub fn raw(&self, delimiter: u8) -> String {
+        match self {
+            Values::Csv(record) => {
+                join_csv(record.iter().map(std::borrow::Cow::Borrowed), delimiter)
+            }
+            Values::Json(map) => serde_json::to_string(map).unwrap_or_default(),
+        }
     }
 
-    pub fn get(&self, column: &str) -> Option<&'a str> {
-        match self.values {
-            Values::Csv(fields) => self
-                .header
-                .get(column)
-                .and_then(|&i| fields.get(i))
-                .map(String::as_str),
-            Values::Json(map) => map.get(column).map(String::as_str),
+    /// The value of CSV field `index`, or of JSON key `key`.
+    pub fn field(&self, index: Option<usize>, key: &str) -> Option<&str> {
+        match self {
+            Values::Csv(record) => index.and_then(|i| record.get(i)),
+            Values::Json(map) => map.get(key).map(String::as_str),
         }
     }
 }
@@ -119,7 +113,6 @@ pub struct Records {
     format: Format,
     csv: Option<csv::Reader<Box<dyn Read + Send>>>,
     lines: Option<Box<dyn BufRead + Send>>,
-    header_index: HashMap<String, usize>,
     header: Vec<String>,
     line: u64,
     bytes: Arc<AtomicU64>,
@@ -167,7 +160,6 @@ impl Records {
             format,
             csv: None,
             lines: None,
-            header_index: HashMap::new(),
             header: Vec::new(),
             line: 0,
             bytes,
@@ -188,12 +180,6 @@ impl Records {
                             .trim_start_matches('\u{feff}')
                             .to_owned()
                     })
-                    .collect();
-                records.header_index = records
-                    .header
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| (h.clone(), i))
                     .collect();
                 records.csv = Some(csv);
             }
@@ -218,10 +204,11 @@ impl Records {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    pub fn lookup<'a>(&'a self, values: &'a Values) -> Lookup<'a> {
-        Lookup {
-            header: &self.header_index,
-            values,
+    /// The delimiter, for turning records back into text.
+    pub fn delimiter(&self) -> u8 {
+        match self.format {
+            Format::Csv { delimiter } => delimiter,
+            Format::JsonLines => b',',
         }
     }
 
@@ -243,33 +230,29 @@ impl Records {
                 break;
             }
             let line = record.position().map_or(0, |p| p.line());
-            let delimiter = match self.format {
-                Format::Csv { delimiter } => delimiter,
-                Format::JsonLines => b',',
-            };
-            let raw = raw_csv(&record, delimiter);
-            let mut fields = Vec::with_capacity(record.len());
-            let mut utf8 = true;
-            for f in record.iter() {
-                match std::str::from_utf8(f) {
-                    Ok(s) => fields.push(s.to_owned()),
-                    Err(_) => {
-                        utf8 = false;
-                        break;
-                    }
+            let width = record.len();
+            let values = match csv::StringRecord::from_byte_record(record) {
+                Err(e) => {
+                    let bytes = e.into_byte_record();
+                    let raw = join_csv(bytes.iter().map(String::from_utf8_lossy), self.delimiter());
+                    Err((ReadError::InvalidUtf8, raw))
                 }
-            }
-            let values = if !utf8 {
-                Err(ReadError::InvalidUtf8)
-            } else if record.len() != self.header.len() {
-                Err(ReadError::WrongColumnCount {
-                    expected: self.header.len(),
-                    got: record.len(),
-                })
-            } else {
-                Ok(Values::Csv(fields))
+                Ok(fields) if width != self.header.len() => {
+                    let raw = join_csv(
+                        fields.iter().map(std::borrow::Cow::Borrowed),
+                        self.delimiter(),
+                    );
+                    Err((
+                        ReadError::WrongColumnCount {
+                            expected: self.header.len(),
+                            got: width,
+                        },
+                        raw,
+                    ))
+                }
+                Ok(fields) => Ok(Values::Csv(fields)),
             };
-            return Ok(Some(Record { line, raw, values }));
+            return Ok(Some(Record { line, values }));
         }
         let Some(lines) = self.lines.as_mut() else {
             return Ok(None);
@@ -288,12 +271,14 @@ impl Records {
                 break;
             }
         }
-        let raw = String::from_utf8_lossy(&buf).into_owned();
         let values = match std::str::from_utf8(&buf) {
-            Err(_) => Err(ReadError::InvalidUtf8),
+            Err(_) => Err((
+                ReadError::InvalidUtf8,
+                String::from_utf8_lossy(&buf).into_owned(),
+            )),
             Ok(text) => {
                 match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-                    Err(e) => Err(ReadError::MalformedJson(e.to_string())),
+                    Err(e) => Err((ReadError::MalformedJson(e.to_string()), text.to_owned())),
                     Ok(map) => Ok(Values::Json(
                         map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
                     )),
@@ -302,7 +287,6 @@ impl Records {
         };
         Ok(Some(Record {
             line: self.line,
-            raw,
             values,
         }))
     }
@@ -317,14 +301,13 @@ pub fn json_text(value: serde_json::Value) -> String {
     }
 }
 
-/// The record re-joined as CSV text (quotes where needed), for quarantine.
-fn raw_csv(record: &csv::ByteRecord, delimiter: u8) -> String {
+/// Fields joined as CSV text (quotes where needed), for the quarantine.
+fn join_csv<'a>(fields: impl Iterator<Item = std::borrow::Cow<'a, str>>, delimiter: u8) -> String {
     let mut out = String::new();
-    for (i, field) in record.iter().enumerate() {
+    for (i, text) in fields.enumerate() {
         if i > 0 {
             out.push(delimiter as char);
         }
-        let text = String::from_utf8_lossy(field);
         if text.contains([delimiter as char, '"', '\n', '\r']) {
             out.push('"');
             out.push_str(&text.replace('"', "\"\""));
@@ -351,26 +334,26 @@ mod tests {
 
     #[test]
     fn csv_records_carry_line_numbers_and_problems() {
-        let mut data = b"id,name,qty\n1,a,2\n2,b\n\n3,\"multi\nline\",4\n4,".to_vec();
-        data.extend_from_slice(b"\xff\xfe,5\n");
+        let mut data = b"id,name,qty\n1,a,2\n2,b\n3,\"multi\nline\",4\n4,".to_vec();
+        data.extend_from_slice(b"\xff\xfe,5\n\n");
         let recs = read_all(&data, Format::Csv { delimiter: b',' });
         assert_eq!(recs.len(), 4);
         assert_eq!(recs[0].line, 2);
         assert!(recs[0].values.is_ok());
+        let (error, raw) = recs[1].values.as_ref().unwrap_err();
         assert_eq!(
-            recs[1].values.as_ref().unwrap_err(),
+            error,
             &ReadError::WrongColumnCount {
                 expected: 3,
                 got: 2
             }
         );
-        assert_eq!(recs[1].raw, "2,b");
-        assert_eq!(recs[2].line, 5);
+        assert_eq!(raw, "2,b");
+        assert_eq!(recs[2].line, 4);
         assert!(recs[2].values.is_ok(), "quoted newline stays in one record");
-        assert_eq!(
-            recs[3].values.as_ref().unwrap_err(),
-            &ReadError::InvalidUtf8
-        );
+        let (error, raw) = recs[3].values.as_ref().unwrap_err();
+        assert_eq!(error, &ReadError::InvalidUtf8);
+        assert_eq!(raw, "4,\u{fffd}\u{fffd},5");
     }
 
     #[test]
@@ -386,7 +369,7 @@ mod tests {
         assert_eq!(m["note"], "");
         assert_eq!(recs[1].line, 3);
         assert_eq!(
-            recs[1].values.as_ref().unwrap_err().reason(),
+            recs[1].values.as_ref().unwrap_err().0.reason(),
             "malformed JSON"
         );
         assert_eq!(recs[2].line, 4);

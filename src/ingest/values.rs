@@ -1,9 +1,12 @@
 //! Reading one value: timestamps in the shapes real exports use, money without floats,
 //! integers, and text normalised to NFKC with collapsed whitespace. Pure functions.
 
-use std::str::FromStr;
+use std::{str::FromStr, sync::LazyLock};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono::{
+    DateTime, NaiveDate, NaiveDateTime, TimeZone, Timelike,
+    format::{Item, Parsed, StrftimeItems},
+};
 use chrono_tz::Tz;
 use rust_decimal::{Decimal, RoundingStrategy, prelude::ToPrimitive};
 use unicode_normalization::UnicodeNormalization;
@@ -36,21 +39,24 @@ impl ValueError {
 /// seconds or milliseconds. Naive values are wall-clock time in `tz`; a time skipped by DST
 /// is read as the instant after the gap, a repeated one as its first occurrence. `format`, a
 /// chrono format string from a mapping, is tried first.
-pub fn parse_timestamp(text: &str, format: Option<&str>, tz: Tz) -> Result<i64, ValueError> {
+pub fn parse_timestamp(text: &str, format: Option<&DateFormat>, tz: Tz) -> Result<i64, ValueError> {
     let t = text.trim();
     let bad = || ValueError::BadDate(format!("`{t}`"));
     if t.is_empty() {
         return Err(ValueError::BadDate("empty".to_owned()));
     }
     if let Some(fmt) = format {
-        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
-            return Ok(dt.timestamp());
-        }
-        if let Ok(naive) = NaiveDateTime::parse_from_str(t, fmt) {
-            return local(naive, tz).ok_or_else(bad);
-        }
-        if let Ok(date) = NaiveDate::parse_from_str(t, fmt) {
-            return local(date.and_time(chrono::NaiveTime::MIN), tz).ok_or_else(bad);
+        let mut parsed = Parsed::new();
+        if chrono::format::parse(&mut parsed, t, fmt.items.iter()).is_ok() {
+            if let Ok(dt) = parsed.to_datetime() {
+                return Ok(dt.timestamp());
+            }
+            if let Ok(naive) = parsed.to_naive_datetime_with_offset(0) {
+                return local(naive, tz).ok_or_else(bad);
+            }
+            if let Ok(date) = parsed.to_naive_date() {
+                return local(date.and_time(chrono::NaiveTime::MIN), tz).ok_or_else(bad);
+            }
         }
     }
     if t.bytes().all(|b| b.is_ascii_digit()) {
@@ -58,34 +64,92 @@ pub fn parse_timestamp(text: &str, format: Option<&str>, tz: Tz) -> Result<i64, 
         // 13 digits and more are milliseconds (from 2001-09-09 on); fewer are seconds.
         return Ok(if t.len() >= 13 { n / 1000 } else { n });
     }
+    if let Some(naive) = fast_naive(t) {
+        return local(naive, tz).ok_or_else(bad);
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp());
     }
-    const NAIVE: &[&str] = &[
+    for items in SHAPES.iter() {
+        let mut parsed = Parsed::new();
+        if chrono::format::parse(&mut parsed, t, items.iter()).is_err() {
+            continue;
+        }
+        if let Ok(dt) = parsed.to_datetime() {
+            return Ok(dt.timestamp());
+        }
+        if let Ok(naive) = parsed.to_naive_datetime_with_offset(0) {
+            return local(naive, tz).ok_or_else(bad);
+        }
+        if let Ok(date) = parsed.to_naive_date() {
+            return local(date.and_time(chrono::NaiveTime::MIN), tz).ok_or_else(bad);
+        }
+    }
+    Err(bad())
+}
+
+/// A mapping's `date_format`, compiled once.
+#[derive(Debug, Clone)]
+pub struct DateFormat {
+    pub text: String,
+    items: Vec<Item<'static>>,
+}
+
+impl DateFormat {
+    pub fn new(text: &str) -> Result<Self, String> {
+        let items = StrftimeItems::new(text)
+            .parse_to_owned()
+            .map_err(|e| format!("bad date_format `{text}`: {e}"))?;
+        Ok(Self {
+            text: text.to_owned(),
+            items,
+        })
+    }
+}
+
+/// The shapes tried after the fast paths, compiled once: naive with seconds (and fractions),
+/// slashes, no seconds, offsets written without `T`, and dates.
+static SHAPES: LazyLock<Vec<Vec<Item<'static>>>> = LazyLock::new(|| {
+    [
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y/%m/%d %H:%M:%S%.f",
         "%Y-%m-%d %H:%M",
         "%Y/%m/%d %H:%M",
         "%Y-%m-%dT%H:%M",
-    ];
-    for fmt in NAIVE {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(t, fmt) {
-            return local(naive, tz).ok_or_else(bad);
-        }
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+        "%Y-%m-%d",
+        "%Y/%m/%d",
+    ]
+    .iter()
+    .filter_map(|f| StrftimeItems::new(f).parse_to_owned().ok())
+    .collect()
+});
+
+/// `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS` exactly, the most common shape, read
+/// without the general parser.
+fn fast_naive(t: &str) -> Option<NaiveDateTime> {
+    let b = t.as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
     }
-    const OFFSET: &[&str] = &["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f %z"];
-    for fmt in OFFSET {
-        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
-            return Ok(dt.timestamp());
-        }
-    }
-    for fmt in ["%Y-%m-%d", "%Y/%m/%d"] {
-        if let Ok(date) = NaiveDate::parse_from_str(t, fmt) {
-            return local(date.and_time(chrono::NaiveTime::MIN), tz).ok_or_else(bad);
-        }
-    }
-    Err(bad())
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?.and_hms_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )
 }
 
 fn local(naive: NaiveDateTime, tz: Tz) -> Option<i64> {
@@ -240,14 +304,22 @@ mod tests {
 
     #[test]
     fn a_mapping_format_is_tried_first() {
+        let f = DateFormat::new("%d/%m/%Y %H:%M").unwrap();
         assert_eq!(
-            parse_timestamp("01/05/2024 13:00", Some("%d/%m/%Y %H:%M"), UTC),
+            parse_timestamp("01/05/2024 13:00", Some(&f), UTC),
             Ok(ts("2024-05-01T13:00:00Z"))
         );
+        let f = DateFormat::new("%d.%m.%Y").unwrap();
         assert_eq!(
-            parse_timestamp("01.05.2024", Some("%d.%m.%Y"), UTC),
+            parse_timestamp("01.05.2024", Some(&f), UTC),
             Ok(ts("2024-05-01T00:00:00Z"))
         );
+        let f = DateFormat::new("%Y-%m-%d %H:%M:%S%z").unwrap();
+        assert_eq!(
+            parse_timestamp("2024-05-01 15:00:00+0200", Some(&f), UTC),
+            Ok(ts("2024-05-01T13:00:00Z"))
+        );
+        assert!(DateFormat::new("%Q").is_err());
     }
 
     #[test]

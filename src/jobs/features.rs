@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Job, JobContext, JobError, JobResult, parse_params};
 use crate::{
-    analytics::features::{self as compute, Event, Line, LineStatus, Review},
+    analytics::features::{self as compute, Browsing, Line, LineStatus, Reviewing},
     db::{
         Db,
         bulk::{self, Cell, TableSpec},
@@ -69,6 +69,7 @@ pub static FEATURES_TABLE: TableSpec = TableSpec {
         "timestamptz",
     ],
     on_conflict: "ON CONFLICT (customer_id, as_of) DO NOTHING",
+    pg_distinct_on: None,
 };
 
 /// Feature columns in export order (after `customer_id`).
@@ -133,10 +134,10 @@ pub async fn compute_and_store(db: &Db, as_of: NaiveDate) -> anyhow::Result<usiz
             ids,
             signups,
             mut lines,
-            events,
-            reviews,
+            browsing,
+            reviewing,
         } = data;
-        let features = compute::compute(&signups, &mut lines, &events, &reviews, cutoff);
+        let features = compute::compute(&signups, &mut lines, &browsing, &reviewing, cutoff);
         (ids, features)
     })
     .await?;
@@ -194,8 +195,8 @@ struct Loaded {
     ids: Vec<Option<String>>,
     signups: Vec<Option<i64>>,
     lines: Vec<Line>,
-    events: Vec<Event>,
-    reviews: Vec<Review>,
+    browsing: Vec<Browsing>,
+    reviewing: Vec<Reviewing>,
 }
 
 /// Dense indices for customers, in order of first appearance.
@@ -265,30 +266,35 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
         },
     )
     .await?;
-    let mut events = Vec::new();
-    fetch::<(String, i64, Option<f64>)>(
+    // Browsing and reviews are summed by the database: a row per customer, not per event.
+    let mut browsing = Vec::new();
+    fetch::<(String, i64, Option<f64>, i64)>(
         db,
-        "SELECT customer_id, occurred_at, duration_s FROM events WHERE anomaly IS NULL AND occurred_at < $1",
+        "SELECT customer_id, COUNT(*), SUM(duration_s), MIN(occurred_at) FROM events \
+         WHERE anomaly IS NULL AND occurred_at < $1 GROUP BY customer_id",
         Some(cutoff),
-        |(customer, at, duration)| {
-            events.push(Event {
-                customer: customers.get(customer, Some(at)),
-                at,
-                duration_s: duration.unwrap_or(0.0),
+        |(customer, n, seconds, first_at)| {
+            browsing.push(Browsing {
+                customer: customers.get(customer, Some(first_at)),
+                events: n.max(0) as u64,
+                seconds: seconds.unwrap_or(0.0),
+                first_at,
             })
         },
     )
     .await?;
-    let mut reviews = Vec::new();
-    fetch::<(String, i64, i16)>(
+    let mut reviewing = Vec::new();
+    fetch::<(String, i64, i64, i64)>(
         db,
-        "SELECT customer_id, created_at, rating FROM reviews WHERE anomaly IS NULL AND created_at < $1",
+        "SELECT customer_id, COUNT(*), SUM(rating), MIN(created_at) FROM reviews \
+         WHERE anomaly IS NULL AND created_at < $1 GROUP BY customer_id",
         Some(cutoff),
-        |(customer, at, rating)| {
-            reviews.push(Review {
-                customer: customers.get(customer, Some(at)),
-                at,
-                rating: rating.clamp(0, 5) as u8,
+        |(customer, n, rating_sum, first_at)| {
+            reviewing.push(Reviewing {
+                customer: customers.get(customer, Some(first_at)),
+                reviews: n.max(0) as u64,
+                rating_sum: rating_sum.max(0) as u64,
+                first_at,
             })
         },
     )
@@ -309,8 +315,8 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
         ids,
         signups: customers.signups,
         lines,
-        events,
-        reviews,
+        browsing,
+        reviewing,
     })
 }
 
