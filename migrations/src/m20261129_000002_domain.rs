@@ -4,7 +4,9 @@
 //!
 //! Timestamps here are UTC epoch seconds (BIGINT) and money is integer cents: these tables
 //! hold tens of millions of rows, and integers are compact, fast to compare on both backends
-//! and never rounded like floats.
+//! and never rounded like floats. For the same reason they carry no secondary indexes: every
+//! index slows bulk loads, and the rare delete by `source_id` (a rejected or crashed load)
+//! can afford a scan.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -80,9 +82,8 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Orders::Table)
                     .if_not_exists()
-                    .col(big_pk_auto(Orders::Id))
-                    .col(big_integer(Orders::LineKey))
                     .col(string(Orders::OrderId))
+                    .col(big_integer(Orders::LineKey))
                     .col(string(Orders::CustomerId))
                     .col(string(Orders::ProductId))
                     .col(big_integer(Orders::Quantity))
@@ -91,30 +92,12 @@ impl MigrationTrait for Migration {
                     .col(string(Orders::Status))
                     .col(big_integer(Orders::SourceId))
                     .col(string_null(Orders::Anomaly))
+                    // Order ids first: exports come roughly in order-id order, so the key index grows
+                    // at its end instead of at random places (the line key alone is a hash).
+                    .primary_key(Index::create().col(Orders::OrderId).col(Orders::LineKey))
                     .to_owned(),
             )
             .await?;
-        unique(
-            manager,
-            "ux_orders_line_key",
-            Orders::Table,
-            &[Orders::LineKey],
-        )
-        .await?;
-        index(
-            manager,
-            "ix_orders_customer",
-            Orders::Table,
-            &[Orders::CustomerId],
-        )
-        .await?;
-        index(
-            manager,
-            "ix_orders_source",
-            Orders::Table,
-            &[Orders::SourceId],
-        )
-        .await?;
 
         manager
             .create_table(
@@ -132,13 +115,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "ix_events_source",
-            Events::Table,
-            &[Events::SourceId],
-        )
-        .await?;
 
         manager
             .create_table(
@@ -156,27 +132,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        index(
-            manager,
-            "ix_reviews_source",
-            Reviews::Table,
-            &[Reviews::SourceId],
-        )
-        .await?;
-        index(
-            manager,
-            "ix_customers_source",
-            Customers::Table,
-            &[Customers::SourceId],
-        )
-        .await?;
-        index(
-            manager,
-            "ix_products_source",
-            Products::Table,
-            &[Products::SourceId],
-        )
-        .await?;
 
         manager
             .create_table(
@@ -332,7 +287,6 @@ enum Products {
 #[derive(DeriveIden, Clone, Copy)]
 enum Orders {
     Table,
-    Id,
     LineKey,
     OrderId,
     CustomerId,

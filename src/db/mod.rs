@@ -45,7 +45,7 @@ impl RepoError {
 ///
 /// SQLite gets WAL mode (readers never block the writer), `synchronous = NORMAL` (durable at
 /// checkpoints, safe against process crashes), a busy timeout for other processes holding the
-/// write lock, and one connection per process. PostgreSQL gets a pool of `max_connections`.
+/// write lock, a large page cache, and one connection per process. PostgreSQL gets a pool of `max_connections`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
@@ -59,10 +59,14 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
             .idle_timeout(None::<Duration>)
             .max_lifetime(None::<Duration>)
             .map_sqlx_sqlite_opts(|o| {
+                // A 256 MB page cache (the default is 2 MB): bulk loads insert into indexes of
+                // tens of millions of keys, and random inserts thrash a small cache.
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
+                    .pragma("cache_size", "-1048576")
+                    .pragma("temp_store", "memory")
             });
     } else {
         options

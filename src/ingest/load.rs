@@ -28,6 +28,7 @@ static CUSTOMERS: TableSpec = TableSpec {
     ],
     pg_types: &["text", "bigint", "integer", "text", "text", "bigint"],
     on_conflict: "ON CONFLICT (customer_id) DO NOTHING",
+    sqlite_upsert: None,
     pg_distinct_on: None,
 };
 
@@ -43,6 +44,7 @@ static PRODUCTS: TableSpec = TableSpec {
     ],
     pg_types: &["text", "text", "text", "text", "bigint", "bigint"],
     on_conflict: "ON CONFLICT (product_id) DO NOTHING",
+    sqlite_upsert: None,
     pg_distinct_on: None,
 };
 
@@ -51,8 +53,8 @@ static PRODUCTS: TableSpec = TableSpec {
 static ORDERS: TableSpec = TableSpec {
     table: "orders",
     columns: &[
-        "line_key",
         "order_id",
+        "line_key",
         "customer_id",
         "product_id",
         "quantity",
@@ -62,12 +64,17 @@ static ORDERS: TableSpec = TableSpec {
         "source_id",
     ],
     pg_types: &[
-        "bigint", "text", "text", "text", "bigint", "bigint", "bigint", "text", "bigint",
+        "text", "bigint", "text", "text", "bigint", "bigint", "bigint", "text", "bigint",
     ],
-    on_conflict: "ON CONFLICT (line_key) DO UPDATE SET status = excluded.status \
+    on_conflict: "ON CONFLICT (order_id, line_key) DO UPDATE SET status = excluded.status \
                   WHERE orders.status = 'paid' AND excluded.status <> 'paid'",
+    sqlite_upsert: Some((
+        "ON CONFLICT (order_id, line_key) DO UPDATE SET status = excluded.status \
+         WHERE orders.status = 'paid' AND excluded.status <> 'paid'",
+        is_not_paid,
+    )),
     // Among copies of one line in a batch, a cancelled or refunded one wins.
-    pg_distinct_on: Some(("line_key", "(status = 'paid')")),
+    pg_distinct_on: Some(("order_id, line_key", "(status = 'paid')")),
 };
 
 static EVENTS: TableSpec = TableSpec {
@@ -91,6 +98,7 @@ static EVENTS: TableSpec = TableSpec {
         "bigint",
     ],
     on_conflict: "ON CONFLICT (event_id) DO NOTHING",
+    sqlite_upsert: None,
     pg_distinct_on: None,
 };
 
@@ -109,8 +117,15 @@ static REVIEWS: TableSpec = TableSpec {
         "text", "text", "text", "smallint", "text", "bigint", "bigint",
     ],
     on_conflict: "ON CONFLICT (review_id) DO NOTHING",
+    sqlite_upsert: None,
     pg_distinct_on: None,
 };
+
+/// A cancelled or refunded order line may change a stored paid one; a paid line never
+/// changes anything (column 7 is `status`).
+fn is_not_paid(row: &[Cell]) -> bool {
+    matches!(row.get(7), Some(Cell::Text(s)) if s != "paid")
+}
 
 /// The cells of a row, in its table's column order.
 pub fn cells(row: Row, source_id: i64) -> Vec<Cell> {
@@ -132,17 +147,20 @@ pub fn cells(row: Row, source_id: i64) -> Vec<Cell> {
             OptInt(p.price_cents),
             Int(source_id),
         ],
-        Row::Order(o) => vec![
-            Int(o.line_key()),
-            Text(o.order_id),
-            Text(o.customer_id),
-            Text(o.product_id),
-            Int(o.quantity),
-            Int(o.unit_price_cents),
-            Int(o.ordered_at),
-            Text(o.status.as_str().to_owned()),
-            Int(source_id),
-        ],
+        Row::Order(o) => {
+            let key = o.line_key();
+            vec![
+                Text(o.order_id),
+                Int(key),
+                Text(o.customer_id),
+                Text(o.product_id),
+                Int(o.quantity),
+                Int(o.unit_price_cents),
+                Int(o.ordered_at),
+                Text(o.status.as_str().to_owned()),
+                Int(source_id),
+            ]
+        }
         Row::Event(e) => vec![
             Text(e.event_id),
             Text(e.customer_id),

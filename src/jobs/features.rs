@@ -69,6 +69,7 @@ pub static FEATURES_TABLE: TableSpec = TableSpec {
         "timestamptz",
     ],
     on_conflict: "ON CONFLICT (customer_id, as_of) DO NOTHING",
+    sqlite_upsert: None,
     pg_distinct_on: None,
 };
 
