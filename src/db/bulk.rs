@@ -21,6 +21,9 @@ pub enum Cell {
     OptFloat(Option<f64>),
 }
 
+/// Picks rows out of a batch.
+pub type RowTest = fn(&[Cell]) -> bool;
+
 /// Where rows of one kind go.
 pub struct TableSpec {
     pub table: &'static str,
@@ -33,7 +36,7 @@ pub struct TableSpec {
     /// Rows that must update an existing row on SQLite (with this conflict clause) rather than
     /// be ignored. Kept apart because an upsert needs a statement journal and `OR IGNORE`
     /// does not, which makes bulk loads of millions of rows much faster.
-    pub sqlite_upsert: Option<(&'static str, fn(&[Cell]) -> bool)>,
+    pub sqlite_upsert: Option<(&'static str, RowTest)>,
     /// For `DO UPDATE` conflicts on PostgreSQL, which cannot touch one row twice in one
     /// statement: the key column and the order that picks the row kept among duplicates of a
     /// batch (`SELECT DISTINCT ON (key) … ORDER BY key, …`).
