@@ -290,3 +290,33 @@ impl ExportCmd {
         Ok(())
     }
 }
+
+/// `patron stats`: rows stored per entity, quarantined rows and anomalies by reason, features
+/// per as-of date.
+pub async fn stats(ctx: &Ctx) -> CliResult {
+    let db = ctx.db().await?;
+    let stats = sources::stats(&db).await?;
+    if ctx.json {
+        ctx.print_json(&stats)?;
+        return Ok(());
+    }
+    for (table, n) in &stats.rows {
+        println!("{table:12} {n:>12}");
+    }
+    for (what, map) in [
+        ("quarantined", &stats.quarantined),
+        ("anomalies", &stats.anomalies),
+    ] {
+        println!("{what}:");
+        if map.is_empty() {
+            println!("  none");
+        }
+        for (k, n) in map {
+            println!("  {n:>10}  {k}");
+        }
+    }
+    for (as_of, n) in &stats.features {
+        println!("features as of {as_of}: {n} customers");
+    }
+    Ok(())
+}

@@ -68,6 +68,8 @@ pub enum Command {
     /// Rows that could not be read, with their source, line and reason.
     #[command(subcommand)]
     Quarantine(ingest::QuarantineCmd),
+    /// Rows stored per entity, quarantined rows and anomalies by reason, features by date.
+    Stats,
     /// Write computed data as CSV.
     #[command(subcommand)]
     Export(ingest::ExportCmd),
@@ -173,6 +175,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Ingest(cmd) => cmd.run(&ctx).await,
         Command::Quarantine(cmd) => cmd.run(&ctx).await,
         Command::Export(cmd) => cmd.run(&ctx).await,
+        Command::Stats => ingest::stats(&ctx).await,
         Command::Workers => runs::workers(&ctx).await,
         Command::Audit(cmd) => cmd.run(&ctx).await,
     }
@@ -182,7 +185,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
 fn init_tracing(default_level: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
-            "{default_level},sqlx=warn,sea_orm=warn,tokio_cron_scheduler=warn"
+            "{default_level},sqlx=warn,sqlx::pool::acquire=error,sea_orm=warn,tokio_cron_scheduler=warn"
         ))
     });
     let _ = tracing_subscriber::fmt()

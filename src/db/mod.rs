@@ -45,8 +45,16 @@ impl RepoError {
 ///
 /// SQLite gets WAL mode (readers never block the writer), `synchronous = NORMAL` (durable at
 /// checkpoints, safe against process crashes), a busy timeout for other processes holding the
-/// write lock, a large page cache, and one connection per process. PostgreSQL gets a pool of `max_connections`.
+/// write lock, a large page cache, and one connection per pool (the scheduler's writes need
+/// no more: SQLite has one writer). PostgreSQL gets a pool of `max_connections`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+    connect_sized(url, max_connections, 1).await
+}
+
+/// Like [`connect`], with `sqlite_connections` connections on SQLite. The daemon gives jobs a
+/// pool of their own: their long reads (WAL lets readers run beside the writer) must not keep
+/// the scheduler waiting for its one connection.
+pub async fn connect_sized(url: &str, max_connections: u32, sqlite_connections: u32) -> Result<Db> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
     if url.starts_with("sqlite:") {
@@ -54,8 +62,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
         SqliteConnectOptions::from_str(url)
             .map_err(|e| DbErr::Custom(format!("bad SQLite URL {url}: {e}")))?;
         options
-            .max_connections(1)
+            .max_connections(sqlite_connections.max(1))
             .min_connections(1)
+            .acquire_timeout(Duration::from_secs(600))
             .idle_timeout(None::<Duration>)
             .max_lifetime(None::<Duration>)
             .map_sqlx_sqlite_opts(|o| {

@@ -60,7 +60,7 @@ impl Default for ShopSpec {
 }
 
 /// What [`generate`] wrote.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShopSummary {
     // The counts are of good rows only: dirty rows and repeated lines are not in them.
     pub customers: u64,

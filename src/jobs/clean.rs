@@ -30,6 +30,9 @@ struct Params {
     future_tolerance: String,
 }
 
+/// Rows per UPDATE on SQLite.
+const SLICE: i64 = 500_000;
+
 fn tolerance() -> String {
     "1d".to_owned()
 }
@@ -84,12 +87,56 @@ impl Job for Clean {
                 DbBackend::Postgres => "IS DISTINCT FROM",
                 _ => "IS NOT",
             };
-            let sql = format!("UPDATE {table} SET anomaly = {case} WHERE anomaly {differs} {case}");
-            let changed = db
-                .execute_raw(Statement::from_string(backend, sql))
-                .await
-                .map_err(|e| JobError::Failed(format!("marking {table}: {e}")))?
-                .rows_affected();
+            let update =
+                format!("UPDATE {table} SET anomaly = {case} WHERE anomaly {differs} {case}");
+            let changed = if backend == DbBackend::Sqlite {
+                // In slices of rowids, each its own statement: one UPDATE over tens of millions
+                // of rows would hold SQLite's only write lock for a minute, and the scheduler's
+                // heartbeats with it.
+                let range = db
+                    .query_one_raw(Statement::from_string(
+                        backend,
+                        format!("SELECT MIN(rowid), MAX(rowid) FROM {table}"),
+                    ))
+                    .await
+                    .map_err(|e| JobError::Failed(format!("sizing {table}: {e}")))?;
+                let (lo, hi) = match range {
+                    Some(r) => (
+                        r.try_get_by_index::<Option<i64>>(0)
+                            .ok()
+                            .flatten()
+                            .unwrap_or(0),
+                        r.try_get_by_index::<Option<i64>>(1)
+                            .ok()
+                            .flatten()
+                            .unwrap_or(-1),
+                    ),
+                    None => (0, -1),
+                };
+                let mut changed = 0;
+                let mut start = lo;
+                while start <= hi {
+                    let end = start.saturating_add(SLICE - 1);
+                    changed += db
+                        .execute_raw(Statement::from_string(
+                            backend,
+                            format!("{update} AND rowid BETWEEN {start} AND {end}"),
+                        ))
+                        .await
+                        .map_err(|e| JobError::Failed(format!("marking {table}: {e}")))?
+                        .rows_affected();
+                    if ctx.cancel.is_cancelled() {
+                        return Err(JobError::Cancelled);
+                    }
+                    start = end.saturating_add(1);
+                }
+                changed
+            } else {
+                db.execute_raw(Statement::from_string(backend, update))
+                    .await
+                    .map_err(|e| JobError::Failed(format!("marking {table}: {e}")))?
+                    .rows_affected()
+            };
             let counts = db
                 .query_all_raw(Statement::from_string(
                     backend,

@@ -125,7 +125,7 @@ async fn prepare(
         timeout: job_spec.timeout,
         cancel,
         log,
-        db: shared.db.clone(),
+        db: shared.jobs_db.clone(),
         http: shared.http.clone(),
         settings: shared.all_settings.clone(),
     })

@@ -62,6 +62,8 @@ struct RunningAttempt {
 /// What every subsystem of one daemon shares.
 struct Shared {
     db: Db,
+    /// The connection pool jobs use (on SQLite a separate one; see `db::connect_sized`).
+    jobs_db: Db,
     settings: SchedulerSettings,
     all_settings: Arc<Settings>,
     worker_id: String,
@@ -166,8 +168,16 @@ pub async fn run(
         .user_agent(concat!("patron/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building the HTTP client")?;
+    let jobs_db = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        crate::db::connect_sized(&settings.database.url, settings.database.max_connections, 4)
+            .await
+            .context("opening the jobs' database pool")?
+    } else {
+        db.clone()
+    };
     let shared = Arc::new(Shared {
         db: db.clone(),
+        jobs_db,
         settings: settings.scheduler.clone(),
         all_settings: Arc::new(settings.clone()),
         worker_id: worker_id.clone(),

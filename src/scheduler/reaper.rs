@@ -73,7 +73,11 @@ pub(super) async fn reap(shared: Arc<Shared>, stop: CancellationToken) -> anyhow
 }
 
 async fn reap_once(shared: &Shared) -> crate::db::Result<usize> {
-    let expired = repo::dispatch::expired(&shared.db, 500).await?;
+    // This worker's own running attempts are alive whatever their lease says (a long write by
+    // a job may have delayed the heartbeat); only other workers' attempts are reaped.
+    let mine = shared.running_ids();
+    let mut expired = repo::dispatch::expired(&shared.db, 500).await?;
+    expired.retain(|f| !mine.contains(&f.attempt_id));
     if expired.is_empty() {
         return Ok(0);
     }
