@@ -68,13 +68,13 @@ pub async fn connect_sized(url: &str, max_connections: u32, sqlite_connections: 
             .idle_timeout(None::<Duration>)
             .max_lifetime(None::<Duration>)
             .map_sqlx_sqlite_opts(|o| {
-                // A 256 MB page cache (the default is 2 MB): bulk loads insert into indexes of
+                // A 128 MB page cache per connection (the default is 2 MB): bulk loads insert into indexes of
                 // tens of millions of keys, and random inserts thrash a small cache.
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
-                    .pragma("cache_size", "-1048576")
+                    .pragma("cache_size", "-131072")
                     .pragma("temp_store", "memory")
             });
     } else {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Job, JobContext, JobError, JobResult, parse_params};
 use crate::{
-    analytics::features::{self as compute, Browsing, Line, LineStatus, Reviewing},
+    analytics::features::{self as compute, Browsing, Ordering, Reviewing},
     db::{
         Db,
         bulk::{self, Cell, TableSpec},
@@ -134,11 +134,11 @@ pub async fn compute_and_store(db: &Db, as_of: NaiveDate) -> anyhow::Result<usiz
         let Loaded {
             ids,
             signups,
-            mut lines,
+            ordering,
             browsing,
             reviewing,
         } = data;
-        let features = compute::compute(&signups, &mut lines, &browsing, &reviewing, cutoff);
+        let features = compute::compute(&signups, &ordering, &browsing, &reviewing, cutoff);
         (ids, features)
     })
     .await?;
@@ -195,7 +195,7 @@ struct Loaded {
     /// Customer id per dense index; `None` for customers who did not exist at the cut-off.
     ids: Vec<Option<String>>,
     signups: Vec<Option<i64>>,
-    lines: Vec<Line>,
+    ordering: Vec<Ordering>,
     browsing: Vec<Browsing>,
     reviewing: Vec<Reviewing>,
 }
@@ -242,28 +242,32 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
         },
     )
     .await?;
-    let mut products: HashMap<String, u32> = HashMap::new();
-    let mut lines = Vec::new();
-    fetch::<(String, String, String, i64, i64, i64, String)>(
+    // Counts and sums per customer in one grouped scan: a row per customer leaves the
+    // database, not a row per order line.
+    let mut ordering = Vec::new();
+    fetch::<(String, i64, i64, i64, Option<i64>, i64, Option<i64>, i64)>(
         db,
-        "SELECT customer_id, order_id, product_id, quantity, unit_price_cents, ordered_at, status FROM orders WHERE anomaly IS NULL AND ordered_at < $1",
+        "SELECT customer_id, \
+                COUNT(DISTINCT order_id), \
+                COUNT(DISTINCT CASE WHEN status = 'paid' THEN order_id END), \
+                COUNT(DISTINCT CASE WHEN status <> 'paid' THEN order_id END), \
+                CAST(SUM(CASE WHEN status = 'paid' THEN quantity * unit_price_cents END) AS BIGINT), \
+                COUNT(DISTINCT CASE WHEN status = 'paid' THEN product_id END), \
+                MAX(CASE WHEN status = 'paid' THEN ordered_at END), \
+                MIN(ordered_at) \
+         FROM orders WHERE anomaly IS NULL AND ordered_at < $1 GROUP BY customer_id",
         Some(cutoff),
-        |(customer, order, product, quantity, unit_price_cents, at, status)| {
-            let next = products.len() as u32;
-            let product = *products.entry(product).or_insert(next);
-            lines.push(Line {
-                customer: customers.get(customer, Some(at)),
-                order: xxhash_rust::xxh3::xxh3_64(order.as_bytes()),
-                product,
-                quantity,
-                unit_price_cents,
-                at,
-                status: match status.as_str() {
-                    "cancelled" => LineStatus::Cancelled,
-                    "refunded" => LineStatus::Refunded,
-                    _ => LineStatus::Paid,
-                },
-            });
+        |(customer, orders, paid, cancelled, spend, products, last_paid, first_at)| {
+            ordering.push(Ordering {
+                customer: customers.get(customer, Some(first_at)),
+                orders: orders.max(0) as u64,
+                paid_orders: paid.max(0) as u64,
+                cancelled_orders: cancelled.max(0) as u64,
+                spend_cents: spend.unwrap_or(0),
+                products: products.max(0) as u64,
+                last_paid_at: last_paid,
+                first_at,
+            })
         },
     )
     .await?;
@@ -315,7 +319,7 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     Ok(Loaded {
         ids,
         signups: customers.signups,
-        lines,
+        ordering,
         browsing,
         reviewing,
     })

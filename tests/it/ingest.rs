@@ -488,3 +488,80 @@ fn clean_marks_anomalies_and_features_leave_them_out() {
         let _ = Arc::new(());
     }
 }
+
+/// Serves events in pages of two (`?page=N`), only with the right bearer token.
+fn events_api() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+            let page = request
+                .split("page=")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|d| d.parse::<u32>().ok())
+                .unwrap_or(1);
+            let body = if !request.contains("authorization: bearer t0ken") {
+                String::new()
+            } else if page <= 2 {
+                let a = page * 2 - 1;
+                format!(
+                    r#"{{"data":[{{"event_id":"E{a}","customer_id":"C1","kind":"view","occurred_at":"2024-05-01T10:00:00Z","duration_s":5}},{{"event_id":"E{}","customer_id":"C1","kind":"click","occurred_at":1714557600}}]}}"#,
+                    a + 1
+                )
+            } else {
+                r#"{"data":[]}"#.to_owned()
+            };
+            let status = if body.is_empty() {
+                "401 Unauthorized"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn an_http_source_is_paged_with_a_bearer_token() {
+    let env = Env::new(Backend::Sqlite);
+    let port = events_api();
+    env.apply(
+        "api.toml",
+        &format!(
+            "[pipeline]\nname = \"api\"\n[[job]]\nname = \"events\"\nkind = \"ingest\"\nparams = {{ entity = \"events\", source = \"http\", url = \"http://127.0.0.1:{port}/events\", items_field = \"data\", page_param = \"page\", token_env = \"SHOP_TOKEN\" }}\n"
+        ),
+    );
+    let _daemon = env.daemon_with("w1", &[("SHOP_TOKEN", "t0ken")]);
+    let out = env.json(&["trigger", "api", "--wait"]);
+    assert_eq!(out["state"], "succeeded");
+    block_on(async {
+        let db = open(&env).await;
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM events").await, 4);
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM events WHERE kind = 'click'").await,
+            2
+        );
+    });
+    let logs = env.json(&["logs", &out["run_id"].to_string()]);
+    let pages = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["line"].as_str().unwrap_or("").contains(" page "))
+        .count();
+    assert_eq!(
+        pages, 3,
+        "two full pages and the empty one that ends the walk"
+    );
+}
