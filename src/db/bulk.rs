@@ -66,7 +66,8 @@ async fn write_sqlite(
     };
     // Inserting in key order (the key is the first column) touches each index page once per
     // batch instead of once per row: far fewer pages to write at the commit.
-    plain.sort_unstable_by(|a, b| cmp_cells(a.first(), b.first()));
+    // Stable, so among rows with one key the first in the file is the one kept.
+    plain.sort_by(|a, b| cmp_cells(a.first(), b.first()));
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut written = insert_sqlite(&mut tx, spec, &plain, "INSERT OR IGNORE", "").await?;
     if let Some((conflict, _)) = spec.sqlite_upsert {

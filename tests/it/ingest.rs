@@ -565,3 +565,33 @@ fn an_http_source_is_paged_with_a_bearer_token() {
         "two full pages and the empty one that ends the walk"
     );
 }
+
+#[test]
+fn derived_rows_keep_the_first_row_seen_for_each_id() {
+    let env = Env::new(Backend::Sqlite);
+    // Customer 12346's first invoice (file order) is the earlier one; the batch is sorted by
+    // key before writing, which must not change which row wins.
+    let path = env.write(
+        "retail.csv",
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n\
+         1,10001,A,1,2009-12-02 09:00:00,1.00,12346,United Kingdom\n\
+         2,10002,B,1,2009-12-01 09:00:00,1.00,12345,France\n\
+         3,10003,C,1,2010-01-01 09:00:00,1.00,12346,Germany\n",
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/online-retail");
+    block_on(async {
+        let db = open(&env).await;
+        let customers = Mapping::load(&dir.join("customers.toml")).unwrap();
+        let r = run(&db, &path, Entity::Customers, Some(&customers), 0.05).await;
+        assert_eq!((r.loaded, r.duplicates), (2, 1));
+        assert_eq!(
+            count(
+                &db,
+                "SELECT signup_at FROM customers WHERE customer_id = '12346'"
+            )
+            .await,
+            1_259_744_400,
+            "2009-12-02 09:00 UTC, the first row"
+        );
+    });
+}
