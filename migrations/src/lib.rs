@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_scheduler;
 mod m20261129_000002_domain;
+mod m20261129_000003_intelligence;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_scheduler::Migration),
             Box::new(m20261129_000002_domain::Migration),
+            Box::new(m20261129_000003_intelligence::Migration),
         ]
     }
 }

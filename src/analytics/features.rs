@@ -43,6 +43,9 @@ pub struct Reviewing {
     pub reviews: u64,
     pub rating_sum: u64,
     pub first_at: i64,
+    /// Sum and count of the sentiment scores of those reviews that have been scored.
+    pub sentiment_sum: f64,
+    pub sentiment_n: u64,
 }
 
 /// The features of one customer (DESIGN.md section 7).
@@ -66,6 +69,8 @@ pub struct Features {
     pub browse_seconds: f64,
     pub n_reviews: u64,
     pub mean_rating: Option<f64>,
+    /// Mean sentiment score in [-1, 1] of the customer's scored reviews.
+    pub mean_sentiment: Option<f64>,
 }
 
 /// Features for customers `0..signups.len()` as of `cutoff` (epoch seconds, exclusive), from
@@ -98,11 +103,11 @@ pub fn compute(
             *slot = (b.events, b.seconds.max(0.0));
         }
     }
-    let mut reviews = vec![(0u64, 0u64); n];
+    let mut reviews = vec![(0u64, 0u64, 0.0f64, 0u64); n];
     for r in reviewing {
         seen(r.customer, r.first_at);
         if let Some(slot) = reviews.get_mut(r.customer as usize) {
-            *slot = (r.reviews, r.rating_sum);
+            *slot = (r.reviews, r.rating_sum, r.sentiment_sum, r.sentiment_n);
         }
     }
     (0..n)
@@ -112,7 +117,7 @@ pub fn compute(
             let tenure_days = ((cutoff - start) as f64 / DAY).max(0.0);
             let monetary = o.spend_cents as f64 / 100.0;
             let (n_events, browse_seconds) = browse[i];
-            let (n_reviews, rating_sum) = reviews[i];
+            let (n_reviews, rating_sum, sentiment_sum, sentiment_n) = reviews[i];
             Features {
                 recency_days: o
                     .last_paid_at
@@ -135,6 +140,7 @@ pub fn compute(
                 browse_seconds,
                 n_reviews,
                 mean_rating: (n_reviews > 0).then(|| rating_sum as f64 / n_reviews as f64),
+                mean_sentiment: (sentiment_n > 0).then(|| sentiment_sum / sentiment_n as f64),
             }
         })
         .collect()
@@ -173,6 +179,8 @@ mod tests {
             reviews: 2,
             rating_sum: 9,
             first_at: 11 * D,
+            sentiment_sum: 1.1,
+            sentiment_n: 2,
         }];
         let f = compute(&[Some(0)], &ordering, &browsing, &reviewing, 100 * D);
         let f = &f[0];
@@ -187,6 +195,7 @@ mod tests {
         assert_eq!(f.browse_seconds, 120.0);
         assert_eq!(f.n_reviews, 2);
         assert_eq!(f.mean_rating, Some(4.5));
+        assert_eq!(f.mean_sentiment, Some(0.55));
     }
 
     #[test]

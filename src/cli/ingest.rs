@@ -262,30 +262,65 @@ pub enum ExportCmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// The latest customer profiles: customer_id, segment, segment_label, pc1, pc2, r/f/m scores.
+    Profiles {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// The latest churn and purchase-intent scores with the models that made them.
+    Scores {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 impl ExportCmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
-        let ExportCmd::Features { as_of, out } = self;
         let db = ctx.db().await?;
-        let (as_of, rows) = crate::db::repo::features::export(&db, as_of).await?;
-        let mut writer =
-            csv::Writer::from_path(&out).with_context(|| format!("creating {}", out.display()))?;
-        let mut header = vec!["customer_id"];
-        header.extend(crate::jobs::features::FEATURE_COLUMNS);
-        writer.write_record(&header)?;
-        for r in &rows {
-            writer.write_record(r)?;
-        }
-        writer.flush()?;
+        let (what, rows, out) = match self {
+            ExportCmd::Features { as_of, out } => {
+                let (as_of, rows) = crate::db::repo::features::export(&db, as_of).await?;
+                let mut writer = csv::Writer::from_path(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                let mut header = vec!["customer_id"];
+                header.extend(crate::jobs::features::FEATURE_COLUMNS);
+                writer.write_record(&header)?;
+                for r in &rows {
+                    writer.write_record(r)?;
+                }
+                writer.flush()?;
+                (format!("features as of {as_of}"), rows.len(), out)
+            }
+            ExportCmd::Profiles { out } => {
+                let n = super::models::export_query(
+                    &db,
+                    "SELECT customer_id, segment, segment_label, pc1, pc2, r_score, f_score, m_score FROM customer_profiles \
+                     WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles) ORDER BY customer_id",
+                    &["customer_id", "segment", "segment_label", "pc1", "pc2", "r_score", "f_score", "m_score"],
+                    &out,
+                )
+                .await?;
+                ("profiles".to_owned(), n, out)
+            }
+            ExportCmd::Scores { out } => {
+                let n = super::models::export_query(
+                    &db,
+                    "SELECT s.customer_id, s.churn_probability, s.intent_probability, \
+                            c.kind || ' v' || CAST(c.version AS TEXT), i.kind || ' v' || CAST(i.version AS TEXT) \
+                     FROM customer_scores s \
+                     LEFT JOIN models c ON c.id = s.churn_model_id LEFT JOIN models i ON i.id = s.intent_model_id \
+                     WHERE s.as_of = (SELECT MAX(as_of) FROM customer_scores) ORDER BY s.customer_id",
+                    &["customer_id", "churn_probability", "intent_probability", "churn_model", "intent_model"],
+                    &out,
+                )
+                .await?;
+                ("scores".to_owned(), n, out)
+            }
+        };
         if ctx.json {
-            ctx.print_json(&json!({ "as_of": as_of, "rows": rows.len(), "out": out }))?;
+            ctx.print_json(&json!({ "what": what, "rows": rows, "out": out }))?;
         } else {
-            println!(
-                "wrote {} customers' features as of {as_of} to {}",
-                rows.len(),
-                out.display()
-            );
+            println!("wrote {rows} rows of {what} to {}", out.display());
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod demo;
 mod ingest;
 mod init;
 mod logs;
+mod models;
 pub mod output;
 mod pipelines;
 mod runs;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Write computed data as CSV.
     #[command(subcommand)]
     Export(ingest::ExportCmd),
+    /// The model registry: trained models, champions and their metrics.
+    #[command(subcommand)]
+    Models(models::ModelsCmd),
     /// Daemons that have registered, with their heartbeats.
     Workers,
     /// Admin actions: who did what, when.
@@ -176,6 +180,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Quarantine(cmd) => cmd.run(&ctx).await,
         Command::Export(cmd) => cmd.run(&ctx).await,
         Command::Stats => ingest::stats(&ctx).await,
+        Command::Models(cmd) => cmd.run(&ctx).await,
         Command::Workers => runs::workers(&ctx).await,
         Command::Audit(cmd) => cmd.run(&ctx).await,
     }

@@ -50,6 +50,7 @@ pub static FEATURES_TABLE: TableSpec = TableSpec {
         "browse_seconds",
         "n_reviews",
         "mean_rating",
+        "mean_sentiment",
         "computed_at",
     ],
     pg_types: &[
@@ -74,7 +75,7 @@ pub static FEATURES_TABLE: TableSpec = TableSpec {
 };
 
 /// Feature columns in export order (after `customer_id`).
-pub const FEATURE_COLUMNS: [&str; 11] = [
+pub const FEATURE_COLUMNS: [&str; 12] = [
     "recency_days",
     "frequency",
     "monetary",
@@ -86,6 +87,7 @@ pub const FEATURE_COLUMNS: [&str; 11] = [
     "browse_seconds",
     "n_reviews",
     "mean_rating",
+    "mean_sentiment",
 ];
 
 #[async_trait::async_trait]
@@ -180,6 +182,7 @@ pub async fn compute_and_store(db: &Db, as_of: NaiveDate) -> anyhow::Result<usiz
             Cell::OptFloat(Some(f.browse_seconds)),
             Cell::Int(f.n_reviews as i64),
             Cell::OptFloat(f.mean_rating),
+            Cell::OptFloat(f.mean_sentiment),
             Cell::Text(computed_at.clone()),
         ]);
         if batch.len() == WRITE_BATCH {
@@ -289,17 +292,20 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     )
     .await?;
     let mut reviewing = Vec::new();
-    fetch::<(String, i64, i64, i64)>(
+    fetch::<(String, i64, i64, i64, Option<f64>, i64)>(
         db,
-        "SELECT customer_id, COUNT(*), SUM(rating), MIN(created_at) FROM reviews \
-         WHERE anomaly IS NULL AND created_at < $1 GROUP BY customer_id",
+        "SELECT r.customer_id, COUNT(*), SUM(r.rating), MIN(r.created_at), SUM(s.score), COUNT(s.score) \
+         FROM reviews r LEFT JOIN review_sentiment s ON s.review_id = r.review_id \
+         WHERE r.anomaly IS NULL AND r.created_at < $1 GROUP BY r.customer_id",
         Some(cutoff),
-        |(customer, n, rating_sum, first_at)| {
+        |(customer, n, rating_sum, first_at, sentiment_sum, sentiment_n)| {
             reviewing.push(Reviewing {
                 customer: customers.get(customer, Some(first_at)),
                 reviews: n.max(0) as u64,
                 rating_sum: rating_sum.max(0) as u64,
                 first_at,
+                sentiment_sum: sentiment_sum.unwrap_or(0.0),
+                sentiment_n: sentiment_n.max(0) as u64,
             })
         },
     )

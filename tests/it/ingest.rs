@@ -478,11 +478,11 @@ fn clean_marks_anomalies_and_features_leave_them_out() {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "customer_id,recency_days,frequency,monetary,tenure_days,avg_basket,distinct_products,cancel_rate,n_events,browse_seconds,n_reviews,mean_rating"
+            "customer_id,recency_days,frequency,monetary,tenure_days,avg_basket,distinct_products,cancel_rate,n_events,browse_seconds,n_reviews,mean_rating,mean_sentiment"
         );
         assert_eq!(lines.len(), 3, "{text}");
-        assert_eq!(lines[1], "C1,61,2,18,100,9,2,0.333333,2,120,2,4.5");
-        assert_eq!(lines[2], "C2,40,0,0,40,0,0,0,0,0,0,");
+        assert_eq!(lines[1], "C1,61,2,18,100,9,2,0.333333,2,120,2,4.5,");
+        assert_eq!(lines[2], "C2,40,0,0,40,0,0,0,0,0,0,,");
         let quarantine = env.json(&["quarantine", "list"]);
         assert_eq!(quarantine.as_array().unwrap().len(), 0);
         let _ = Arc::new(());

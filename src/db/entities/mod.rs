@@ -11,6 +11,7 @@ pub mod attempt_log;
 pub mod audit_log;
 pub mod ingested_source;
 pub mod job_run;
+pub mod model;
 pub mod pipeline;
 pub mod pipeline_version;
 pub mod quarantine;

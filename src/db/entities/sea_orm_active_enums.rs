@@ -157,6 +157,24 @@ pub enum SourceState {
     Rejected,
 }
 
+/// Where a model stands in the registry.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// The one used for scoring, per kind.
+    #[sea_orm(string_value = "champion")]
+    Champion,
+    /// Trained and evaluated, not (or not yet) better than the champion.
+    #[sea_orm(string_value = "challenger")]
+    Challenger,
+    /// A former champion.
+    #[sea_orm(string_value = "retired")]
+    Retired,
+}
+
 macro_rules! display_as_db_value {
     ($($t:ty),*) => {$(
         impl std::fmt::Display for $t {
@@ -184,5 +202,6 @@ display_as_db_value!(
     Trigger,
     WorkerState,
     LogStream,
-    SourceState
+    SourceState,
+    ModelStatus
 );

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod dispatch;
 pub mod features;
 pub mod logs;
+pub mod models;
 pub mod pipelines;
 pub mod runs;
 pub mod sources;

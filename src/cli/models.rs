@@ -1,0 +1,157 @@
+//! `patron models list|show`, `patron export profiles|scores`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+use super::{CliResult, Ctx, output};
+use crate::db::{Db, RepoError, entities::model, repo};
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCmd {
+    /// Trained models, newest first, with their status and headline metrics.
+    List {
+        /// churn, intent, segments, sentiment, …
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// One model: parameters and every metric (by id, or the champion of a kind).
+    Show { model: String },
+}
+
+fn model_json(m: &model::Model) -> Value {
+    json!({
+        "id": m.id,
+        "kind": m.kind,
+        "version": m.version,
+        "algorithm": m.algorithm,
+        "status": m.status,
+        "as_of": m.as_of,
+        "trained_at": m.trained_at,
+        "params": serde_json::from_str::<Value>(&m.params).unwrap_or(Value::Null),
+        "metrics": serde_json::from_str::<Value>(&m.metrics).unwrap_or(Value::Null),
+    })
+}
+
+/// The headline number of a model's metrics, for tables.
+fn headline(metrics: &Value) -> String {
+    for key in ["auc", "silhouette", "binary_accuracy", "ndcg_at_10"] {
+        if let Some(v) = metrics.get(key).and_then(Value::as_f64) {
+            return format!("{key} {v:.3}");
+        }
+    }
+    String::new()
+}
+
+impl ModelsCmd {
+    pub async fn run(self, ctx: &Ctx) -> CliResult {
+        let db = ctx.db().await?;
+        match self {
+            ModelsCmd::List { kind } => {
+                let models = repo::models::list(&db, kind.as_deref()).await?;
+                if ctx.json {
+                    let rows: Vec<Value> = models.iter().map(model_json).collect();
+                    ctx.print_json(&rows)?;
+                    return Ok(());
+                }
+                let mut t = output::table(&[
+                    "id",
+                    "kind",
+                    "version",
+                    "algorithm",
+                    "status",
+                    "as of",
+                    "metric",
+                    "trained",
+                ]);
+                for m in &models {
+                    let metrics: Value = serde_json::from_str(&m.metrics).unwrap_or(Value::Null);
+                    t.add_row(vec![
+                        m.id.to_string(),
+                        m.kind.clone(),
+                        m.version.to_string(),
+                        m.algorithm.clone(),
+                        m.status.to_string(),
+                        m.as_of.clone().unwrap_or_default(),
+                        headline(&metrics),
+                        output::time(Some(m.trained_at)),
+                    ]);
+                }
+                println!("{t}");
+            }
+            ModelsCmd::Show { model } => {
+                let m = match model.parse::<i64>() {
+                    Ok(id) => repo::models::get(&db, id).await?,
+                    Err(_) => repo::models::champion(&db, &model)
+                        .await?
+                        .ok_or_else(|| RepoError::not_found("champion model of kind", &model))?,
+                };
+                let json = model_json(&m);
+                if ctx.json {
+                    ctx.print_json(&json)?;
+                } else {
+                    println!(
+                        "model {} — {} v{} {} ({}), trained {} on data as of {}",
+                        m.id,
+                        m.kind,
+                        m.version,
+                        m.algorithm,
+                        m.status,
+                        output::time(Some(m.trained_at)),
+                        m.as_of.as_deref().unwrap_or("-")
+                    );
+                    println!("params  {}", json["params"]);
+                    println!("metrics:");
+                    if let Some(obj) = json["metrics"].as_object() {
+                        for (k, v) in obj {
+                            println!("  {k:28} {v}");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a query's rows as CSV with `header`; values are read as text.
+pub async fn export_query(
+    db: &Db,
+    sql: &str,
+    header: &[&str],
+    out: &PathBuf,
+) -> anyhow::Result<usize> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql.to_owned()))
+        .await?;
+    let mut writer =
+        csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
+    writer.write_record(header)?;
+    for row in &rows {
+        let mut cells = Vec::with_capacity(header.len());
+        for i in 0..header.len() {
+            let text = if let Ok(v) = row.try_get_by_index::<Option<String>>(i) {
+                v.unwrap_or_default()
+            } else if let Ok(v) = row.try_get_by_index::<Option<i64>>(i) {
+                v.map(|n| n.to_string()).unwrap_or_default()
+            } else if let Ok(v) = row.try_get_by_index::<Option<i32>>(i) {
+                v.map(|n| n.to_string()).unwrap_or_default()
+            } else if let Ok(v) = row.try_get_by_index::<Option<i16>>(i) {
+                v.map(|n| n.to_string()).unwrap_or_default()
+            } else if let Ok(v) = row.try_get_by_index::<Option<f64>>(i) {
+                v.map(|f| format!("{}", (f * 1e6).round() / 1e6))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            cells.push(text);
+        }
+        writer.write_record(&cells)?;
+    }
+    writer.flush()?;
+    Ok(rows.len())
+}
