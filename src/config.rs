@@ -18,7 +18,15 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     pub pipelines: PipelineSettings,
     pub ingest: IngestSettings,
+    pub sentiment: SentimentSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SentimentSettings {
+    /// Extra lexicon files (tab-separated `token<TAB>valence`, like VADER's) that extend or
+    /// override the built-in English and Chinese lexicons, in order.
+    pub lexicon_paths: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -157,6 +165,7 @@ impl Settings {
             .set_default("pipelines.dir", "jobs")?
             .set_default("ingest.inbox", "inbox")?
             .set_default("ingest.timezone", "UTC")?
+            .set_default("sentiment.lexicon_paths", Vec::<String>::new())?
             .set_default("log.level", "info")?;
 
         builder = match &overrides.config_file {
@@ -279,6 +288,10 @@ dir = "jobs"
 inbox = "inbox"
 # Time zone of naive timestamps (2024-05-01 13:00:00) in input files, unless a mapping says otherwise.
 timezone = "UTC"
+
+[sentiment]
+# Your own lexicons (token<TAB>valence per line, -4..+4), applied after the built-in ones.
+lexicon_paths = []
 
 [log]
 # tracing filter, e.g. "info" or "patron=debug,sea_orm=warn"; RUST_LOG wins when set.

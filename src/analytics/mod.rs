@@ -2,3 +2,6 @@
 //! clock; callers pass the data and the time.
 
 pub mod features;
+pub mod metrics;
+pub mod models;
+pub mod segments;

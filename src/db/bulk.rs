@@ -216,6 +216,48 @@ fn csv_line(row: &[Cell], out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// Streams a query's rows, decoded into tuples, to `each` (the raw pool is faster than the
+/// ORM's generic rows at millions of rows, and streaming keeps memory flat). `$1` is the one
+/// optional bind; SQLite accepts it too.
+pub async fn fetch_each<T>(
+    db: &Db,
+    sql: &str,
+    bind: Option<i64>,
+    mut each: impl FnMut(T),
+) -> anyhow::Result<()>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    use futures::TryStreamExt as _;
+    let sql = AssertSqlSafe(sql.to_owned());
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let mut q = sqlx::query_as::<_, T>(sql);
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            let mut rows = q.fetch(db.get_postgres_connection_pool());
+            while let Some(row) = rows.try_next().await? {
+                each(row);
+            }
+        }
+        _ => {
+            let mut q = sqlx::query_as::<_, T>(sql);
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            let mut rows = q.fetch(db.get_sqlite_connection_pool());
+            while let Some(row) = rows.try_next().await? {
+                each(row);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

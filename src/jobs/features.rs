@@ -6,10 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{
-    ConnectionTrait, DbBackend, Statement,
-    sqlx::{self, AssertSqlSafe},
-};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -235,7 +232,7 @@ impl Index {
 
 async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     let mut customers = Index::default();
-    fetch::<(String, Option<i64>)>(
+    bulk::fetch_each::<(String, Option<i64>)>(
         db,
         "SELECT customer_id, signup_at FROM customers WHERE anomaly IS NULL",
         None,
@@ -248,7 +245,7 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     // Counts and sums per customer in one grouped scan: a row per customer leaves the
     // database, not a row per order line.
     let mut ordering = Vec::new();
-    fetch::<(String, i64, i64, i64, Option<i64>, i64, Option<i64>, i64)>(
+    bulk::fetch_each::<(String, i64, i64, i64, Option<i64>, i64, Option<i64>, i64)>(
         db,
         "SELECT customer_id, \
                 COUNT(DISTINCT order_id), \
@@ -276,7 +273,7 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     .await?;
     // Browsing and reviews are summed by the database: a row per customer, not per event.
     let mut browsing = Vec::new();
-    fetch::<(String, i64, Option<f64>, i64)>(
+    bulk::fetch_each::<(String, i64, Option<f64>, i64)>(
         db,
         "SELECT customer_id, COUNT(*), SUM(duration_s), MIN(occurred_at) FROM events \
          WHERE anomaly IS NULL AND occurred_at < $1 GROUP BY customer_id",
@@ -292,7 +289,7 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     )
     .await?;
     let mut reviewing = Vec::new();
-    fetch::<(String, i64, i64, i64, Option<f64>, i64)>(
+    bulk::fetch_each::<(String, i64, i64, i64, Option<f64>, i64)>(
         db,
         "SELECT r.customer_id, COUNT(*), SUM(r.rating), MIN(r.created_at), SUM(s.score), COUNT(s.score) \
          FROM reviews r LEFT JOIN review_sentiment s ON s.review_id = r.review_id \
@@ -329,46 +326,4 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
         browsing,
         reviewing,
     })
-}
-
-/// Streams a query's rows, decoded into tuples, to `each` (the raw pool is faster than the
-/// ORM's generic rows at millions of rows, and streaming keeps memory flat). `$1` is the one
-/// optional bind; SQLite accepts it too.
-async fn fetch<T>(
-    db: &Db,
-    sql: &str,
-    bind: Option<i64>,
-    mut each: impl FnMut(T),
-) -> anyhow::Result<()>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-        + Send
-        + Unpin,
-{
-    use futures::TryStreamExt as _;
-    let sql = AssertSqlSafe(sql.to_owned());
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            let mut q = sqlx::query_as::<_, T>(sql);
-            if let Some(b) = bind {
-                q = q.bind(b);
-            }
-            let mut rows = q.fetch(db.get_postgres_connection_pool());
-            while let Some(row) = rows.try_next().await? {
-                each(row);
-            }
-        }
-        _ => {
-            let mut q = sqlx::query_as::<_, T>(sql);
-            if let Some(b) = bind {
-                q = q.bind(b);
-            }
-            let mut rows = q.fetch(db.get_sqlite_connection_pool());
-            while let Some(row) = rows.try_next().await? {
-                each(row);
-            }
-        }
-    }
-    Ok(())
 }

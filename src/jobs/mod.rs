@@ -10,6 +10,8 @@ pub mod features;
 pub mod http;
 pub mod ingest;
 pub mod noop;
+pub mod profile;
+pub mod retrain;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -135,14 +137,7 @@ impl JobContext {
 }
 
 /// Kinds DESIGN.md names that later versions add.
-const PLANNED_KINDS: &[&str] = &[
-    "profile",
-    "retrain",
-    "recommend",
-    "sentiment",
-    "feedback",
-    "points",
-];
+const PLANNED_KINDS: &[&str] = &["recommend", "sentiment", "feedback", "points"];
 
 /// The kinds this build can run.
 #[derive(Clone)]
@@ -161,6 +156,8 @@ impl Registry {
         registry.add(Arc::new(ingest::Ingest));
         registry.add(Arc::new(clean::Clean));
         registry.add(Arc::new(features::Features));
+        registry.add(Arc::new(profile::Profile));
+        registry.add(Arc::new(retrain::Retrain));
         registry
     }
 
@@ -273,8 +270,8 @@ mod tests {
     #[test]
     fn planned_and_unknown_kinds_are_explained() {
         let r = Registry::builtin();
-        let Err(KindProblem::Unknown(m)) = r.check("profile", &json!({})) else {
-            panic!("profile should be unknown for now")
+        let Err(KindProblem::Unknown(m)) = r.check("recommend", &json!({})) else {
+            panic!("recommend should be unknown for now")
         };
         assert!(m.contains("not available in this version"), "{m}");
         let Err(KindProblem::Unknown(m)) = r.check("teleport", &json!({})) else {

@@ -1,0 +1,206 @@
+//! `profile`: segments every customer from their features as of a date (robust scaling,
+//! PCA coordinates, k-means with human labels, RFM 1–5 scores; see `analytics::segments`),
+//! stores one profile per customer with the segmentation model, which becomes the current one.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Job, JobContext, JobError, JobResult, parse_params};
+use crate::{
+    analytics::segments::{self, SegmentInput, SegmentParams},
+    db::{
+        bulk::Cell,
+        repo::{
+            self,
+            intelligence::{self, PROFILES_TABLE},
+            models::NewModel,
+        },
+    },
+};
+
+pub struct Profile;
+
+/// Fewest customers worth segmenting.
+const MIN_CUSTOMERS: usize = 10;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    as_of: Option<String>,
+    /// Number of segments; by default chosen by silhouette over 3..=8.
+    #[serde(default)]
+    k: Option<usize>,
+    /// Customers the model is fitted on (everyone is assigned).
+    #[serde(default = "sample")]
+    sample: usize,
+    #[serde(default = "seed")]
+    seed: u64,
+}
+
+fn sample() -> usize {
+    20_000
+}
+fn seed() -> u64 {
+    42
+}
+
+#[async_trait::async_trait]
+impl Job for Profile {
+    fn kind(&self) -> &'static str {
+        "profile"
+    }
+
+    fn check_params(&self, params: &Value) -> Result<(), String> {
+        let p: Params = parse_params(params)?;
+        if let Some(k) = p.k
+            && !(2..=20).contains(&k)
+        {
+            return Err("k must be between 2 and 20".to_owned());
+        }
+        if p.sample < 100 {
+            return Err("sample must be at least 100".to_owned());
+        }
+        Ok(())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
+        let as_of = super::retrain::ensure_features(ctx, p.as_of.as_deref()).await?;
+        let started = std::time::Instant::now();
+        let matrix = intelligence::features_at(&ctx.db, &as_of)
+            .await
+            .map_err(failed)?;
+        // A new shop has too few customers to segment; that is not a failure of the night.
+        if matrix.customers.len() < MIN_CUSTOMERS {
+            ctx.log.info(format!(
+                "only {} customers have features as of {as_of} (segmenting needs {MIN_CUSTOMERS}); profiles skipped",
+                matrix.customers.len()
+            ));
+            return Ok(());
+        }
+        let col = |name: &str| matrix.column(name).unwrap_or(0);
+        let (r, f, m, t) = (
+            col("recency_days"),
+            col("frequency"),
+            col("monetary"),
+            col("tenure_days"),
+        );
+        let inputs: Vec<SegmentInput> = (0..matrix.customers.len())
+            .map(|i| {
+                let row = matrix.row(i);
+                SegmentInput {
+                    recency_days: row[r],
+                    frequency: row[f],
+                    monetary: row[m],
+                    tenure_days: row[t],
+                }
+            })
+            .collect();
+        let params = SegmentParams {
+            k: p.k,
+            sample: p.sample,
+            seed: p.seed,
+            ..SegmentParams::default()
+        };
+        let (model, assigned) = tokio::task::spawn_blocking(move || {
+            let model = segments::fit(&inputs, &params)?;
+            let assigned = model.assign(&inputs);
+            Ok::<_, segments::SegmentError>((model, assigned))
+        })
+        .await
+        .map_err(|e| JobError::Failed(format!("segmentation thread: {e}")))?
+        .map_err(|e| JobError::Failed(format!("segmentation: {e}")))?;
+
+        // Population sizes per segment (the model's own summary counts its fitting sample).
+        let counts = model.counts(&assigned);
+        let total = assigned.len().max(1) as f64;
+        let segments: Vec<Value> = model
+            .summary()
+            .iter()
+            .map(|s| {
+                let n = counts.get(s.segment).copied().unwrap_or(0);
+                json!({
+                    "segment": s.segment,
+                    "label": s.label,
+                    "customers": n,
+                    "share": n as f64 / total,
+                    "mean": s.mean,
+                })
+            })
+            .collect();
+        let summary = json!({
+            "silhouette": model.silhouette(),
+            "explained_variance": model.explained_variance(),
+            "smallest_share": counts.iter().copied().min().unwrap_or(0) as f64 / total,
+            "segments": segments,
+        });
+        let registered = repo::models::register(
+            &ctx.db,
+            NewModel {
+                kind: "segments".to_owned(),
+                algorithm: "kmeans".to_owned(),
+                params: json!({ "k": model.k(), "sample": p.sample, "seed": p.seed }),
+                metrics: summary.clone(),
+                as_of: Some(as_of.clone()),
+                payload: serde_json::to_string(&model)
+                    .map_err(|e| JobError::Failed(e.to_string()))?,
+            },
+        )
+        .await
+        .map_err(failed)?;
+        repo::models::promote(&ctx.db, registered.id)
+            .await
+            .map_err(failed)?;
+
+        intelligence::clear_as_of(&ctx.db, "customer_profiles", &as_of)
+            .await
+            .map_err(failed)?;
+        let rows: Vec<Vec<Cell>> = matrix
+            .customers
+            .into_iter()
+            .zip(assigned)
+            .map(|(id, s)| {
+                vec![
+                    Cell::Text(id),
+                    Cell::Text(as_of.clone()),
+                    Cell::Int(s.segment as i64),
+                    Cell::Text(s.label),
+                    Cell::OptFloat(Some(s.pc1)),
+                    Cell::OptFloat(Some(s.pc2)),
+                    Cell::Int(i64::from(s.r_score)),
+                    Cell::Int(i64::from(s.f_score)),
+                    Cell::Int(i64::from(s.m_score)),
+                    Cell::Int(registered.id),
+                ]
+            })
+            .collect();
+        let n = intelligence::write_all(&ctx.db, &PROFILES_TABLE, rows, 50_000)
+            .await
+            .map_err(failed)?;
+        let sizes: Vec<String> = model
+            .summary()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    s.label,
+                    counts.get(s.segment).copied().unwrap_or(0)
+                )
+            })
+            .collect();
+        ctx.log.info(format!(
+            "profiles as of {as_of}: {n} customers in {} segments (model {}, silhouette {:.3}) in {:.2}s: {}",
+            model.k(),
+            registered.id,
+            model.silhouette(),
+            started.elapsed().as_secs_f64(),
+            sizes.join(", ")
+        ));
+        Ok(())
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(e.to_string())
+}

@@ -1,0 +1,197 @@
+//! `sentiment`: scores every review not scored yet (the lexicon scorer for English and
+//! Chinese, blended with a classifier learned from the shop's own star ratings; see
+//! `analytics::sentiment`), then refreshes each product's mean. Customers' means reach the
+//! `features` job through `review_sentiment`.
+//!
+//! The classifier is trained when there is none, when asked (`retrain = true`), or when the
+//! number of rated reviews has grown by a fifth since it was trained; it is stored in the
+//! model registry (kind `sentiment`).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Job, JobContext, JobError, JobResult, parse_params};
+use crate::{
+    analytics::sentiment::{Classifier, ClassifierParams, Lexicon, LexiconScorer, Sentiment},
+    config::Settings,
+    db::{
+        bulk::Cell,
+        repo::{
+            self,
+            intelligence::{self, REVIEW_SENTIMENT_TABLE},
+            models::NewModel,
+        },
+    },
+};
+
+pub struct SentimentJob;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    retrain: bool,
+    /// Score every review again (after a lexicon or classifier change).
+    #[serde(default)]
+    rescore: bool,
+    /// Rated reviews the classifier learns from, at most.
+    #[serde(default = "train_rows")]
+    train_rows: u64,
+    /// Below this many rated reviews, only the lexicon scores.
+    #[serde(default = "min_train_rows")]
+    min_train_rows: u64,
+}
+
+fn train_rows() -> u64 {
+    100_000
+}
+fn min_train_rows() -> u64 {
+    200
+}
+
+/// Reviews scored per round.
+const ROUND: u64 = 200_000;
+
+/// The built-in lexicons plus the user's (`sentiment.lexicon_paths`), in order.
+pub fn lexicon_scorer(settings: &Settings) -> Result<LexiconScorer, String> {
+    let mut scorer = LexiconScorer::builtin();
+    for path in &settings.sentiment.lexicon_paths {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let lexicon = Lexicon::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+        scorer = scorer.with_lexicon(lexicon);
+    }
+    Ok(scorer)
+}
+
+#[async_trait::async_trait]
+impl Job for SentimentJob {
+    fn kind(&self) -> &'static str {
+        "sentiment"
+    }
+
+    fn check_params(&self, params: &Value) -> Result<(), String> {
+        parse_params::<Params>(params).map(|_| ())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
+        let db = &ctx.db;
+        let started = std::time::Instant::now();
+        let scorer = lexicon_scorer(&ctx.settings).map_err(JobError::Fatal)?;
+
+        let champion = repo::models::champion(db, "sentiment").await.map_err(failed)?;
+        let rated = count(db, "SELECT COUNT(*) FROM reviews WHERE anomaly IS NULL AND text <> ''").await?;
+        let trained_on = champion
+            .as_ref()
+            .and_then(|c| serde_json::from_str::<Value>(&c.metrics).ok())
+            .and_then(|m| m.get("train_rows").and_then(Value::as_u64))
+            .unwrap_or(0);
+        let stale = champion.is_none() || p.retrain || rated as f64 > trained_on as f64 * 1.2;
+        let (classifier, model_id) = if stale && rated >= p.min_train_rows {
+            let rows = intelligence::rated_reviews(db, p.train_rows).await.map_err(failed)?;
+            let n = rows.len();
+            let trained = tokio::task::spawn_blocking(move || {
+                let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+                let ratings: Vec<u8> = rows.iter().map(|(_, r)| *r).collect();
+                Classifier::train(&texts, &ratings, &ClassifierParams::default())
+            })
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))?
+            .map_err(JobError::Failed)?;
+            let registered = repo::models::register(
+                db,
+                NewModel {
+                    kind: "sentiment".to_owned(),
+                    algorithm: "tfidf-classifier+lexicon".to_owned(),
+                    params: json!({ "train_rows": n }),
+                    metrics: json!({ "train_rows": n }),
+                    as_of: None,
+                    payload: serde_json::to_string(&trained).map_err(failed)?,
+                },
+            )
+            .await
+            .map_err(failed)?;
+            repo::models::promote(db, registered.id).await.map_err(failed)?;
+            ctx.log.info(format!("trained the sentiment classifier on {n} rated reviews (model {})", registered.id));
+            (Some(trained), Some(registered.id))
+        } else if let Some(c) = champion {
+            match serde_json::from_str::<Classifier>(&c.payload) {
+                Ok(model) => (Some(model), Some(c.id)),
+                Err(_) => (None, None),
+            }
+        } else {
+            ctx.log.info(format!("{rated} rated reviews: too few to train a classifier; the lexicon scores alone"));
+            (None, None)
+        };
+        let sentiment = std::sync::Arc::new(Sentiment::new(scorer, classifier));
+
+        if p.rescore {
+            db_exec(db, "DELETE FROM review_sentiment").await?;
+        }
+        let mut scored = 0u64;
+        let mut labels = [0u64; 3];
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(JobError::Cancelled);
+            }
+            let batch = intelligence::unscored_reviews(db, ROUND).await.map_err(failed)?;
+            if batch.is_empty() {
+                break;
+            }
+            let s = sentiment.clone();
+            let (batch, scores) = tokio::task::spawn_blocking(move || {
+                let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+                let scores = s.score_many(&texts);
+                (batch, scores)
+            })
+            .await
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+            let rows: Vec<Vec<Cell>> = batch
+                .into_iter()
+                .zip(&scores)
+                .map(|((id, _), score)| {
+                    labels[match score.label.to_string().as_str() {
+                        "positive" => 0,
+                        "neutral" => 1,
+                        _ => 2,
+                    }] += 1;
+                    vec![
+                        Cell::Text(id),
+                        Cell::OptFloat(Some(score.score)),
+                        Cell::Text(score.label.to_string()),
+                        Cell::OptInt(model_id),
+                    ]
+                })
+                .collect();
+            scored += intelligence::write_all(db, &REVIEW_SENTIMENT_TABLE, rows, 50_000).await.map_err(failed)?;
+        }
+        let products = intelligence::refresh_product_sentiment(db).await.map_err(failed)?;
+        ctx.log.info(format!(
+            "scored {scored} reviews ({} positive, {} neutral, {} negative), {products} products' means refreshed in {:.2}s",
+            labels[0],
+            labels[1],
+            labels[2],
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
+}
+
+async fn count(db: &crate::db::Db, sql: &str) -> Result<u64, JobError> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .await
+        .map_err(failed)?;
+    Ok(row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0).max(0) as u64)
+}
+
+async fn db_exec(db: &crate::db::Db, sql: &str) -> Result<(), JobError> {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(sql).await.map_err(failed)?;
+    Ok(())
+}
+
+fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(e.to_string())
+}
