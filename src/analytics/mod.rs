@@ -5,3 +5,4 @@ pub mod features;
 pub mod metrics;
 pub mod models;
 pub mod segments;
+pub mod sentiment;

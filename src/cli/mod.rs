@@ -9,6 +9,7 @@ mod models;
 pub mod output;
 mod pipelines;
 mod runs;
+mod sentiment;
 
 use std::io::IsTerminal as _;
 
@@ -77,6 +78,8 @@ pub enum Command {
     /// The model registry: trained models, champions and their metrics.
     #[command(subcommand)]
     Models(models::ModelsCmd),
+    /// Score review text (or a whole CSV) for sentiment: a score in [-1, 1] and a label.
+    Sentiment(sentiment::Cmd),
     /// Daemons that have registered, with their heartbeats.
     Workers,
     /// Admin actions: who did what, when.
@@ -181,6 +184,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Export(cmd) => cmd.run(&ctx).await,
         Command::Stats => ingest::stats(&ctx).await,
         Command::Models(cmd) => cmd.run(&ctx).await,
+        Command::Sentiment(cmd) => cmd.run(&ctx).await,
         Command::Workers => runs::workers(&ctx).await,
         Command::Audit(cmd) => cmd.run(&ctx).await,
     }

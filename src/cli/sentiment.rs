@@ -75,6 +75,12 @@ impl Cmd {
 
 /// The shop's trained classifier, when a database with one is reachable.
 async fn champion_classifier(ctx: &Ctx) -> Option<Classifier> {
+    // Scoring text must not create a database file where there was none.
+    if let Some(path) = sqlite_path(&ctx.settings.database.url)
+        && !std::path::Path::new(path).exists()
+    {
+        return None;
+    }
     let db = ctx.db().await.ok()?;
     let model = repo::models::champion(&db, "sentiment").await.ok()??;
     serde_json::from_str(&model.payload).ok()
@@ -112,4 +118,12 @@ fn score_file(sentiment: &Sentiment, file: &PathBuf, column: &str, out: &PathBuf
     }
     writer.flush()?;
     Ok((records.len(), counts))
+}
+
+/// The file of a `sqlite:` URL (`sqlite://patron.db?mode=rwc` → `patron.db`), if it is one.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
 }

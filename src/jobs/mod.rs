@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod noop;
 pub mod profile;
 pub mod retrain;
+pub mod sentiment;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -137,7 +138,7 @@ impl JobContext {
 }
 
 /// Kinds DESIGN.md names that later versions add.
-const PLANNED_KINDS: &[&str] = &["recommend", "sentiment", "feedback", "points"];
+const PLANNED_KINDS: &[&str] = &["recommend", "feedback", "points"];
 
 /// The kinds this build can run.
 #[derive(Clone)]
@@ -158,6 +159,7 @@ impl Registry {
         registry.add(Arc::new(features::Features));
         registry.add(Arc::new(profile::Profile));
         registry.add(Arc::new(retrain::Retrain));
+        registry.add(Arc::new(sentiment::SentimentJob));
         registry
     }
 

@@ -8,5 +8,6 @@ mod cli;
 mod common;
 mod daemon;
 mod ingest;
+mod intelligence;
 mod recovery;
 mod triggers;

@@ -1,0 +1,272 @@
+//! Customer intelligence through the binary, on SQLite and PostgreSQL: the nightly pipeline
+//! on a demo shop fills profiles, scores, models and review sentiment; retraining by time
+//! travel never sees orders after a training date; a challenger that does not beat the
+//! champion on the same validation set is registered but not promoted; `patron sentiment`.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut rows = vec![
+        reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect(),
+    ];
+    for record in reader.records() {
+        rows.push(record.unwrap().iter().map(str::to_owned).collect());
+    }
+    rows
+}
+
+fn champion<'a>(models: &'a Value, kind: &str) -> Option<&'a Value> {
+    models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == kind && m["status"] == "champion")
+}
+
+#[test]
+fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let dir = env.path("shop");
+        let out = env.json(&[
+            "demo",
+            "--customers",
+            "800",
+            "--products",
+            "300",
+            "--dir",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out["state"], "succeeded", "{backend:?}: {out:#}");
+
+        let profiles = env.path("profiles.csv");
+        env.ok(&["export", "profiles", "--out", profiles.to_str().unwrap()]);
+        let rows = csv_rows(&std::fs::read_to_string(&profiles).unwrap());
+        assert_eq!(
+            rows[0],
+            [
+                "customer_id",
+                "segment",
+                "segment_label",
+                "pc1",
+                "pc2",
+                "r_score",
+                "f_score",
+                "m_score"
+            ]
+        );
+        assert!(rows.len() > 500, "{} profiles", rows.len());
+        let mut sizes: HashMap<&str, usize> = HashMap::new();
+        for row in &rows[1..] {
+            *sizes.entry(row[2].as_str()).or_default() += 1;
+            for score in &row[5..8] {
+                let s: u8 = score.parse().unwrap();
+                assert!((1..=5).contains(&s), "{row:?}");
+            }
+            assert!(row[3].parse::<f64>().unwrap().is_finite());
+        }
+        assert!(sizes.len() >= 2, "{sizes:?}");
+
+        let scores = env.path("scores.csv");
+        env.ok(&["export", "scores", "--out", scores.to_str().unwrap()]);
+        let rows = csv_rows(&std::fs::read_to_string(&scores).unwrap());
+        assert_eq!(
+            rows[0],
+            [
+                "customer_id",
+                "churn_probability",
+                "intent_probability",
+                "churn_model",
+                "intent_model"
+            ]
+        );
+        assert!(rows.len() > 500);
+        for row in &rows[1..] {
+            let p: f64 = row[1].parse().unwrap();
+            assert!((0.0..=1.0).contains(&p), "{row:?}");
+            assert!(row[3].starts_with("churn v"), "{row:?}");
+            assert!(row[4].starts_with("intent v"), "{row:?}");
+        }
+
+        let models = env.json(&["models", "list"]);
+        for kind in ["segments", "churn", "intent", "sentiment"] {
+            assert!(champion(&models, kind).is_some(), "no {kind} champion: {models:#}");
+        }
+        let churn = env.json(&["models", "show", "churn"]);
+        assert_eq!(churn["status"], "champion");
+        let auc = churn["metrics"]["auc"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&auc), "{churn:#}");
+        assert!(churn["metrics"]["baseline_recency_auc"].is_number());
+
+        // Every review has a score; product means exist.
+        let stats = env.json(&["sentiment", "this is not good at all", "--lexicon-only"]);
+        assert_eq!(stats["label"], "negative", "{stats}");
+        let stats = env.json(&["sentiment", "非常好，物超所值"]);
+        assert_eq!(stats["label"], "positive", "{stats}");
+        assert_eq!(stats["classifier"], true, "{stats}");
+    }
+}
+
+/// 80 customers. Even ones spend 20.00 on their first order, buy again on 2024-04-01 and
+/// 2024-06-01; odd ones spend 5.00 once. As of 2024-07-01 with a 60-day horizon, models train
+/// on features as of 2024-03-03 (labels from the following 60 days) and validate on features
+/// as of 2024-05-02 (labels to 2024-07-01).
+fn time_travel_shop(env: &Env) {
+    let mut orders =
+        String::from("order_id,customer_id,product_id,quantity,unit_price,ordered_at,status\n");
+    let mut customers = String::from("customer_id,signup_at\n");
+    for i in 0..80 {
+        customers.push_str(&format!("C{i},2023-12-01\n"));
+        let day = 1 + i % 28;
+        let price = if i % 2 == 0 { "20.00" } else { "5.00" };
+        orders.push_str(&format!("A{i},C{i},P1,1,{price},2024-01-{day:02},paid\n"));
+        if i % 2 == 0 {
+            orders.push_str(&format!("B{i},C{i},P1,1,7.00,2024-04-01,paid\n"));
+            orders.push_str(&format!("D{i},C{i},P1,1,9.00,2024-06-01,paid\n"));
+        }
+    }
+    env.write("inbox/customers.csv", &customers);
+    env.write("inbox/orders.csv", &orders);
+    env.ok(&["ingest", "customers", env.path("inbox/customers.csv").to_str().unwrap()]);
+    env.ok(&["ingest", "orders", env.path("inbox/orders.csv").to_str().unwrap()]);
+}
+
+const RETRAIN: &str = r#"
+[pipeline]
+name = "retrain"
+
+[[job]]
+name = "retrain"
+kind = "retrain"
+params = { as_of = "2024-07-01", horizon_days = 60, intent_days = 30, trees = 5, max_depth = 4 }
+"#;
+
+#[test]
+fn retraining_never_sees_later_orders_and_keeps_a_champion_that_is_not_beaten() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        time_travel_shop(&env);
+        env.apply("retrain.toml", RETRAIN);
+        let _daemon = env.daemon("w1");
+        let out = env.json(&["trigger", "retrain", "--wait"]);
+        assert_eq!(out["state"], "succeeded", "{backend:?}");
+
+        // The training features as of 2024-03-03 count only the first order, though the
+        // database holds later ones for half the customers.
+        let csv = env.path("train.csv");
+        env.ok(&[
+            "export",
+            "features",
+            "--as-of",
+            "2024-03-03",
+            "--out",
+            csv.to_str().unwrap(),
+        ]);
+        let rows = csv_rows(&std::fs::read_to_string(&csv).unwrap());
+        let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+        let (frequency, monetary, recency) = (col("frequency"), col("monetary"), col("recency_days"));
+        assert_eq!(rows.len(), 81);
+        for row in &rows[1..] {
+            let i: usize = row[0][1..].parse().unwrap();
+            assert_eq!(row[frequency], "1", "{row:?}");
+            let spent = if i % 2 == 0 { "20" } else { "5" };
+            assert_eq!(row[monetary], spent, "{row:?}");
+            // Cut-off 2024-03-04 00:00; the first order was on day 1 + i % 28 of January.
+            let days = 31 - (i % 28) as i64 + 29 + 3;
+            assert_eq!(row[recency].parse::<i64>().unwrap(), days, "{row:?}");
+        }
+
+        // Spend tells who comes back: the models separate validation perfectly, and the
+        // registry says what they were trained and validated on.
+        let churn = env.json(&["models", "show", "churn"]);
+        assert_eq!(churn["metrics"]["train_as_of"], "2024-03-03");
+        assert_eq!(churn["metrics"]["validation_as_of"], "2024-05-02");
+        assert_eq!(churn["metrics"]["validation_rows"], 80);
+        assert_eq!(churn["metrics"]["validation_positives"], 40);
+        assert!(churn["metrics"]["auc"].as_f64().unwrap() > 0.99, "{churn:#}");
+        let first_champion = churn["id"].as_i64().unwrap();
+
+        // Everyone is scored as of 2024-07-01: the even customers (bought on 06-01) are less
+        // likely to churn than the odd ones.
+        let scores = env.path("scores.csv");
+        env.ok(&["export", "scores", "--out", scores.to_str().unwrap()]);
+        let rows = csv_rows(&std::fs::read_to_string(&scores).unwrap());
+        assert_eq!(rows.len(), 81);
+        let p = |id: &str| -> f64 {
+            rows.iter().find(|r| r[0] == id).unwrap()[1].parse().unwrap()
+        };
+        assert!(p("C0") < p("C1"), "C0 {} C1 {}", p("C0"), p("C1"));
+
+        // The same data again: the challengers tie the champion, which stays.
+        let out = env.json(&["trigger", "retrain", "--wait"]);
+        assert_eq!(out["state"], "succeeded");
+        let models = env.json(&["models", "list", "--kind", "churn"]);
+        let models = models.as_array().unwrap();
+        assert_eq!(models.len(), 4, "{models:#?}");
+        let champions: Vec<i64> = models
+            .iter()
+            .filter(|m| m["status"] == "champion")
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(champions, [first_champion]);
+        let logs = env.ok(&["logs", &out["run_id"].to_string()]);
+        assert!(logs.contains("champion kept"), "{logs}");
+    }
+}
+
+#[test]
+fn sentiment_scores_text_and_whole_files() {
+    let env = Env::new(Backend::Sqlite);
+    let good = env.json(&["sentiment", "The fit is great and I love the colour!"]);
+    assert_eq!(good["label"], "positive");
+    let bad = env.json(&["sentiment", "质量不好，但是物流太慢了"]);
+    assert_eq!(bad["label"], "negative", "{bad}");
+    assert_eq!(bad["classifier"], false);
+    let plain = env.ok(&["sentiment", "not good"]);
+    assert!(plain.contains("negative"), "{plain}");
+
+    let input = env.write(
+        "reviews.csv",
+        "id,body,stars\n1,\"Lovely dress,\nfits perfectly\",5\n2,Terrible quality. Returned it.,1\n3,,3\n",
+    );
+    let out = env.path("scored.csv");
+    let summary = env.json(&[
+        "sentiment",
+        "--file",
+        input.to_str().unwrap(),
+        "--text-column",
+        "body",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(summary["rows"], 3);
+    let rows = csv_rows(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(rows[0], ["id", "body", "stars", "score", "label"]);
+    assert_eq!(rows[1][1], "Lovely dress,\nfits perfectly");
+    assert_eq!(rows[1][4], "positive");
+    assert_eq!(rows[2][4], "negative");
+    assert_eq!(rows[3][4], "neutral");
+
+    let missing = env.run(&[
+        "sentiment",
+        "--file",
+        input.to_str().unwrap(),
+        "--text-column",
+        "review",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("no column `review`") && err.contains("body"), "{err}");
+}
