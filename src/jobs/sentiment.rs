@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::{Job, JobContext, JobError, JobResult, parse_params};
 use crate::{
-    analytics::sentiment::{Classifier, ClassifierParams, Lexicon, LexiconScorer, Sentiment},
+    analytics::sentiment::{
+        Classifier, ClassifierParams, Label, Lexicon, LexiconScorer, Sentiment, train_blended,
+    },
     config::Settings,
     db::{
         bulk::Cell,
@@ -90,27 +92,49 @@ impl Job for SentimentJob {
         let (classifier, model_id) = if stale && rated >= p.min_train_rows {
             let rows = intelligence::rated_reviews(db, p.train_rows).await.map_err(failed)?;
             let n = rows.len();
-            let trained = tokio::task::spawn_blocking(move || {
+            let tuner = scorer.clone();
+            let tuned = tokio::task::spawn_blocking(move || {
                 let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
                 let ratings: Vec<u8> = rows.iter().map(|(_, r)| *r).collect();
-                Classifier::train(&texts, &ratings, &ClassifierParams::default())
+                train_blended(&tuner, &texts, &ratings, &ClassifierParams::default())
             })
             .await
             .map_err(|e| JobError::Failed(e.to_string()))?
             .map_err(JobError::Failed)?;
+            let trained = tuned.classifier;
             let registered = repo::models::register(
                 db,
                 NewModel {
                     kind: "sentiment".to_owned(),
-                    algorithm: "tfidf-classifier+lexicon".to_owned(),
-                    params: json!({ "train_rows": n }),
-                    metrics: json!({ "train_rows": n }),
+                    algorithm: "tfidf-logistic+lexicon".to_owned(),
+                    params: json!({
+                        "lexicon_weight": trained.lexicon_weight(),
+                        "gain": trained.gain(),
+                        "silent_threshold": trained.silent_threshold(),
+                        "hash_bits": trained.params().hash_bits,
+                    }),
+                    metrics: json!({
+                        "train_rows": n,
+                        "fitted_rows": tuned.train_rows,
+                        "binary_accuracy": tuned.holdout.binary_accuracy,
+                        "holdout": tuned.holdout,
+                        "lexicon_only_holdout": tuned.lexicon_holdout,
+                    }),
                     as_of: None,
                     payload: serde_json::to_string(&trained).map_err(failed)?,
                 },
             )
             .await
             .map_err(failed)?;
+            ctx.log.info(format!(
+                "held-out {} reviews: binary accuracy {:.3} (lexicon alone {:.3}), macro-F1 {:.3} ({:.3}), lexicon weight {:.1}",
+                tuned.holdout.rows,
+                tuned.holdout.binary_accuracy,
+                tuned.lexicon_holdout.binary_accuracy,
+                tuned.holdout.macro_f1,
+                tuned.lexicon_holdout.macro_f1,
+                trained.lexicon_weight()
+            ));
             repo::models::promote(db, registered.id).await.map_err(failed)?;
             ctx.log.info(format!("trained the sentiment classifier on {n} rated reviews (model {})", registered.id));
             (Some(trained), Some(registered.id))
@@ -150,10 +174,10 @@ impl Job for SentimentJob {
                 .into_iter()
                 .zip(&scores)
                 .map(|((id, _), score)| {
-                    labels[match score.label.to_string().as_str() {
-                        "positive" => 0,
-                        "neutral" => 1,
-                        _ => 2,
+                    labels[match score.label {
+                        Label::Positive => 0,
+                        Label::Neutral => 1,
+                        Label::Negative => 2,
                     }] += 1;
                     vec![
                         Cell::Text(id),

@@ -47,7 +47,7 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
             "--dir",
             dir.to_str().unwrap(),
         ]);
-        assert_eq!(out["state"], "succeeded", "{backend:?}: {out:#}");
+        assert_eq!(out["run"]["state"], "succeeded", "{backend:?}: {out:#}");
 
         let profiles = env.path("profiles.csv");
         env.ok(&["export", "profiles", "--out", profiles.to_str().unwrap()]);

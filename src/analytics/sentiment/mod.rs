@@ -15,12 +15,14 @@ mod classifier;
 mod english;
 mod lexicon;
 mod tokens;
+mod tune;
 
 use rayon::prelude::*;
 use std::fmt;
 
 pub use classifier::{Classifier, ClassifierParams};
 pub use lexicon::{Lexicon, LexiconScorer};
+pub use tune::{RatedMetrics, Tuned, label_of_rating, rated_metrics, train_blended};
 
 /// Scores at or above this are positive (VADER's compound threshold).
 pub const POSITIVE_THRESHOLD: f64 = 0.05;
