@@ -42,7 +42,7 @@ const SILHOUETTE_POINTS: usize = 3_000;
 /// Candidate ks are compared on at most this many sample points (smartcore's k-means has a
 /// fixed cost of ~10 ms per 5,000 points per start); only the chosen k is refitted on the
 /// whole sample.
-const SEARCH_POINTS: usize = 5_000;
+const SEARCH_POINTS: usize = 2_000;
 /// Mixed into the seed so the subsamples differ from the main sample and each other.
 const SEARCH_SALT: u64 = 0x005e_a7c4;
 const SILHOUETTE_SALT: u64 = 0x5111_0e77;

@@ -103,6 +103,7 @@ impl Job for Profile {
             seed: p.seed,
             ..SegmentParams::default()
         };
+        let loaded = started.elapsed().as_secs_f64();
         let (model, assigned) = tokio::task::spawn_blocking(move || {
             let model = segments::fit(&inputs, &params)?;
             let assigned = model.assign(&inputs);
@@ -112,6 +113,7 @@ impl Job for Profile {
         .map_err(|e| JobError::Failed(format!("segmentation thread: {e}")))?
         .map_err(|e| JobError::Failed(format!("segmentation: {e}")))?;
 
+        let fitted = started.elapsed().as_secs_f64();
         // Population sizes per segment (the model's own summary counts its fitting sample).
         let counts = model.counts(&assigned);
         let total = assigned.len().max(1) as f64;
@@ -190,11 +192,13 @@ impl Job for Profile {
             })
             .collect();
         ctx.log.info(format!(
-            "profiles as of {as_of}: {n} customers in {} segments (model {}, silhouette {:.3}) in {:.2}s: {}",
+            "profiles as of {as_of}: {n} customers in {} segments (model {}, silhouette {:.3}) in {:.2}s (load {loaded:.2}s, fit {:.2}s, store {:.2}s): {}",
             model.k(),
             registered.id,
             model.silhouette(),
             started.elapsed().as_secs_f64(),
+            fitted - loaded,
+            started.elapsed().as_secs_f64() - fitted,
             sizes.join(", ")
         ));
         Ok(())
