@@ -67,7 +67,12 @@ impl Cmd {
                     );
                 }
             }
-            _ => return Err(anyhow::anyhow!("give a TEXT, or --file CSV --text-column COL --out CSV").into()),
+            _ => {
+                return Err(anyhow::anyhow!(
+                    "give a TEXT, or --file CSV --text-column COL --out CSV"
+                )
+                .into());
+            }
         }
         Ok(())
     }
@@ -86,20 +91,32 @@ async fn champion_classifier(ctx: &Ctx) -> Option<Classifier> {
     serde_json::from_str(&model.payload).ok()
 }
 
-fn score_file(sentiment: &Sentiment, file: &PathBuf, column: &str, out: &PathBuf) -> anyhow::Result<(usize, [usize; 3])> {
+fn score_file(
+    sentiment: &Sentiment,
+    file: &PathBuf,
+    column: &str,
+    out: &PathBuf,
+) -> anyhow::Result<(usize, [usize; 3])> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(file)
         .with_context(|| format!("opening {}", file.display()))?;
     let headers = reader.headers()?.clone();
-    let index = headers
-        .iter()
-        .position(|h| h == column)
-        .ok_or_else(|| anyhow::anyhow!("{}: no column `{column}` (it has: {})", file.display(), headers.iter().collect::<Vec<_>>().join(", ")))?;
-    let records: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().with_context(|| format!("reading {}", file.display()))?;
+    let index = headers.iter().position(|h| h == column).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no column `{column}` (it has: {})",
+            file.display(),
+            headers.iter().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let records: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", file.display()))?;
     let texts: Vec<&str> = records.iter().map(|r| r.get(index).unwrap_or("")).collect();
     let scores = sentiment.score_many(&texts);
-    let mut writer = csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut writer =
+        csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
     let mut header: Vec<&str> = headers.iter().collect();
     header.extend(["score", "label"]);
     writer.write_record(&header)?;

@@ -81,8 +81,14 @@ impl Job for SentimentJob {
         let started = std::time::Instant::now();
         let scorer = lexicon_scorer(&ctx.settings).map_err(JobError::Fatal)?;
 
-        let champion = repo::models::champion(db, "sentiment").await.map_err(failed)?;
-        let rated = count(db, "SELECT COUNT(*) FROM reviews WHERE anomaly IS NULL AND text <> ''").await?;
+        let champion = repo::models::champion(db, "sentiment")
+            .await
+            .map_err(failed)?;
+        let rated = count(
+            db,
+            "SELECT COUNT(*) FROM reviews WHERE anomaly IS NULL AND text <> ''",
+        )
+        .await?;
         let trained_on = champion
             .as_ref()
             .and_then(|c| serde_json::from_str::<Value>(&c.metrics).ok())
@@ -90,7 +96,9 @@ impl Job for SentimentJob {
             .unwrap_or(0);
         let stale = champion.is_none() || p.retrain || rated as f64 > trained_on as f64 * 1.2;
         let (classifier, model_id) = if stale && rated >= p.min_train_rows {
-            let rows = intelligence::rated_reviews(db, p.train_rows).await.map_err(failed)?;
+            let rows = intelligence::rated_reviews(db, p.train_rows)
+                .await
+                .map_err(failed)?;
             let n = rows.len();
             let tuner = scorer.clone();
             let tuned = tokio::task::spawn_blocking(move || {
@@ -135,8 +143,13 @@ impl Job for SentimentJob {
                 tuned.lexicon_holdout.macro_f1,
                 trained.lexicon_weight()
             ));
-            repo::models::promote(db, registered.id).await.map_err(failed)?;
-            ctx.log.info(format!("trained the sentiment classifier on {n} rated reviews (model {})", registered.id));
+            repo::models::promote(db, registered.id)
+                .await
+                .map_err(failed)?;
+            ctx.log.info(format!(
+                "trained the sentiment classifier on {n} rated reviews (model {})",
+                registered.id
+            ));
             (Some(trained), Some(registered.id))
         } else if let Some(c) = champion {
             match serde_json::from_str::<Classifier>(&c.payload) {
@@ -144,7 +157,9 @@ impl Job for SentimentJob {
                 Err(_) => (None, None),
             }
         } else {
-            ctx.log.info(format!("{rated} rated reviews: too few to train a classifier; the lexicon scores alone"));
+            ctx.log.info(format!(
+                "{rated} rated reviews: too few to train a classifier; the lexicon scores alone"
+            ));
             (None, None)
         };
         let sentiment = std::sync::Arc::new(Sentiment::new(scorer, classifier));
@@ -158,7 +173,9 @@ impl Job for SentimentJob {
             if ctx.cancel.is_cancelled() {
                 return Err(JobError::Cancelled);
             }
-            let batch = intelligence::unscored_reviews(db, ROUND).await.map_err(failed)?;
+            let batch = intelligence::unscored_reviews(db, ROUND)
+                .await
+                .map_err(failed)?;
             if batch.is_empty() {
                 break;
             }
@@ -187,9 +204,13 @@ impl Job for SentimentJob {
                     ]
                 })
                 .collect();
-            scored += intelligence::write_all(db, &REVIEW_SENTIMENT_TABLE, rows, 50_000).await.map_err(failed)?;
+            scored += intelligence::write_all(db, &REVIEW_SENTIMENT_TABLE, rows, 50_000)
+                .await
+                .map_err(failed)?;
         }
-        let products = intelligence::refresh_product_sentiment(db).await.map_err(failed)?;
+        let products = intelligence::refresh_product_sentiment(db)
+            .await
+            .map_err(failed)?;
         ctx.log.info(format!(
             "scored {scored} reviews ({} positive, {} neutral, {} negative), {products} products' means refreshed in {:.2}s",
             labels[0],
@@ -204,10 +225,16 @@ impl Job for SentimentJob {
 async fn count(db: &crate::db::Db, sql: &str) -> Result<u64, JobError> {
     use sea_orm::{ConnectionTrait, Statement};
     let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_owned(),
+        ))
         .await
         .map_err(failed)?;
-    Ok(row.and_then(|r| r.try_get_by_index::<i64>(0).ok()).unwrap_or(0).max(0) as u64)
+    Ok(row
+        .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+        .unwrap_or(0)
+        .max(0) as u64)
 }
 
 async fn db_exec(db: &crate::db::Db, sql: &str) -> Result<(), JobError> {

@@ -100,7 +100,10 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
 
         let models = env.json(&["models", "list"]);
         for kind in ["segments", "churn", "intent", "sentiment"] {
-            assert!(champion(&models, kind).is_some(), "no {kind} champion: {models:#}");
+            assert!(
+                champion(&models, kind).is_some(),
+                "no {kind} champion: {models:#}"
+            );
         }
         let churn = env.json(&["models", "show", "churn"]);
         assert_eq!(churn["status"], "champion");
@@ -137,8 +140,16 @@ fn time_travel_shop(env: &Env) {
     }
     env.write("inbox/customers.csv", &customers);
     env.write("inbox/orders.csv", &orders);
-    env.ok(&["ingest", "customers", env.path("inbox/customers.csv").to_str().unwrap()]);
-    env.ok(&["ingest", "orders", env.path("inbox/orders.csv").to_str().unwrap()]);
+    env.ok(&[
+        "ingest",
+        "customers",
+        env.path("inbox/customers.csv").to_str().unwrap(),
+    ]);
+    env.ok(&[
+        "ingest",
+        "orders",
+        env.path("inbox/orders.csv").to_str().unwrap(),
+    ]);
 }
 
 const RETRAIN: &str = r#"
@@ -174,12 +185,13 @@ fn retraining_never_sees_later_orders_and_keeps_a_champion_that_is_not_beaten() 
         ]);
         let rows = csv_rows(&std::fs::read_to_string(&csv).unwrap());
         let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
-        let (frequency, monetary, recency) = (col("frequency"), col("monetary"), col("recency_days"));
+        let (frequency, monetary, recency) =
+            (col("frequency"), col("monetary"), col("recency_days"));
         assert_eq!(rows.len(), 81);
         for row in &rows[1..] {
             let i: usize = row[0][1..].parse().unwrap();
             assert_eq!(row[frequency], "1", "{row:?}");
-            let spent = if i % 2 == 0 { "20" } else { "5" };
+            let spent = if i.is_multiple_of(2) { "20" } else { "5" };
             assert_eq!(row[monetary], spent, "{row:?}");
             // Cut-off 2024-03-04 00:00; the first order was on day 1 + i % 28 of January.
             let days = 31 - (i % 28) as i64 + 29 + 3;
@@ -193,7 +205,10 @@ fn retraining_never_sees_later_orders_and_keeps_a_champion_that_is_not_beaten() 
         assert_eq!(churn["metrics"]["validation_as_of"], "2024-05-02");
         assert_eq!(churn["metrics"]["validation_rows"], 80);
         assert_eq!(churn["metrics"]["validation_positives"], 40);
-        assert!(churn["metrics"]["auc"].as_f64().unwrap() > 0.99, "{churn:#}");
+        assert!(
+            churn["metrics"]["auc"].as_f64().unwrap() > 0.99,
+            "{churn:#}"
+        );
         let first_champion = churn["id"].as_i64().unwrap();
 
         // Everyone is scored as of 2024-07-01: the even customers (bought on 06-01) are less
@@ -203,7 +218,9 @@ fn retraining_never_sees_later_orders_and_keeps_a_champion_that_is_not_beaten() 
         let rows = csv_rows(&std::fs::read_to_string(&scores).unwrap());
         assert_eq!(rows.len(), 81);
         let p = |id: &str| -> f64 {
-            rows.iter().find(|r| r[0] == id).unwrap()[1].parse().unwrap()
+            rows.iter().find(|r| r[0] == id).unwrap()[1]
+                .parse()
+                .unwrap()
         };
         assert!(p("C0") < p("C1"), "C0 {} C1 {}", p("C0"), p("C1"));
 
@@ -268,5 +285,8 @@ fn sentiment_scores_text_and_whole_files() {
     ]);
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);
-    assert!(err.contains("no column `review`") && err.contains("body"), "{err}");
+    assert!(
+        err.contains("no column `review`") && err.contains("body"),
+        "{err}"
+    );
 }

@@ -125,7 +125,12 @@ pub fn train_blended(
         .map(|t| base.score(t).clamp(-1.0 + 1e-12, 1.0 - 1e-12).atanh())
         .collect();
 
-    let mut best = (f64::NEG_INFINITY, params.lexicon_weight, params.gain, params.silent_threshold);
+    let mut best = (
+        f64::NEG_INFINITY,
+        params.lexicon_weight,
+        params.gain,
+        params.silent_threshold,
+    );
     if hold_texts.len() >= MIN_HOLDOUT {
         for &gain in &GAINS {
             for &silent in &SILENT {
@@ -184,7 +189,10 @@ mod tests {
         // binary: of 4 polar reviews, pos→pos and neg→neg are right: 2/4.
         assert!(close(m.binary_accuracy, 0.5));
         // F1: positive p=1/2 r=1/2 → 1/2; neutral p=1/2 r=1 → 2/3; negative p=1 r=1/2 → 2/3.
-        assert!(close(m.macro_f1, (0.5 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0), "{m:?}");
+        assert!(
+            close(m.macro_f1, (0.5 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0),
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -212,7 +220,11 @@ mod tests {
         assert_eq!(tuned.train_rows, 320);
         assert_eq!(tuned.holdout.rows, 80);
         assert!(tuned.holdout.binary_accuracy > 0.9, "{:?}", tuned.holdout);
-        assert_eq!(tuned.lexicon_holdout.binary_accuracy, 0.0, "{:?}", tuned.lexicon_holdout);
+        assert_eq!(
+            tuned.lexicon_holdout.binary_accuracy, 0.0,
+            "{:?}",
+            tuned.lexicon_holdout
+        );
         assert!(tuned.classifier.lexicon_weight() < 1.0);
     }
 }
