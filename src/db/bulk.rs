@@ -49,6 +49,15 @@ pub async fn write(db: &Db, spec: &TableSpec, rows: &[Vec<Cell>]) -> Result<u64,
     if rows.is_empty() {
         return Ok(0);
     }
+    if spec.columns.len() != spec.pg_types.len() {
+        // A spec out of step with itself would silently drop columns from the staging table.
+        return Err(sqlx::Error::Protocol(format!(
+            "{}: {} columns but {} PostgreSQL types",
+            spec.table,
+            spec.columns.len(),
+            spec.pg_types.len()
+        )));
+    }
     match db.get_database_backend() {
         DbBackend::Postgres => write_pg(db.get_postgres_connection_pool(), spec, rows).await,
         _ => write_sqlite(db.get_sqlite_connection_pool(), spec, rows).await,

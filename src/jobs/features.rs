@@ -64,6 +64,7 @@ pub static FEATURES_TABLE: TableSpec = TableSpec {
         "double precision",
         "bigint",
         "double precision",
+        "double precision",
         "timestamptz",
     ],
     on_conflict: "ON CONFLICT (customer_id, as_of) DO NOTHING",

@@ -87,10 +87,13 @@ impl Sentiment {
     }
 
     pub fn score(&self, text: &str) -> Score {
-        let lex = self.lexicon.score(text);
         let score = match &self.classifier {
-            Some(c) => c.blend(lex, c.score(text)),
-            None => lex,
+            // A blend that gives the lexicon no weight (and no veto) need not run it.
+            Some(c) if c.lexicon_weight() == 0.0 && c.silent_threshold() == 0.0 => {
+                c.blend(0.0, c.score(text))
+            }
+            Some(c) => c.blend(self.lexicon.score(text), c.score(text)),
+            None => self.lexicon.score(text),
         };
         let score = if score.is_finite() { score } else { 0.0 };
         Score {

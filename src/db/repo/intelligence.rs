@@ -243,7 +243,7 @@ pub async fn unscored_reviews(db: &Db, limit: u64) -> Result<Vec<(String, String
     Ok(out)
 }
 
-/// A sample of reviews with their star ratings, for training: every `step`-th by id.
+/// Up to `limit` rated reviews with text (the first by id), for training.
 pub async fn rated_reviews(db: &Db, limit: u64) -> Result<Vec<(String, u8)>> {
     let mut out = Vec::new();
     bulk::fetch_each::<(String, i16)>(
