@@ -166,6 +166,12 @@ impl Cmd {
         // 4. What happened.
         let detail = repo::runs::show(&db, &specs, run_id).await?;
         let stats = repo::sources::stats(&db).await?;
+        let mut champions = Vec::new();
+        for kind in ["segments", "churn", "intent", "sentiment"] {
+            if let Some(m) = repo::models::champion(&db, kind).await? {
+                champions.push(m);
+            }
+        }
         let peak_mb = peak_memory_mb();
         if ctx.json {
             ctx.print_json(&json!({
@@ -174,6 +180,10 @@ impl Cmd {
                 "pipelines": applied,
                 "run": output::RunJson::from_detail(&detail),
                 "data": stats,
+                "champions": champions.iter().map(|m| json!({
+                    "kind": m.kind, "id": m.id, "version": m.version, "algorithm": m.algorithm,
+                    "metrics": serde_json::from_str::<serde_json::Value>(&m.metrics).unwrap_or_default(),
+                })).collect::<Vec<_>>(),
                 "generate_seconds": generate_seconds,
                 "pipeline_seconds": pipeline_seconds,
                 "elapsed_seconds": started.elapsed().as_secs_f64(),
@@ -203,6 +213,27 @@ impl Cmd {
             for (as_of, n) in &stats.features {
                 println!("features     {n} customers as of {as_of}");
             }
+            for (i, m) in champions.iter().enumerate() {
+                let metrics: serde_json::Value =
+                    serde_json::from_str(&m.metrics).unwrap_or_default();
+                println!(
+                    "{:12} {} v{}: {} {}",
+                    if i == 0 { "champions" } else { "" },
+                    m.kind,
+                    m.version,
+                    m.algorithm,
+                    super::models::headline(&metrics)
+                );
+                if let Some(segments) = metrics.get("segments").and_then(|s| s.as_array()) {
+                    let sizes: Vec<String> = segments
+                        .iter()
+                        .map(|s| {
+                            format!("{} {}", s["label"].as_str().unwrap_or("?"), s["customers"])
+                        })
+                        .collect();
+                    println!("{:12}   {}", "", sizes.join(", "));
+                }
+            }
             println!();
             println!(
                 "ran {DEMO_PIPELINE} through the scheduler in {pipeline_seconds:.2}s (peak memory {}); explore with:",
@@ -213,6 +244,9 @@ impl Cmd {
             println!("  patron {flag} logs {run_id}");
             println!("  patron {flag} quarantine list");
             println!("  patron {flag} export features --out features.csv");
+            println!("  patron {flag} export profiles --out profiles.csv");
+            println!("  patron {flag} export scores --out scores.csv");
+            println!("  patron {flag} models list");
         }
         if state == RunState::Succeeded {
             Ok(())

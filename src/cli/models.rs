@@ -37,7 +37,7 @@ fn model_json(m: &model::Model) -> Value {
 }
 
 /// The headline number of a model's metrics, for tables.
-fn headline(metrics: &Value) -> String {
+pub(super) fn headline(metrics: &Value) -> String {
     for key in ["auc", "silhouette", "binary_accuracy", "ndcg_at_10"] {
         if let Some(v) = metrics.get(key).and_then(Value::as_f64) {
             return format!("{key} {v:.3}");
