@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_scheduler;
 mod m20261129_000002_domain;
 mod m20261129_000003_intelligence;
+mod m20261129_000004_recommendations;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_scheduler::Migration),
             Box::new(m20261129_000002_domain::Migration),
             Box::new(m20261129_000003_intelligence::Migration),
+            Box::new(m20261129_000004_recommendations::Migration),
         ]
     }
 }

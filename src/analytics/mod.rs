@@ -4,5 +4,6 @@
 pub mod features;
 pub mod metrics;
 pub mod models;
+pub mod recommend;
 pub mod segments;
 pub mod sentiment;

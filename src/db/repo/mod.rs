@@ -8,6 +8,7 @@ pub mod intelligence;
 pub mod logs;
 pub mod models;
 pub mod pipelines;
+pub mod recommend;
 pub mod runs;
 pub mod sources;
 pub mod workers;

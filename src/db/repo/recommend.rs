@@ -1,0 +1,324 @@
+//! Reads and writes of the recommendation jobs: interactions per (customer, product), product
+//! text, current recommendations, and the watermarks of incremental jobs.
+
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use crate::db::{
+    Db, RepoError, Result,
+    bulk::{self, Cell, TableSpec},
+};
+
+/// One customer's dealings with one product, summed by kind.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dealings {
+    pub customer: String,
+    pub product: String,
+    /// Distinct paid orders containing the product.
+    pub purchases: u32,
+    pub carts: u32,
+    pub clicks: u32,
+    pub rec_clicks: u32,
+    pub views: u32,
+    /// Epoch seconds of the last dealing of any kind.
+    pub last_at: i64,
+}
+
+fn corrupt(what: &str) -> impl Fn(anyhow::Error) -> RepoError + '_ {
+    move |e| RepoError::Corrupt(format!("reading {what}: {e}"))
+}
+
+/// Every customer's dealings with products before `cutoff` (epoch seconds), anomalies left
+/// out. Purchases come from paid order lines, the rest from events; the database groups them,
+/// so one row per (customer, product, kind) leaves it.
+pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
+    let mut by_pair: HashMap<(String, String), Dealings> = HashMap::new();
+    bulk::fetch_each::<(String, String, i64, i64)>(
+        db,
+        "SELECT customer_id, product_id, COUNT(DISTINCT order_id), MAX(ordered_at) FROM orders \
+         WHERE status = 'paid' AND anomaly IS NULL AND ordered_at < $1 GROUP BY customer_id, product_id",
+        Some(cutoff),
+        |(customer, product, n, last)| {
+            let d = by_pair
+                .entry((customer.clone(), product.clone()))
+                .or_insert_with(|| Dealings {
+                    customer,
+                    product,
+                    ..Default::default()
+                });
+            d.purchases = n.clamp(0, i64::from(u32::MAX)) as u32;
+            d.last_at = d.last_at.max(last);
+        },
+    )
+    .await
+    .map_err(corrupt("orders"))?;
+    bulk::fetch_each::<(String, String, String, i64, i64)>(
+        db,
+        "SELECT customer_id, product_id, kind, COUNT(*), MAX(occurred_at) FROM events \
+         WHERE product_id IS NOT NULL AND anomaly IS NULL AND occurred_at < $1 \
+         GROUP BY customer_id, product_id, kind",
+        Some(cutoff),
+        |(customer, product, kind, n, last)| {
+            let d = by_pair
+                .entry((customer.clone(), product.clone()))
+                .or_insert_with(|| Dealings {
+                    customer,
+                    product,
+                    ..Default::default()
+                });
+            let n = n.clamp(0, i64::from(u32::MAX)) as u32;
+            match kind.as_str() {
+                "cart" => d.carts += n,
+                "click" => d.clicks += n,
+                "rec_click" => d.rec_clicks += n,
+                _ => d.views += n,
+            }
+            d.last_at = d.last_at.max(last);
+        },
+    )
+    .await
+    .map_err(corrupt("events"))?;
+    let mut out: Vec<Dealings> = by_pair.into_values().collect();
+    out.sort_by(|a, b| (&a.customer, &a.product).cmp(&(&b.customer, &b.product)));
+    Ok(out)
+}
+
+/// Paid purchases in `[from, to)`: `(customer, product)` pairs, distinct.
+pub async fn purchases_between(db: &Db, from: i64, to: i64) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String, String)>(
+        db,
+        &format!(
+            "SELECT DISTINCT customer_id, product_id FROM orders WHERE status = 'paid' \
+             AND anomaly IS NULL AND ordered_at >= {from} AND ordered_at < {to}"
+        ),
+        None,
+        |pair| out.push(pair),
+    )
+    .await
+    .map_err(corrupt("orders"))?;
+    Ok(out)
+}
+
+/// Product text for content similarity: `(product_id, title + description + category)`.
+pub async fn product_texts(db: &Db) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String, String, String, String)>(
+        db,
+        "SELECT product_id, title, description, category FROM products WHERE anomaly IS NULL ORDER BY product_id",
+        None,
+        |(id, title, description, category)| {
+            out.push((id, format!("{title} {description} {category}")))
+        },
+    )
+    .await
+    .map_err(corrupt("products"))?;
+    Ok(out)
+}
+
+/// Each customer's segment label in the latest profiles (for cold-start popularity).
+pub async fn segments(db: &Db) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    bulk::fetch_each::<(String, String)>(
+        db,
+        "SELECT customer_id, segment_label FROM customer_profiles \
+         WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles)",
+        None,
+        |(c, s)| {
+            out.insert(c, s);
+        },
+    )
+    .await
+    .map_err(corrupt("customer_profiles"))?;
+    Ok(out)
+}
+
+pub static RECOMMENDATIONS_TABLE: TableSpec = TableSpec {
+    table: "recommendations",
+    columns: &[
+        "customer_id",
+        "rank",
+        "product_id",
+        "score",
+        "source",
+        "because_product_id",
+        "model_id",
+    ],
+    pg_types: &[
+        "text",
+        "smallint",
+        "text",
+        "double precision",
+        "text",
+        "text",
+        "bigint",
+    ],
+    on_conflict: "ON CONFLICT (customer_id, rank) DO NOTHING",
+    sqlite_upsert: None,
+    pg_distinct_on: None,
+};
+
+/// One stored recommendation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredRecommendation {
+    pub rank: i64,
+    pub product_id: String,
+    pub score: f64,
+    pub source: String,
+    pub because: Option<String>,
+    pub model_id: i64,
+}
+
+/// Replaces every stored recommendation with `rows` (cells in `RECOMMENDATIONS_TABLE` order).
+/// A crash half-way leaves a partial set that the next run replaces whole.
+pub async fn replace_all(db: &Db, rows: Vec<Vec<Cell>>) -> Result<u64> {
+    db.execute_unprepared("DELETE FROM recommendations").await?;
+    super::intelligence::write_all(db, &RECOMMENDATIONS_TABLE, rows, 50_000).await
+}
+
+/// Replaces the recommendations of `customers` with `rows`.
+pub async fn replace_for(db: &Db, customers: &[String], rows: Vec<Vec<Cell>>) -> Result<u64> {
+    for chunk in customers.chunks(500) {
+        let list: Vec<String> = chunk
+            .iter()
+            .map(|c| format!("'{}'", c.replace('\'', "''")))
+            .collect();
+        db.execute_unprepared(&format!(
+            "DELETE FROM recommendations WHERE customer_id IN ({})",
+            list.join(",")
+        ))
+        .await?;
+    }
+    super::intelligence::write_all(db, &RECOMMENDATIONS_TABLE, rows, 50_000).await
+}
+
+/// A customer's current recommendations, best first.
+pub async fn for_customer(db: &Db, customer: &str) -> Result<Vec<StoredRecommendation>> {
+    let backend = db.get_database_backend();
+    let sql = "SELECT rank, product_id, score, source, because_product_id, model_id FROM recommendations \
+               WHERE customer_id = ? ORDER BY rank";
+    let sql = if backend == DbBackend::Postgres {
+        sql.replace('?', "$1")
+    } else {
+        sql.to_owned()
+    };
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [customer.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredRecommendation {
+                rank: i64::from(r.try_get_by_index::<i16>(0)?),
+                product_id: r.try_get_by_index(1)?,
+                score: r.try_get_by_index(2)?,
+                source: r.try_get_by_index(3)?,
+                because: r.try_get_by_index(4)?,
+                model_id: r.try_get_by_index(5)?,
+            })
+        })
+        .collect()
+}
+
+/// The value of a watermark (0 when never set).
+pub async fn watermark(db: &Db, name: &str) -> Result<i64> {
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        "SELECT value FROM watermarks WHERE name = $1"
+    } else {
+        "SELECT value FROM watermarks WHERE name = ?"
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Sets a watermark.
+pub async fn set_watermark(db: &Db, name: &str, value: i64) -> Result {
+    let backend = db.get_database_backend();
+    let now = crate::db::now();
+    let sql = if backend == DbBackend::Postgres {
+        "INSERT INTO watermarks (name, value, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+    } else {
+        "INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [name.into(), value.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The newest ingested source id (rows carry the id of the load that brought them).
+pub async fn newest_source(db: &Db) -> Result<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COALESCE(MAX(id), 0) FROM ingested_sources",
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Customers with orders, events or reviews loaded by sources in `(after, upto]`.
+pub async fn customers_loaded_between(db: &Db, after: i64, upto: i64) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String,)>(
+        db,
+        &format!(
+            "SELECT customer_id FROM orders WHERE source_id > {after} AND source_id <= {upto} \
+             UNION SELECT customer_id FROM events WHERE source_id > {after} AND source_id <= {upto} \
+             UNION SELECT customer_id FROM reviews WHERE source_id > {after} AND source_id <= {upto}"
+        ),
+        None,
+        |(c,)| out.push(c),
+    )
+    .await
+    .map_err(corrupt("new rows"))?;
+    out.sort();
+    Ok(out)
+}
+
+/// Click-through per recommendation model: `(model_id, recommendations, clicked, bought)`.
+/// A recommendation is clicked when the customer has a `rec_click` event on that product,
+/// and bought when they have a paid order line of it after the click.
+pub async fn click_through(db: &Db, model_id: i64) -> Result<(i64, i64, i64)> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT COUNT(DISTINCT r.customer_id || '|' || r.product_id), \
+                   COUNT(DISTINCT CASE WHEN e.customer_id IS NOT NULL THEN r.customer_id || '|' || r.product_id END), \
+                   COUNT(DISTINCT CASE WHEN o.customer_id IS NOT NULL THEN r.customer_id || '|' || r.product_id END) \
+                 FROM recommendations r \
+                 LEFT JOIN events e ON e.customer_id = r.customer_id AND e.product_id = r.product_id AND e.kind = 'rec_click' \
+                 LEFT JOIN orders o ON o.customer_id = r.customer_id AND o.product_id = r.product_id AND o.status = 'paid' \
+                      AND e.occurred_at IS NOT NULL AND o.ordered_at >= e.occurred_at \
+                 WHERE r.model_id = {model_id}"
+            ),
+        ))
+        .await?;
+    let get = |i: usize| -> Result<i64> {
+        Ok(row
+            .as_ref()
+            .map(|r| r.try_get_by_index::<i64>(i))
+            .transpose()?
+            .unwrap_or(0))
+    };
+    Ok((get(0)?, get(1)?, get(2)?))
+}
