@@ -25,6 +25,7 @@ pub mod hybrid;
 pub mod itemknn;
 pub mod matrix;
 pub mod popularity;
+pub mod serve;
 
 pub use als::{Als, AlsParams};
 pub use content::{Content, ContentParams};
