@@ -272,6 +272,11 @@ pub enum ExportCmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Every customer's current recommendations: customer_id, rank, product_id, score, source.
+    Recommendations {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 impl ExportCmd {
@@ -315,6 +320,16 @@ impl ExportCmd {
                 )
                 .await?;
                 ("scores".to_owned(), n, out)
+            }
+            ExportCmd::Recommendations { out } => {
+                let n = super::models::export_query(
+                    &db,
+                    "SELECT customer_id, rank, product_id, score, source FROM recommendations ORDER BY customer_id, rank",
+                    &["customer_id", "rank", "product_id", "score", "source"],
+                    &out,
+                )
+                .await?;
+                ("recommendations".to_owned(), n, out)
             }
         };
         if ctx.json {

@@ -8,6 +8,7 @@ mod logs;
 mod models;
 pub mod output;
 mod pipelines;
+mod recommend;
 mod runs;
 mod sentiment;
 
@@ -80,6 +81,8 @@ pub enum Command {
     Models(models::ModelsCmd),
     /// Score review text (or a whole CSV) for sentiment: a score in [-1, 1] and a label.
     Sentiment(sentiment::Cmd),
+    /// A customer's current recommendations, with the reason for each.
+    Recommend(recommend::Cmd),
     /// Daemons that have registered, with their heartbeats.
     Workers,
     /// Admin actions: who did what, when.
@@ -185,6 +188,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Stats => ingest::stats(&ctx).await,
         Command::Models(cmd) => cmd.run(&ctx).await,
         Command::Sentiment(cmd) => cmd.run(&ctx).await,
+        Command::Recommend(cmd) => cmd.run(&ctx).await,
         Command::Workers => runs::workers(&ctx).await,
         Command::Audit(cmd) => cmd.run(&ctx).await,
     }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod ingest;
 pub mod noop;
 pub mod profile;
+pub mod recommend;
 pub mod retrain;
 pub mod sentiment;
 
@@ -138,7 +139,7 @@ impl JobContext {
 }
 
 /// Kinds DESIGN.md names that later versions add.
-const PLANNED_KINDS: &[&str] = &["recommend", "feedback", "points"];
+const PLANNED_KINDS: &[&str] = &["feedback", "points"];
 
 /// The kinds this build can run.
 #[derive(Clone)]
@@ -160,6 +161,7 @@ impl Registry {
         registry.add(Arc::new(profile::Profile));
         registry.add(Arc::new(retrain::Retrain));
         registry.add(Arc::new(sentiment::SentimentJob));
+        registry.add(Arc::new(recommend::Recommend));
         registry
     }
 
@@ -272,8 +274,8 @@ mod tests {
     #[test]
     fn planned_and_unknown_kinds_are_explained() {
         let r = Registry::builtin();
-        let Err(KindProblem::Unknown(m)) = r.check("recommend", &json!({})) else {
-            panic!("recommend should be unknown for now")
+        let Err(KindProblem::Unknown(m)) = r.check("feedback", &json!({})) else {
+            panic!("feedback should be unknown for now")
         };
         assert!(m.contains("not available in this version"), "{m}");
         let Err(KindProblem::Unknown(m)) = r.check("teleport", &json!({})) else {

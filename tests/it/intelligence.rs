@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 use crate::common::*;
@@ -110,6 +111,53 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
         let auc = churn["metrics"]["auc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&auc), "{churn:#}");
         assert!(churn["metrics"]["baseline_recency_auc"].is_number());
+
+        // Recommendations: ten per customer, never something they bought.
+        let recs = env.path("recs.csv");
+        env.ok(&["export", "recommendations", "--out", recs.to_str().unwrap()]);
+        let rows = csv_rows(&std::fs::read_to_string(&recs).unwrap());
+        assert_eq!(
+            rows[0],
+            ["customer_id", "rank", "product_id", "score", "source"]
+        );
+        assert!(rows.len() > 5_000, "{} recommendations", rows.len());
+        let first = &rows[1][0];
+        let mine = env.json(&["recommend", first]);
+        let list = mine["recommendations"].as_array().unwrap();
+        assert_eq!(list.len(), 10, "{mine:#}");
+        assert_eq!(list[0]["rank"], 1);
+        for r in list {
+            let source = r["source"].as_str().unwrap();
+            assert!(
+                ["item_knn", "als", "content", "popularity"].contains(&source),
+                "{r}"
+            );
+            if source != "popularity" {
+                assert!(r["because"].is_string(), "{r}");
+            }
+        }
+        block_on(async {
+            let db = patron::db::connect(&env.db.url, 2).await.unwrap();
+            let bought: i64 = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT COUNT(*) FROM recommendations r JOIN orders o ON o.customer_id = r.customer_id \
+                     AND o.product_id = r.product_id AND o.status = 'paid' AND o.anomaly IS NULL"
+                        .to_owned(),
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index(0)
+                .unwrap();
+            assert_eq!(bought, 0, "recommended products the customer had bought");
+        });
+        let model = env.json(&["models", "show", "recommend"]);
+        assert_eq!(model["status"], "champion");
+        for key in ["ndcg_at_10", "precision_at_10", "recall_at_10", "coverage"] {
+            assert!(model["metrics"][key].is_number(), "{key}: {model:#}");
+        }
+        assert!(model["metrics"]["popularity"]["ndcg"].is_number());
 
         // Every review has a score; product means exist.
         let stats = env.json(&["sentiment", "this is not good at all", "--lexicon-only"]);

@@ -18,6 +18,8 @@ pub struct Dealing {
     pub weight: f32,
     /// Epoch seconds of the last dealing.
     pub last_at: i64,
+    /// Whether the customer bought it (not only viewed, clicked or carted it).
+    pub bought: bool,
 }
 
 /// What the sources need, for a shop of `n_users` × `n_items`.
@@ -91,6 +93,8 @@ pub struct Fitted {
     /// Per user: `(item, recency-weighted weight)`, sorted by item.
     histories: Vec<Vec<(u32, f32)>>,
     events: Vec<Vec<Event>>,
+    /// Per user: the items they bought, sorted.
+    bought: Vec<Vec<u32>>,
     groups: Vec<u32>,
     now: i64,
     settings: Settings,
@@ -114,6 +118,7 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings) -> Fitted {
     let half_life = settings.half_life_days * 86_400.0;
     let mut histories: Vec<Vec<(u32, f32)>> = vec![Vec::new(); shop.n_users];
     let mut events: Vec<Vec<Event>> = vec![Vec::new(); shop.n_users];
+    let mut bought: Vec<Vec<u32>> = vec![Vec::new(); shop.n_users];
     for d in shop.dealings {
         let Some(h) = histories.get_mut(d.user as usize) else {
             continue;
@@ -125,6 +130,9 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings) -> Fitted {
             1.0
         };
         h.push((d.item, (f64::from(d.weight) * decay) as f32));
+        if d.bought {
+            bought[d.user as usize].push(d.item);
+        }
         events[d.user as usize].push(Event {
             item: d.item,
             time: d.last_at,
@@ -157,6 +165,7 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings) -> Fitted {
         popularity: Popularity::fit(&binary, Some(&groups)),
         histories,
         events,
+        bought,
         groups,
         now,
         settings: *settings,
@@ -167,10 +176,16 @@ impl Fitted {
     /// One candidate list per source (in [`SOURCES`] order) for a user.
     pub fn candidates(&self, user: u32) -> Vec<Vec<Recommendation>> {
         let s = &self.settings;
-        let exclude = if s.repeat {
-            Exclude::repeat_allowed()
-        } else {
-            Exclude::new_items()
+        let empty = Vec::new();
+        // Only what a customer bought is left out: something they viewed or carted is a
+        // good candidate.
+        let exclude = Exclude {
+            repeat: true,
+            extra: if s.repeat {
+                &[]
+            } else {
+                self.bought.get(user as usize).unwrap_or(&empty)
+            },
         };
         let empty = Vec::new();
         let history = self.histories.get(user as usize).unwrap_or(&empty);
@@ -284,10 +299,10 @@ pub fn evaluate(fitted: &Fitted, truth: &[Vec<u32>], n_items: usize) -> Evaluati
         if fitted.settings.repeat {
             return t.clone();
         }
-        let h = &fitted.histories[u as usize];
+        let b = &fitted.bought[u as usize];
         t.iter()
             .copied()
-            .filter(|i| h.binary_search_by_key(i, |x| x.0).is_err())
+            .filter(|i| b.binary_search(i).is_err())
             .collect()
     };
     let lists: Vec<(u32, Vec<Vec<Recommendation>>, Vec<u32>)> = users
@@ -354,6 +369,7 @@ mod tests {
                         item: i,
                         weight: 1.0,
                         last_at: 1_000,
+                        bought: true,
                     });
                 }
             }

@@ -1,0 +1,50 @@
+//! `patron recommend CUSTOMER`: a customer's current recommendations with the reason for each.
+
+use clap::Args;
+use serde_json::json;
+
+use super::{CliResult, Ctx, output};
+use crate::db::repo;
+
+#[derive(Debug, Args)]
+pub struct Cmd {
+    /// The customer id.
+    customer: String,
+}
+
+impl Cmd {
+    pub async fn run(self, ctx: &Ctx) -> CliResult {
+        let db = ctx.db().await?;
+        let recs = repo::recommend::for_customer(&db, &self.customer).await?;
+        if ctx.json {
+            ctx.print_json(&json!({ "customer_id": self.customer, "recommendations": recs }))?;
+            return Ok(());
+        }
+        if recs.is_empty() {
+            println!(
+                "no recommendations for {} (unknown customer, or `recommend` has not run)",
+                self.customer
+            );
+            return Ok(());
+        }
+        let mut t = output::table(&["RANK", "PRODUCT", "SCORE", "SOURCE", "WHY"]);
+        for r in &recs {
+            let why = match (r.source.as_str(), &r.because) {
+                ("popularity", _) => "popular with customers like you".to_owned(),
+                ("history", Some(_)) => "you buy it again and again".to_owned(),
+                (_, Some(b)) => format!("because you bought {b}"),
+                (_, None) => String::new(),
+            };
+            t.add_row(vec![
+                r.rank.to_string(),
+                r.product_id.clone(),
+                format!("{:.3}", r.score),
+                r.source.clone(),
+                why,
+            ]);
+        }
+        println!("{t}");
+        println!("model {}", recs[0].model_id);
+        Ok(())
+    }
+}
