@@ -158,12 +158,17 @@ impl Job for Recommend {
         let split = end - i64::from(p.holdout_days) * 86_400;
         let settings = p.settings();
 
-        let ids = Ids::load(db).await?;
-        let train = repo::recommend::dealings(db, split).await.map_err(failed)?;
-        let later = repo::recommend::purchases_between(db, split, end)
-            .await
-            .map_err(failed)?;
-        let all = repo::recommend::dealings(db, end).await.map_err(failed)?;
+        // Independent reads, so they overlap.
+        let (ids, train, later, all) = futures::try_join!(
+            Ids::load(db),
+            async { repo::recommend::dealings(db, split).await.map_err(failed) },
+            async {
+                repo::recommend::purchases_between(db, split, end)
+                    .await
+                    .map_err(failed)
+            },
+            async { repo::recommend::dealings(db, end).await.map_err(failed) },
+        )?;
         let loaded = started.elapsed().as_secs_f64();
 
         let weights = p.weights;
@@ -180,8 +185,9 @@ impl Job for Recommend {
                     groups: &ids.groups,
                 }
             }
+            let content = settings.content.then(|| serve::fit_content(&ids.texts));
             let train = ids.dense(&train, &weights);
-            let fitted = serve::fit(&shop_of(&ids, &train), split, &settings);
+            let fitted = serve::fit(&shop_of(&ids, &train), split, &settings, content.clone());
             let mut truth: Vec<Vec<u32>> = vec![Vec::new(); ids.customers.len()];
             for (c, pr) in &later {
                 if let (Some(&u), Some(&i)) = (ids.customer.get(c), ids.product.get(pr)) {
@@ -195,7 +201,7 @@ impl Job for Recommend {
             let evaluation = serve::evaluate(&fitted, &truth, ids.products.len());
             drop(fitted);
             let all = ids.dense(&all, &weights);
-            let fitted = serve::fit(&shop_of(&ids, &all), end, &settings);
+            let fitted = serve::fit(&shop_of(&ids, &all), end, &settings, content);
             let lists = fitted.recommend_all(&Hybrid::new(evaluation.weights.clone()));
             (evaluation, lists)
         })
@@ -359,7 +365,7 @@ impl Ids {
 
     /// Dealings with known customers and products, weighted by kind.
     fn dense(&self, dealings: &[Dealings], w: &Weights) -> Vec<Dealing> {
-        dealings
+        let mut out = dealings
             .iter()
             .filter_map(|d| {
                 let weight = w.purchase * d.purchases as f32
@@ -376,7 +382,10 @@ impl Ids {
                 })
             })
             .filter(|d| d.weight > 0.0)
-            .collect()
+            .collect::<Vec<_>>();
+        // The database returns groups in no set order; models are fitted in one.
+        out.sort_unstable_by_key(|d| (d.user, d.item));
+        out
     }
 }
 

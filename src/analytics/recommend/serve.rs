@@ -2,12 +2,15 @@
 //! dealings, candidate lists per customer, the hybrid, and an honest evaluation on a later
 //! time window. Pure: dense ids and epoch seconds in, ranked lists and metrics out.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Als, AlsParams, Content, ContentParams, Event, Exclude, HistoryScorer, Hybrid, Interaction,
-    Interactions, ItemKnn, KnnParams, Popularity, Recommendation, Source, eval, tune_weights,
+    Accumulator, Als, AlsParams, Content, ContentParams, Event, Exclude, HistoryScorer, Hybrid,
+    Interaction, Interactions, ItemKnn, KnnParams, Popularity, Recommendation, Source, eval,
+    tune_weights,
 };
 
 /// One customer's dealings with one product: a weight (purchases count most) and when.
@@ -88,7 +91,7 @@ pub const SOURCES: [Source; 5] = [
 pub struct Fitted {
     knn: ItemKnn,
     als: Option<Als>,
-    content: Option<Content>,
+    content: Option<Arc<Content>>,
     popularity: Popularity,
     /// Per user: `(item, recency-weighted weight)`, sorted by item.
     histories: Vec<Vec<(u32, f32)>>,
@@ -100,8 +103,13 @@ pub struct Fitted {
     settings: Settings,
 }
 
-/// Fits every source on the dealings (as of `now`).
-pub fn fit(shop: &Shop, now: i64, settings: &Settings) -> Fitted {
+/// The content model of a shop's item texts.
+pub fn fit_content(texts: &[String]) -> Arc<Content> {
+    Arc::new(Content::fit(texts, ContentParams::default()))
+}
+
+/// Fits every source on the dealings (as of `now`); `content` from [`fit_content`].
+pub fn fit(shop: &Shop, now: i64, settings: &Settings, content: Option<Arc<Content>>) -> Fitted {
     let interactions: Vec<Interaction> = shop
         .dealings
         .iter()
@@ -145,19 +153,13 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings) -> Fitted {
     let groups: Vec<u32> = (0..shop.n_users)
         .map(|u| shop.groups.get(u).copied().unwrap_or(u32::MAX))
         .collect();
-    let (knn, (als, content)) = rayon::join(
+    // Item texts do not change with the time split: callers fit content once (see
+    // [`fit_content`]) and share it.
+    let (knn, als) = rayon::join(
         || ItemKnn::fit_with(&binary, settings.knn),
-        || {
-            rayon::join(
-                || settings.als.map(|p| Als::fit(&matrix, p, settings.seed)),
-                || {
-                    settings
-                        .content
-                        .then(|| Content::fit(shop.texts, ContentParams::default()))
-                },
-            )
-        },
+        || settings.als.map(|p| Als::fit(&matrix, p, settings.seed)),
     );
+    let content = if settings.content { content } else { None };
     Fitted {
         knn,
         als,
@@ -175,6 +177,21 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings) -> Fitted {
 impl Fitted {
     /// One candidate list per source (in [`SOURCES`] order) for a user.
     pub fn candidates(&self, user: u32) -> Vec<Vec<Recommendation>> {
+        self.candidates_with(&mut self.accumulator(), user)
+    }
+
+    /// A scratch accumulator for [`Fitted::candidates_with`], reusable across users.
+    pub fn accumulator(&self) -> Accumulator {
+        Accumulator::new(
+            self.knn
+                .n_items()
+                .max(self.content.as_ref().map_or(0, |c| c.n_items())),
+        )
+    }
+
+    /// As [`Fitted::candidates`], with a reused accumulator (one catalogue-sized buffer per
+    /// thread instead of two per customer).
+    pub fn candidates_with(&self, acc: &mut Accumulator, user: u32) -> Vec<Vec<Recommendation>> {
         let s = &self.settings;
         let empty = Vec::new();
         // Only what a customer bought is left out: something they viewed or carted is a
@@ -194,11 +211,11 @@ impl Fitted {
             .get(user as usize)
             .copied()
             .filter(|g| *g != u32::MAX);
-        let knn = self.knn.recommend(history, s.depth, &exclude);
+        let knn = self.knn.recommend_with(acc, history, s.depth, &exclude);
         let content = self
             .content
             .as_ref()
-            .map(|c| c.recommend(history, s.depth, &exclude))
+            .map(|c| c.recommend_with(acc, history, s.depth, &exclude))
             .unwrap_or_default();
         let popularity = self.popularity.recommend(group, history, s.depth, &exclude);
         // ALS ranks what the other sources propose: scoring the whole catalogue for every
@@ -238,7 +255,16 @@ impl Fitted {
     /// Top-n for a user with the hybrid; customers with too little history get
     /// popularity in their segment.
     pub fn recommend(&self, user: u32, hybrid: &Hybrid) -> Vec<Recommendation> {
-        let lists = self.candidates(user);
+        self.recommend_with(&mut self.accumulator(), user, hybrid)
+    }
+
+    fn recommend_with(
+        &self,
+        acc: &mut Accumulator,
+        user: u32,
+        hybrid: &Hybrid,
+    ) -> Vec<Recommendation> {
+        let lists = self.candidates_with(acc, user);
         let history = self.histories.get(user as usize).map_or(0, Vec::len);
         if history < self.settings.min_history {
             let mut pop = lists[3].clone();
@@ -252,7 +278,10 @@ impl Fitted {
     pub fn recommend_all(&self, hybrid: &Hybrid) -> Vec<Vec<Recommendation>> {
         (0..self.histories.len() as u32)
             .into_par_iter()
-            .map(|u| self.recommend(u, hybrid))
+            .map_init(
+                || self.accumulator(),
+                |acc, u| self.recommend_with(acc, u, hybrid),
+            )
             .collect()
     }
 }
@@ -307,7 +336,10 @@ pub fn evaluate(fitted: &Fitted, truth: &[Vec<u32>], n_items: usize) -> Evaluati
     };
     let lists: Vec<(u32, Vec<Vec<Recommendation>>, Vec<u32>)> = users
         .par_iter()
-        .map(|&u| (u, fitted.candidates(u), target(u)))
+        .map_init(
+            || fitted.accumulator(),
+            |acc, &u| (u, fitted.candidates_with(acc, u), target(u)),
+        )
         .filter(|(_, _, t)| !t.is_empty())
         .collect();
     let (tune, report): (Vec<_>, Vec<_>) = lists.into_iter().partition(|(u, _, _)| u % 2 == 0);
@@ -392,7 +424,7 @@ mod tests {
             n: 1,
             ..Settings::default()
         };
-        let fitted = fit(&shop, 2_000, &settings);
+        let fitted = fit(&shop, 2_000, &settings, Some(fit_content(&texts)));
         let hybrid = Hybrid::new(vec![1.0, 0.0, 0.0, 0.0, 0.0]);
         let all = fitted.recommend_all(&hybrid);
         for u in 0..20u32 {
@@ -426,7 +458,7 @@ mod tests {
             repeat: true,
             ..Settings::default()
         };
-        let fitted = fit(&shop, 2_000, &settings);
+        let fitted = fit(&shop, 2_000, &settings, Some(fit_content(&texts)));
         let lists = fitted.candidates(1);
         // The history source proposes exactly what user 1 bought (items 0 and 2).
         let mut own: Vec<u32> = lists[4].iter().map(|r| r.item).collect();
@@ -448,7 +480,7 @@ mod tests {
             n: 1,
             ..Settings::default()
         };
-        let fitted = fit(&shop, 2_000, &settings);
+        let fitted = fit(&shop, 2_000, &settings, Some(fit_content(&texts)));
         // Later, each user buys the item of their group they did not have.
         let truth: Vec<Vec<u32>> = (0..21u32)
             .map(|u| match u {

@@ -33,6 +33,7 @@ fn corrupt(what: &str) -> impl Fn(anyhow::Error) -> RepoError + '_ {
 /// out. Purchases come from paid order lines, the rest from events; the database groups them,
 /// so one row per (customer, product, kind) leaves it.
 pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
+    // Keyed by the ids moved in from the rows: no string is copied.
     let mut by_pair: HashMap<(String, String), Dealings> = HashMap::new();
     bulk::fetch_each::<(String, String, i64, i64)>(
         db,
@@ -40,13 +41,7 @@ pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
          WHERE status = 'paid' AND anomaly IS NULL AND ordered_at < $1 GROUP BY customer_id, product_id",
         Some(cutoff),
         |(customer, product, n, last)| {
-            let d = by_pair
-                .entry((customer.clone(), product.clone()))
-                .or_insert_with(|| Dealings {
-                    customer,
-                    product,
-                    ..Default::default()
-                });
+            let d = by_pair.entry((customer, product)).or_default();
             d.purchases = n.clamp(0, i64::from(u32::MAX)) as u32;
             d.last_at = d.last_at.max(last);
         },
@@ -60,13 +55,7 @@ pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
          GROUP BY customer_id, product_id, kind",
         Some(cutoff),
         |(customer, product, kind, n, last)| {
-            let d = by_pair
-                .entry((customer.clone(), product.clone()))
-                .or_insert_with(|| Dealings {
-                    customer,
-                    product,
-                    ..Default::default()
-                });
+            let d = by_pair.entry((customer, product)).or_default();
             let n = n.clamp(0, i64::from(u32::MAX)) as u32;
             match kind.as_str() {
                 "cart" => d.carts += n,
@@ -79,9 +68,14 @@ pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
     )
     .await
     .map_err(corrupt("events"))?;
-    let mut out: Vec<Dealings> = by_pair.into_values().collect();
-    out.sort_by(|a, b| (&a.customer, &a.product).cmp(&(&b.customer, &b.product)));
-    Ok(out)
+    Ok(by_pair
+        .into_iter()
+        .map(|((customer, product), d)| Dealings {
+            customer,
+            product,
+            ..d
+        })
+        .collect())
 }
 
 /// Paid purchases in `[from, to)`: `(customer, product)` pairs, distinct.
