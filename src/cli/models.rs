@@ -89,7 +89,31 @@ impl ModelsCmd {
                         .await?
                         .ok_or_else(|| RepoError::not_found("champion model of kind", &model))?,
                 };
-                let json = model_json(&m);
+                let mut json = model_json(&m);
+                // Recommendation models: how their current lists fare (from `rec_click` events
+                // and later paid orders).
+                let click_through = if m.kind == "recommend" {
+                    let (shown, clicked, bought) =
+                        repo::recommend::click_through(&db, m.id).await?;
+                    let rate = |n: i64| {
+                        if shown > 0 {
+                            n as f64 / shown as f64
+                        } else {
+                            0.0
+                        }
+                    };
+                    let ct = json!({
+                        "recommendations": shown,
+                        "clicked": clicked,
+                        "bought_after_click": bought,
+                        "click_through_rate": rate(clicked),
+                        "conversion_rate": rate(bought),
+                    });
+                    json["click_through"] = ct.clone();
+                    Some(ct)
+                } else {
+                    None
+                };
                 if ctx.json {
                     ctx.print_json(&json)?;
                 } else {
@@ -109,6 +133,16 @@ impl ModelsCmd {
                         for (k, v) in obj {
                             println!("  {k:28} {v}");
                         }
+                    }
+                    if let Some(ct) = click_through {
+                        println!(
+                            "click-through: {} of {} current recommendations clicked ({:.2}%), {} bought after the click ({:.2}%)",
+                            ct["clicked"],
+                            ct["recommendations"],
+                            ct["click_through_rate"].as_f64().unwrap_or(0.0) * 100.0,
+                            ct["bought_after_click"],
+                            ct["conversion_rate"].as_f64().unwrap_or(0.0) * 100.0
+                        );
                     }
                 }
             }

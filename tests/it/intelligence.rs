@@ -158,6 +158,39 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
             assert!(model["metrics"][key].is_number(), "{key}: {model:#}");
         }
         assert!(model["metrics"]["popularity"]["ndcg"].is_number());
+        // The first customer clicks their first recommendation, then buys it.
+        let product = list[0]["product_id"].as_str().unwrap();
+        env.write(
+            "clicks.csv",
+            &format!("event_id,customer_id,product_id,kind,occurred_at\nRC1,{first},{product},rec_click,2030-01-01T10:00:00Z\n"),
+        );
+        env.write(
+            "bought.csv",
+            &format!("order_id,customer_id,product_id,quantity,unit_price,ordered_at,status\nRO1,{first},{product},1,9.99,2030-01-01T11:00:00Z,paid\n"),
+        );
+        env.ok(&["ingest", "events", env.path("clicks.csv").to_str().unwrap()]);
+        env.ok(&["ingest", "orders", env.path("bought.csv").to_str().unwrap()]);
+        let model = env.json(&["models", "show", "recommend"]);
+        assert!(
+            model["click_through"]["clicked"].as_i64().unwrap() >= 1,
+            "{model:#}"
+        );
+        assert!(
+            model["click_through"]["bought_after_click"]
+                .as_i64()
+                .unwrap()
+                >= 1
+        );
+        let shown = model["click_through"]["recommendations"].as_i64().unwrap();
+        assert_eq!(shown as usize, rows.len() - 1, "{model:#}");
+        let clicked = model["click_through"]["clicked"].as_i64().unwrap();
+        assert!(clicked <= shown);
+        assert!(
+            model["click_through"]["bought_after_click"]
+                .as_i64()
+                .unwrap()
+                <= clicked
+        );
 
         // Every review has a score; product means exist.
         let stats = env.json(&["sentiment", "this is not good at all", "--lexicon-only"]);
