@@ -277,21 +277,7 @@ fn fit_all(
 
 /// Scales every user's row by `deg(u)^-a` (a = 0: unchanged).
 fn iuf(m: &Interactions, a: f32) -> Interactions {
-    let deg: Vec<f32> = (0..m.n_users)
-        .map(|u| m.by_user.row(u).0.len().max(1) as f32)
-        .collect();
-    let mut x = Vec::with_capacity(m.nnz());
-    for (u, d) in deg.iter().enumerate() {
-        let (items, w) = m.by_user.row(u);
-        for (&i, &v) in items.iter().zip(w) {
-            x.push(Interaction {
-                user: u as u32,
-                item: i,
-                weight: v * d.powf(-a),
-            });
-        }
-    }
-    Interactions::new(m.n_users, m.n_items, &x)
+    patron::analytics::recommend::serve::down_weight_active_users(m, a)
 }
 
 fn events_by_user(rows: &[Row], n_users: usize) -> Vec<Vec<Event>> {

@@ -43,6 +43,9 @@ pub struct Settings {
     /// Recommend items the customer already has (repeat purchases).
     pub repeat: bool,
     pub knn: KnnParams,
+    /// Item-kNN sees each customer's row scaled by `deg^-a` (a = this), so a few very active
+    /// customers cannot make every pair of items look alike; 0 leaves rows unchanged.
+    pub user_weight_power: f32,
     /// `None` leaves ALS out.
     pub als: Option<AlsParams>,
     pub content: bool,
@@ -64,6 +67,7 @@ impl Default for Settings {
                 power: 2.0,
                 ..KnnParams::default()
             },
+            user_weight_power: 0.35,
             als: Some(AlsParams {
                 factors: 32,
                 iterations: 8,
@@ -101,6 +105,24 @@ pub struct Fitted {
     groups: Vec<u32>,
     now: i64,
     settings: Settings,
+}
+
+/// Scales every user's row by `deg(u)^-a` (a = 0: unchanged), `deg` being how many items
+/// the user has.
+pub fn down_weight_active_users(m: &Interactions, a: f32) -> Interactions {
+    let mut x = Vec::with_capacity(m.nnz());
+    for u in 0..m.n_users {
+        let (items, w) = m.by_user.row(u);
+        let scale = (items.len().max(1) as f32).powf(-a);
+        for (&i, &v) in items.iter().zip(w) {
+            x.push(Interaction {
+                user: u as u32,
+                item: i,
+                weight: v * scale,
+            });
+        }
+    }
+    Interactions::new(m.n_users, m.n_items, &x)
 }
 
 /// The content model of a shop's item texts.
@@ -156,7 +178,12 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings, content: Option<Arc<Conte
     // Item texts do not change with the time split: callers fit content once (see
     // [`fit_content`]) and share it.
     let (knn, als) = rayon::join(
-        || ItemKnn::fit_with(&binary, settings.knn),
+        || {
+            ItemKnn::fit_with(
+                &down_weight_active_users(&binary, settings.user_weight_power),
+                settings.knn,
+            )
+        },
         || settings.als.map(|p| Als::fit(&matrix, p, settings.seed)),
     );
     let content = if settings.content { content } else { None };
@@ -441,6 +468,46 @@ mod tests {
         // User 20 has no history: popularity, which never recommends nothing.
         assert_eq!(all[20].len(), 1);
         assert_eq!(all[20][0].source, Source::Popularity);
+    }
+
+    #[test]
+    fn active_users_are_down_weighted_by_their_degree() {
+        let m = Interactions::new(
+            2,
+            4,
+            &[
+                Interaction {
+                    user: 0,
+                    item: 0,
+                    weight: 1.0,
+                },
+                Interaction {
+                    user: 1,
+                    item: 0,
+                    weight: 1.0,
+                },
+                Interaction {
+                    user: 1,
+                    item: 1,
+                    weight: 1.0,
+                },
+                Interaction {
+                    user: 1,
+                    item: 2,
+                    weight: 1.0,
+                },
+                Interaction {
+                    user: 1,
+                    item: 3,
+                    weight: 1.0,
+                },
+            ],
+        );
+        let w = down_weight_active_users(&m, 0.5);
+        assert_eq!(w.by_user.row(0).1, [1.0]);
+        // 4 items: 4^-0.5 = 0.5 each.
+        assert_eq!(w.by_user.row(1).1, [0.5, 0.5, 0.5, 0.5]);
+        assert_eq!(down_weight_active_users(&m, 0.0).by_user.row(1).1, [1.0; 4]);
     }
 
     #[test]
