@@ -1,6 +1,5 @@
 //! Recommendations: each customer's current top-N products with the score, the source that
-//! produced them and the history item that explains them; watermarks for incremental jobs
-//! (`feedback` folds in rows loaded after its watermark).
+//! produced them and the history item that explains them.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -40,24 +39,10 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(Watermarks::Table)
-                    .if_not_exists()
-                    .col(string(Watermarks::Name).primary_key())
-                    .col(big_integer(Watermarks::Value))
-                    .col(timestamp_with_time_zone(Watermarks::UpdatedAt))
-                    .to_owned(),
-            )
-            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Watermarks::Table).to_owned())
-            .await?;
         manager
             .drop_table(Table::drop().table(Recommendations::Table).to_owned())
             .await
@@ -74,12 +59,4 @@ enum Recommendations {
     Source,
     BecauseProductId,
     ModelId,
-}
-
-#[derive(DeriveIden)]
-enum Watermarks {
-    Table,
-    Name,
-    Value,
-    UpdatedAt,
 }

@@ -53,7 +53,13 @@ impl Cmd {
             (None, Some(file)) => {
                 let column = self.text_column.unwrap_or_default();
                 let out = self.out.unwrap_or_default();
-                let n = score_file(&sentiment, &file, &column, &out)?;
+                // Scoring a whole export is heavy: off the async runtime.
+                let target = out.clone();
+                let n = tokio::task::spawn_blocking(move || {
+                    score_file(&sentiment, &file, &column, &target)
+                })
+                .await
+                .map_err(anyhow::Error::from)??;
                 if ctx.json {
                     ctx.print_json(&json!({ "rows": n.0, "positive": n.1[0], "neutral": n.1[1], "negative": n.1[2], "out": out, "classifier": with_classifier }))?;
                 } else {
@@ -123,11 +129,7 @@ fn score_file(
     let mut counts = [0usize; 3];
     for (record, s) in records.iter().zip(&scores) {
         let label = s.label.to_string();
-        counts[match label.as_str() {
-            "positive" => 0,
-            "neutral" => 1,
-            _ => 2,
-        }] += 1;
+        counts[s.label.index()] += 1;
         let mut row: Vec<String> = record.iter().map(str::to_owned).collect();
         row.push(format!("{:.4}", s.score));
         row.push(label);

@@ -21,6 +21,34 @@ use crate::{
 
 pub struct Features;
 
+/// Checks an `as_of` param at validation time (the job reads it through
+/// [`JobContext::as_of`]).
+pub fn check_as_of(as_of: Option<&str>) -> Result<(), String> {
+    match as_of {
+        Some(t) => NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
+            .map(|_| ())
+            .map_err(|e| format!("as_of `{t}` is not a YYYY-MM-DD date: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// The job's as-of date ([`JobContext::as_of`]), with features computed for it if they are
+/// not stored yet.
+pub async fn ensure_features(ctx: &JobContext) -> Result<String, JobError> {
+    ensure_features_at(&ctx.db, ctx.as_of()?)
+        .await
+        .map_err(super::failed)
+}
+
+/// Features as of `date`, computed unless already stored; returns the date as text.
+pub async fn ensure_features_at(db: &Db, date: NaiveDate) -> anyhow::Result<String> {
+    let as_of = date.format("%Y-%m-%d").to_string();
+    if !crate::db::repo::intelligence::has_features(db, &as_of).await? {
+        compute_and_store(db, date).await?;
+    }
+    Ok(as_of)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {

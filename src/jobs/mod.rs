@@ -43,6 +43,11 @@ pub enum JobError {
 
 pub type JobResult = Result<(), JobError>;
 
+/// A retryable failure from any error (database, thread join, serialisation).
+pub(crate) fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(e.to_string())
+}
+
 #[async_trait::async_trait]
 pub trait Job: Send + Sync {
     fn kind(&self) -> &'static str;

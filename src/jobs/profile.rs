@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Job, JobContext, JobError, JobResult, parse_params};
+use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
     analytics::segments::{self, SegmentInput, SegmentParams},
     db::{
@@ -53,6 +53,7 @@ impl Job for Profile {
 
     fn check_params(&self, params: &Value) -> Result<(), String> {
         let p: Params = parse_params(params)?;
+        super::features::check_as_of(p.as_of.as_deref())?;
         if let Some(k) = p.k
             && !(2..=20).contains(&k)
         {
@@ -66,7 +67,7 @@ impl Job for Profile {
 
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
-        let as_of = super::retrain::ensure_features(ctx, p.as_of.as_deref()).await?;
+        let as_of = super::features::ensure_features(ctx).await?;
         let started = std::time::Instant::now();
         let matrix = intelligence::features_at(&ctx.db, &as_of)
             .await
@@ -203,8 +204,4 @@ impl Job for Profile {
         ));
         Ok(())
     }
-}
-
-fn failed(e: impl std::fmt::Display) -> JobError {
-    JobError::Failed(e.to_string())
 }

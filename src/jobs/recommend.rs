@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Job, JobContext, JobError, JobResult, parse_params};
+use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
     analytics::recommend::{
         AlsParams, Hybrid, KnnParams,
@@ -131,6 +131,7 @@ impl Job for Recommend {
 
     fn check_params(&self, params: &Value) -> Result<(), String> {
         let p: Params = parse_params(params)?;
+        super::features::check_as_of(p.as_of.as_deref())?;
         if !(1..=100).contains(&p.n) {
             return Err("n must be between 1 and 100".to_owned());
         }
@@ -147,11 +148,7 @@ impl Job for Recommend {
 
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
-        let as_of = match p.as_of.as_deref() {
-            Some(t) => chrono::NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
-                .map_err(|e| JobError::Fatal(format!("as_of `{t}`: {e}")))?,
-            None => ctx.as_of()?,
-        };
+        let as_of = ctx.as_of()?;
         let started = std::time::Instant::now();
         let db = &ctx.db;
         let end = cutoff(as_of);
@@ -284,10 +281,6 @@ impl Job for Recommend {
         let written = repo::recommend::replace_all(db, rows)
             .await
             .map_err(failed)?;
-        let newest = repo::recommend::newest_source(db).await.map_err(failed)?;
-        repo::recommend::set_watermark(db, "feedback", newest)
-            .await
-            .map_err(failed)?;
         ctx.log.info(format!(
             "{written} recommendations for {} customers (model {}) in {:.2}s (load {loaded:.2}s, fit and rank {:.2}s, store {:.2}s)",
             lists.iter().filter(|l| !l.is_empty()).count(),
@@ -320,15 +313,7 @@ struct Ids {
 
 impl Ids {
     async fn load(db: &Db) -> Result<Ids, JobError> {
-        let mut customers = Vec::new();
-        crate::db::bulk::fetch_each::<(String,)>(
-            db,
-            "SELECT customer_id FROM customers WHERE anomaly IS NULL ORDER BY customer_id",
-            None,
-            |(c,)| customers.push(c),
-        )
-        .await
-        .map_err(failed)?;
+        let customers = repo::recommend::customer_ids(db).await.map_err(failed)?;
         let customer: HashMap<String, u32> = customers
             .iter()
             .enumerate()
@@ -387,8 +372,4 @@ impl Ids {
         out.sort_unstable_by_key(|d| (d.user, d.item));
         out
     }
-}
-
-fn failed(e: impl std::fmt::Display) -> JobError {
-    JobError::Failed(e.to_string())
 }

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Job, JobContext, JobError, JobResult, parse_params};
+use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
     analytics::{
         metrics,
@@ -31,7 +31,7 @@ use crate::{
             models::NewModel,
         },
     },
-    jobs::features::{compute_and_store, cutoff},
+    jobs::features::{cutoff, ensure_features_at},
 };
 
 pub struct Retrain;
@@ -77,27 +77,6 @@ fn seed() -> u64 {
 
 const DAY: i64 = 86_400;
 
-/// The as-of date a job works on (its param, else the run's `as_of`, else the run's logical
-/// date), with features computed for it if they are not stored yet.
-pub async fn ensure_features(ctx: &JobContext, param: Option<&str>) -> Result<String, JobError> {
-    let date = match param {
-        Some(text) => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-            .map_err(|e| JobError::Fatal(format!("as_of `{text}`: {e}")))?,
-        None => ctx.as_of()?,
-    };
-    ensure_features_at(&ctx.db, date)
-        .await
-        .map_err(|e| JobError::Failed(e.to_string()))
-}
-
-async fn ensure_features_at(db: &Db, date: NaiveDate) -> anyhow::Result<String> {
-    let as_of = date.format("%Y-%m-%d").to_string();
-    if !intelligence::has_features(db, &as_of).await? {
-        compute_and_store(db, date).await?;
-    }
-    Ok(as_of)
-}
-
 #[async_trait::async_trait]
 impl Job for Retrain {
     fn kind(&self) -> &'static str {
@@ -106,6 +85,7 @@ impl Job for Retrain {
 
     fn check_params(&self, params: &Value) -> Result<(), String> {
         let p: Params = parse_params(params)?;
+        super::features::check_as_of(p.as_of.as_deref())?;
         if !(7..=730).contains(&p.horizon_days) {
             return Err("horizon_days must be between 7 and 730".to_owned());
         }
@@ -121,11 +101,7 @@ impl Job for Retrain {
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let horizon = i64::from(p.horizon_days);
-        let a = match p.as_of.as_deref() {
-            Some(t) => NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
-                .map_err(|e| JobError::Fatal(format!("as_of `{t}`: {e}")))?,
-            None => ctx.as_of()?,
-        };
+        let a = ctx.as_of()?;
         let days = |n: i64| chrono::Duration::days(n);
         let (train_at, valid_at) = (a - days(2 * horizon), a - days(horizon));
         let db = &ctx.db;
@@ -402,8 +378,4 @@ async fn score_everyone(
         .await
         .map_err(failed)?;
     Ok(n)
-}
-
-fn failed(e: impl std::fmt::Display) -> JobError {
-    JobError::Failed(e.to_string())
 }

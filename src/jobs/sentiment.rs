@@ -10,10 +10,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Job, JobContext, JobError, JobResult, parse_params};
+use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
     analytics::sentiment::{
-        Classifier, ClassifierParams, Label, Lexicon, LexiconScorer, Sentiment, train_blended,
+        Classifier, ClassifierParams, Lexicon, LexiconScorer, Sentiment, train_blended,
     },
     config::Settings,
     db::{
@@ -84,11 +84,9 @@ impl Job for SentimentJob {
         let champion = repo::models::champion(db, "sentiment")
             .await
             .map_err(failed)?;
-        let rated = count(
-            db,
-            "SELECT COUNT(*) FROM reviews WHERE anomaly IS NULL AND text <> ''",
-        )
-        .await?;
+        let rated = intelligence::count_rated_reviews(db)
+            .await
+            .map_err(failed)?;
         let trained_on = champion
             .as_ref()
             .and_then(|c| serde_json::from_str::<Value>(&c.metrics).ok())
@@ -165,7 +163,9 @@ impl Job for SentimentJob {
         let sentiment = std::sync::Arc::new(Sentiment::new(scorer, classifier));
 
         if p.rescore {
-            db_exec(db, "DELETE FROM review_sentiment").await?;
+            intelligence::clear_review_sentiment(db)
+                .await
+                .map_err(failed)?;
         }
         let mut scored = 0u64;
         let mut labels = [0u64; 3];
@@ -191,11 +191,7 @@ impl Job for SentimentJob {
                 .into_iter()
                 .zip(&scores)
                 .map(|((id, _), score)| {
-                    labels[match score.label {
-                        Label::Positive => 0,
-                        Label::Neutral => 1,
-                        Label::Negative => 2,
-                    }] += 1;
+                    labels[score.label.index()] += 1;
                     vec![
                         Cell::Text(id),
                         Cell::OptFloat(Some(score.score)),
@@ -220,29 +216,4 @@ impl Job for SentimentJob {
         ));
         Ok(())
     }
-}
-
-async fn count(db: &crate::db::Db, sql: &str) -> Result<u64, JobError> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            sql.to_owned(),
-        ))
-        .await
-        .map_err(failed)?;
-    Ok(row
-        .and_then(|r| r.try_get_by_index::<i64>(0).ok())
-        .unwrap_or(0)
-        .max(0) as u64)
-}
-
-async fn db_exec(db: &crate::db::Db, sql: &str) -> Result<(), JobError> {
-    use sea_orm::ConnectionTrait;
-    db.execute_unprepared(sql).await.map_err(failed)?;
-    Ok(())
-}
-
-fn failed(e: impl std::fmt::Display) -> JobError {
-    JobError::Failed(e.to_string())
 }

@@ -371,3 +371,23 @@ fn sentiment_scores_text_and_whole_files() {
         "{err}"
     );
 }
+
+#[test]
+fn a_lexicon_file_in_settings_extends_the_scorer_and_a_bad_one_names_its_line() {
+    let env = Env::new(Backend::Sqlite);
+    assert_eq!(env.json(&["sentiment", "zorbly"])["label"], "neutral");
+    env.write("shop.tsv", "# our shop's words\nzorbly\t3.0\n不香\t-2.5\n");
+    let settings = std::fs::read_to_string(env.path("patron.toml")).unwrap();
+    env.write(
+        "patron.toml",
+        &format!("{settings}\n[sentiment]\nlexicon_paths = [\"shop.tsv\"]\n"),
+    );
+    assert_eq!(env.json(&["sentiment", "zorbly"])["label"], "positive");
+    assert_eq!(env.json(&["sentiment", "not zorbly"])["label"], "negative");
+
+    env.write("shop.tsv", "zorbly\t3.0\nmeh 1\n");
+    let out = env.run(&["sentiment", "zorbly"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shop.tsv") && err.contains("line 2"), "{err}");
+}

@@ -38,6 +38,20 @@ pub enum Label {
     Negative,
 }
 
+impl Label {
+    /// Positive, neutral, negative: the order of per-label counts everywhere.
+    pub const ALL: [Label; 3] = [Label::Positive, Label::Neutral, Label::Negative];
+
+    /// This label's place in [`Label::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Label::Positive => 0,
+            Label::Neutral => 1,
+            Label::Negative => 2,
+        }
+    }
+}
+
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

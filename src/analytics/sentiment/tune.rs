@@ -32,12 +32,10 @@ pub fn label_of_rating(rating: u8) -> Label {
 }
 
 pub fn rated_metrics(scores: &[f64], ratings: &[u8]) -> RatedMetrics {
-    const LABELS: [Label; 3] = [Label::Positive, Label::Neutral, Label::Negative];
-    let index = |l: Label| LABELS.iter().position(|x| *x == l).unwrap_or(1);
     // confusion[truth][predicted]
     let mut confusion = [[0usize; 3]; 3];
     for (&s, &r) in scores.iter().zip(ratings) {
-        confusion[index(label_of_rating(r))][index(label_of(s))] += 1;
+        confusion[label_of_rating(r).index()][label_of(s).index()] += 1;
     }
     let n = scores.len().min(ratings.len());
     let correct: usize = (0..3).map(|i| confusion[i][i]).sum();

@@ -127,7 +127,8 @@ pub async fn buyers_between(db: &Db, from: i64, to: i64) -> Result<HashSet<Strin
     Ok(out)
 }
 
-fn placeholder(backend: DbBackend, sql: &str) -> String {
+/// `sql` with its first `?` as `$1` on PostgreSQL.
+pub(crate) fn placeholder(backend: DbBackend, sql: &str) -> String {
     if backend == DbBackend::Postgres {
         sql.replacen('?', "$1", 1)
     } else {
@@ -241,6 +242,28 @@ pub async fn unscored_reviews(db: &Db, limit: u64) -> Result<Vec<(String, String
     .await
     .map_err(|e| crate::db::RepoError::Corrupt(format!("reading reviews: {e}")))?;
     Ok(out)
+}
+
+/// Reviews the classifier could learn from (with text, not anomalous).
+pub async fn count_rated_reviews(db: &Db) -> Result<u64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM reviews WHERE anomaly IS NULL AND text <> ''",
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0)
+        .max(0) as u64)
+}
+
+/// Forgets every review's score, so the next `sentiment` run scores all of them again.
+pub async fn clear_review_sentiment(db: &Db) -> Result {
+    db.execute_unprepared("DELETE FROM review_sentiment")
+        .await?;
+    Ok(())
 }
 
 /// Up to `limit` rated reviews with text (the first by id), for training.

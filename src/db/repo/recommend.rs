@@ -1,9 +1,9 @@
 //! Reads and writes of the recommendation jobs: interactions per (customer, product), product
-//! text, current recommendations, and the watermarks of incremental jobs.
+//! text, current recommendations and how they fare.
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 
 use crate::db::{
     Db, RepoError, Result,
@@ -95,6 +95,20 @@ pub async fn purchases_between(db: &Db, from: i64, to: i64) -> Result<Vec<(Strin
     Ok(out)
 }
 
+/// Every customer that is not an anomaly, by id.
+pub async fn customer_ids(db: &Db) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String,)>(
+        db,
+        "SELECT customer_id FROM customers WHERE anomaly IS NULL ORDER BY customer_id",
+        None,
+        |(c,)| out.push(c),
+    )
+    .await
+    .map_err(corrupt("customers"))?;
+    Ok(out)
+}
+
 /// Product text for content similarity: `(product_id, title + description + category)`.
 pub async fn product_texts(db: &Db) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -171,32 +185,14 @@ pub async fn replace_all(db: &Db, rows: Vec<Vec<Cell>>) -> Result<u64> {
     super::intelligence::write_all(db, &RECOMMENDATIONS_TABLE, rows, 50_000).await
 }
 
-/// Replaces the recommendations of `customers` with `rows`.
-pub async fn replace_for(db: &Db, customers: &[String], rows: Vec<Vec<Cell>>) -> Result<u64> {
-    for chunk in customers.chunks(500) {
-        let list: Vec<String> = chunk
-            .iter()
-            .map(|c| format!("'{}'", c.replace('\'', "''")))
-            .collect();
-        db.execute_unprepared(&format!(
-            "DELETE FROM recommendations WHERE customer_id IN ({})",
-            list.join(",")
-        ))
-        .await?;
-    }
-    super::intelligence::write_all(db, &RECOMMENDATIONS_TABLE, rows, 50_000).await
-}
-
 /// A customer's current recommendations, best first.
 pub async fn for_customer(db: &Db, customer: &str) -> Result<Vec<StoredRecommendation>> {
     let backend = db.get_database_backend();
-    let sql = "SELECT rank, product_id, score, source, because_product_id, model_id FROM recommendations \
-               WHERE customer_id = ? ORDER BY rank";
-    let sql = if backend == DbBackend::Postgres {
-        sql.replace('?', "$1")
-    } else {
-        sql.to_owned()
-    };
+    let sql = super::intelligence::placeholder(
+        backend,
+        "SELECT rank, product_id, score, source, because_product_id, model_id FROM recommendations \
+         WHERE customer_id = ? ORDER BY rank",
+    );
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
@@ -216,76 +212,6 @@ pub async fn for_customer(db: &Db, customer: &str) -> Result<Vec<StoredRecommend
             })
         })
         .collect()
-}
-
-/// The value of a watermark (0 when never set).
-pub async fn watermark(db: &Db, name: &str) -> Result<i64> {
-    let backend = db.get_database_backend();
-    let sql = if backend == DbBackend::Postgres {
-        "SELECT value FROM watermarks WHERE name = $1"
-    } else {
-        "SELECT value FROM watermarks WHERE name = ?"
-    };
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0))
-}
-
-/// Sets a watermark.
-pub async fn set_watermark(db: &Db, name: &str, value: i64) -> Result {
-    let backend = db.get_database_backend();
-    let now = crate::db::now();
-    let sql = if backend == DbBackend::Postgres {
-        "INSERT INTO watermarks (name, value, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
-    } else {
-        "INSERT INTO watermarks (name, value, updated_at) VALUES (?, ?, ?) \
-         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [name.into(), value.into(), now.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// The newest ingested source id (rows carry the id of the load that brought them).
-pub async fn newest_source(db: &Db) -> Result<i64> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COALESCE(MAX(id), 0) FROM ingested_sources",
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0))
-}
-
-/// Customers with orders, events or reviews loaded by sources in `(after, upto]`.
-pub async fn customers_loaded_between(db: &Db, after: i64, upto: i64) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    bulk::fetch_each::<(String,)>(
-        db,
-        &format!(
-            "SELECT customer_id FROM orders WHERE source_id > {after} AND source_id <= {upto} \
-             UNION SELECT customer_id FROM events WHERE source_id > {after} AND source_id <= {upto} \
-             UNION SELECT customer_id FROM reviews WHERE source_id > {after} AND source_id <= {upto}"
-        ),
-        None,
-        |(c,)| out.push(c),
-    )
-    .await
-    .map_err(corrupt("new rows"))?;
-    out.sort();
-    Ok(out)
 }
 
 /// Click-through per recommendation model: `(model_id, recommendations, clicked, bought)`.
