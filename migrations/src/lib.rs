@@ -9,6 +9,7 @@ mod m20261128_000001_scheduler;
 mod m20261129_000002_domain;
 mod m20261129_000003_intelligence;
 mod m20261129_000004_recommendations;
+mod m20261130_000005_feedback;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_domain::Migration),
             Box::new(m20261129_000003_intelligence::Migration),
             Box::new(m20261129_000004_recommendations::Migration),
+            Box::new(m20261130_000005_feedback::Migration),
         ]
     }
 }

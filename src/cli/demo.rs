@@ -21,8 +21,10 @@ use crate::{
 };
 
 /// The default pipelines, built in so `patron demo` works outside a checkout too.
-const DEFAULT_PIPELINES: &[(&str, &str)] =
-    &[("nightly.toml", include_str!("../../jobs/nightly.toml"))];
+const DEFAULT_PIPELINES: &[(&str, &str)] = &[
+    ("nightly.toml", include_str!("../../jobs/nightly.toml")),
+    ("feedback.toml", include_str!("../../jobs/feedback.toml")),
+];
 
 /// The pipeline the demo runs.
 const DEMO_PIPELINE: &str = "nightly";

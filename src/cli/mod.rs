@@ -2,6 +2,7 @@
 
 mod daemon;
 mod demo;
+mod feedback;
 mod ingest;
 mod init;
 mod logs;
@@ -83,6 +84,9 @@ pub enum Command {
     Sentiment(sentiment::Cmd),
     /// A customer's current recommendations, with the reason for each.
     Recommend(recommend::Cmd),
+    /// What the feedback passes folded in between nightly runs.
+    #[command(subcommand)]
+    Feedback(feedback::Cmd),
     /// Daemons that have registered, with their heartbeats.
     Workers,
     /// Admin actions: who did what, when.
@@ -189,6 +193,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Models(cmd) => cmd.run(&ctx).await,
         Command::Sentiment(cmd) => cmd.run(&ctx).await,
         Command::Recommend(cmd) => cmd.run(&ctx).await,
+        Command::Feedback(cmd) => cmd.run(&ctx).await,
         Command::Workers => runs::workers(&ctx).await,
         Command::Audit(cmd) => cmd.run(&ctx).await,
     }

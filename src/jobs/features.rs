@@ -156,8 +156,18 @@ pub fn cutoff(as_of: NaiveDate) -> i64 {
 /// Loads the rows, computes features on a blocking thread, replaces the stored features for
 /// `as_of`. Returns the number of customers.
 pub async fn compute_and_store(db: &Db, as_of: NaiveDate) -> anyhow::Result<usize> {
+    compute_and_store_of(db, as_of, None).await
+}
+
+/// As [`compute_and_store`], for the customers a subquery selects (`None`: everyone); the
+/// other customers' features for `as_of` are left as they are.
+pub async fn compute_and_store_of(
+    db: &Db,
+    as_of: NaiveDate,
+    customers: Option<&str>,
+) -> anyhow::Result<usize> {
     let cutoff = cutoff(as_of);
-    let data = load(db, cutoff).await?;
+    let data = load(db, cutoff, customers).await?;
     let (ids, features) = tokio::task::spawn_blocking(move || {
         let Loaded {
             ids,
@@ -173,11 +183,14 @@ pub async fn compute_and_store(db: &Db, as_of: NaiveDate) -> anyhow::Result<usiz
 
     let backend = db.get_database_backend();
     let as_of_text = as_of.format("%Y-%m-%d").to_string();
+    let only = customers
+        .map(|q| format!(" AND customer_id IN ({q})"))
+        .unwrap_or_default();
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         match backend {
-            DbBackend::Postgres => "DELETE FROM customer_features WHERE as_of = $1",
-            _ => "DELETE FROM customer_features WHERE as_of = ?",
+            DbBackend::Postgres => format!("DELETE FROM customer_features WHERE as_of = $1{only}"),
+            _ => format!("DELETE FROM customer_features WHERE as_of = ?{only}"),
         },
         [as_of_text.clone().into()],
     ))
@@ -259,11 +272,18 @@ impl Index {
     }
 }
 
-async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
+async fn load(db: &Db, cutoff: i64, only: Option<&str>) -> anyhow::Result<Loaded> {
+    let only = |alias: &str| {
+        only.map(|q| format!(" AND {alias}customer_id IN ({q})"))
+            .unwrap_or_default()
+    };
     let mut customers = Index::default();
     bulk::fetch_each::<(String, Option<i64>)>(
         db,
-        "SELECT customer_id, signup_at FROM customers WHERE anomaly IS NULL",
+        &format!(
+            "SELECT customer_id, signup_at FROM customers WHERE anomaly IS NULL{}",
+            only("")
+        ),
         None,
         |(id, signup)| {
             let i = customers.get(id, None);
@@ -276,7 +296,8 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     let mut ordering = Vec::new();
     bulk::fetch_each::<(String, i64, i64, i64, Option<i64>, i64, Option<i64>, i64)>(
         db,
-        "SELECT customer_id, \
+        &format!(
+            "SELECT customer_id, \
                 COUNT(DISTINCT order_id), \
                 COUNT(DISTINCT CASE WHEN status = 'paid' THEN order_id END), \
                 COUNT(DISTINCT CASE WHEN status <> 'paid' THEN order_id END), \
@@ -284,7 +305,9 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
                 COUNT(DISTINCT CASE WHEN status = 'paid' THEN product_id END), \
                 MAX(CASE WHEN status = 'paid' THEN ordered_at END), \
                 MIN(ordered_at) \
-         FROM orders WHERE anomaly IS NULL AND ordered_at < $1 GROUP BY customer_id",
+         FROM orders WHERE anomaly IS NULL AND ordered_at < $1{} GROUP BY customer_id",
+            only("")
+        ),
         Some(cutoff),
         |(customer, orders, paid, cancelled, spend, products, last_paid, first_at)| {
             ordering.push(Ordering {
@@ -304,8 +327,11 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     let mut browsing = Vec::new();
     bulk::fetch_each::<(String, i64, Option<f64>, i64)>(
         db,
-        "SELECT customer_id, COUNT(*), SUM(duration_s), MIN(occurred_at) FROM events \
-         WHERE anomaly IS NULL AND occurred_at < $1 GROUP BY customer_id",
+        &format!(
+            "SELECT customer_id, COUNT(*), SUM(duration_s), MIN(occurred_at) FROM events \
+             WHERE anomaly IS NULL AND occurred_at < $1{} GROUP BY customer_id",
+            only("")
+        ),
         Some(cutoff),
         |(customer, n, seconds, first_at)| {
             browsing.push(Browsing {
@@ -320,9 +346,12 @@ async fn load(db: &Db, cutoff: i64) -> anyhow::Result<Loaded> {
     let mut reviewing = Vec::new();
     bulk::fetch_each::<(String, i64, i64, i64, Option<f64>, i64)>(
         db,
-        "SELECT r.customer_id, COUNT(*), SUM(r.rating), MIN(r.created_at), SUM(s.score), COUNT(s.score) \
-         FROM reviews r LEFT JOIN review_sentiment s ON s.review_id = r.review_id \
-         WHERE r.anomaly IS NULL AND r.created_at < $1 GROUP BY r.customer_id",
+        &format!(
+            "SELECT r.customer_id, COUNT(*), SUM(r.rating), MIN(r.created_at), SUM(s.score), COUNT(s.score) \
+             FROM reviews r LEFT JOIN review_sentiment s ON s.review_id = r.review_id \
+             WHERE r.anomaly IS NULL AND r.created_at < $1{} GROUP BY r.customer_id",
+            only("r.")
+        ),
         Some(cutoff),
         |(customer, n, rating_sum, first_at, sentiment_sum, sentiment_n)| {
             reviewing.push(Reviewing {

@@ -7,6 +7,7 @@
 pub mod clean;
 pub mod command;
 pub mod features;
+pub mod feedback;
 pub mod http;
 pub mod ingest;
 pub mod noop;
@@ -144,7 +145,7 @@ impl JobContext {
 }
 
 /// Kinds DESIGN.md names that later versions add.
-const PLANNED_KINDS: &[&str] = &["feedback", "points"];
+const PLANNED_KINDS: &[&str] = &["points"];
 
 /// The kinds this build can run.
 #[derive(Clone)]
@@ -167,6 +168,7 @@ impl Registry {
         registry.add(Arc::new(retrain::Retrain));
         registry.add(Arc::new(sentiment::SentimentJob));
         registry.add(Arc::new(recommend::Recommend));
+        registry.add(Arc::new(feedback::Feedback));
         registry
     }
 

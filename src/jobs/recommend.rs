@@ -11,13 +11,13 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
     analytics::recommend::{
-        AlsParams, Hybrid, KnnParams,
+        AlsParams, Hybrid, KnnParams, Recommendation,
         serve::{self, Dealing, Settings, Shop},
     },
     db::{
@@ -59,12 +59,23 @@ struct Params {
 
 #[derive(Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
-struct Weights {
+pub struct Weights {
     purchase: f32,
     cart: f32,
     rec_click: f32,
     click: f32,
     view: f32,
+}
+
+impl Weights {
+    /// The weight of one customer's dealings with one product.
+    pub fn of(&self, d: &Dealings) -> f32 {
+        self.purchase * d.purchases as f32
+            + self.cart * d.carts as f32
+            + self.rec_click * d.rec_clicks as f32
+            + self.click * d.clicks as f32
+            + self.view * d.views as f32
+    }
 }
 
 impl Default for Weights {
@@ -171,7 +182,7 @@ impl Job for Recommend {
         let weights = p.weights;
         let ids = std::sync::Arc::new(ids);
         let work = ids.clone();
-        let (evaluation, lists) = tokio::task::spawn_blocking(move || {
+        let (evaluation, lists, artifact) = tokio::task::spawn_blocking(move || {
             let ids = work;
             fn shop_of<'a>(ids: &'a Ids, dealings: &'a [Dealing]) -> Shop<'a> {
                 Shop {
@@ -200,7 +211,15 @@ impl Job for Recommend {
             let all = ids.dense(&all, &weights);
             let fitted = serve::fit(&shop_of(&ids, &all), end, &settings, content);
             let lists = fitted.recommend_all(&Hybrid::new(evaluation.weights.clone()));
-            (evaluation, lists)
+            let artifact = Artifact {
+                products: ids.products.clone(),
+                segments: ids.labels.clone(),
+                weights: evaluation.weights.clone(),
+                cutoff: end,
+                model: fitted.into_model(),
+            }
+            .to_bytes();
+            (evaluation, lists, artifact)
         })
         .await
         .map_err(|e| JobError::Failed(format!("recommender thread: {e}")))?;
@@ -259,25 +278,23 @@ impl Job for Recommend {
         repo::models::promote(db, registered.id)
             .await
             .map_err(failed)?;
+        match artifact {
+            Ok(bytes) => {
+                let size = bytes.len();
+                repo::recommend::store_artifact(db, registered.id, bytes)
+                    .await
+                    .map_err(failed)?;
+                ctx.log.info(format!(
+                    "stored the serving model for feedback passes ({:.1} MB)",
+                    size as f64 / 1e6
+                ));
+            }
+            Err(e) => ctx.log.info(format!(
+                "the serving model could not be encoded ({e}): feedback passes will wait for the next run"
+            )),
+        }
 
-        let rows: Vec<Vec<Cell>> = lists
-            .iter()
-            .enumerate()
-            .flat_map(|(u, list)| {
-                let ids = &ids;
-                list.iter().enumerate().map(move |(rank, r)| {
-                    vec![
-                        Cell::Text(ids.customers[u].clone()),
-                        Cell::Int(rank as i64 + 1),
-                        Cell::Text(ids.products[r.item as usize].clone()),
-                        Cell::OptFloat(Some(f64::from(r.score))),
-                        Cell::Text(source_name(r.source)),
-                        Cell::OptText(r.because.map(|b| ids.products[b as usize].clone())),
-                        Cell::Int(registered.id),
-                    ]
-                })
-            })
-            .collect();
+        let rows = rows(&lists, &ids.customers, &ids.products, registered.id);
         let written = repo::recommend::replace_all(db, rows)
             .await
             .map_err(failed)?;
@@ -293,12 +310,86 @@ impl Job for Recommend {
     }
 }
 
+/// Rows of `RECOMMENDATIONS_TABLE` for ranked lists: `lists[u]` is for `customers[u]`.
+pub fn rows(
+    lists: &[Vec<Recommendation>],
+    customers: &[String],
+    products: &[String],
+    model_id: i64,
+) -> Vec<Vec<Cell>> {
+    let product = |i: u32| products.get(i as usize).cloned();
+    lists
+        .iter()
+        .zip(customers)
+        .flat_map(|(list, customer)| {
+            list.iter()
+                .filter_map(|r| Some((r, product(r.item)?)))
+                .enumerate()
+                .map(move |(rank, (r, item))| {
+                    vec![
+                        Cell::Text(customer.clone()),
+                        Cell::Int(rank as i64 + 1),
+                        Cell::Text(item),
+                        Cell::OptFloat(Some(f64::from(r.score))),
+                        Cell::Text(source_name(r.source)),
+                        Cell::OptText(r.because.and_then(product)),
+                        Cell::Int(model_id),
+                    ]
+                })
+        })
+        .collect()
+}
+
+/// What `feedback` needs to serve customers from a promoted model: the item side of the
+/// recommender, the dense ids it was fitted with and the hybrid's weights.
+#[derive(Serialize, Deserialize)]
+pub struct Artifact {
+    /// Product id per dense item.
+    pub products: Vec<String>,
+    /// Segment label per popularity group.
+    pub segments: Vec<String>,
+    pub weights: Vec<f32>,
+    /// The moment histories were weighed at when fitting (epoch seconds); serving later
+    /// weighs from it too, so a customer's list depends on the model and their dealings
+    /// only, not on when the pass runs.
+    pub cutoff: i64,
+    pub model: serve::Model,
+}
+
+impl Artifact {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        bincode::serialize(self).map_err(|e| e.to_string())
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, String> {
+        bincode::deserialize(bytes).map_err(|e| e.to_string())
+    }
+}
+
 /// The stored name of a source (`item_knn`, `als`, …).
 pub fn source_name(source: crate::analytics::recommend::Source) -> String {
     serde_json::to_value(source)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// Each customer's popularity group: the index of their segment's label in `labels`
+/// (sorted), `u32::MAX` without one.
+pub fn groups_of(
+    customers: &[String],
+    segments: &HashMap<String, String>,
+    labels: &[String],
+) -> Vec<u32> {
+    customers
+        .iter()
+        .map(|c| {
+            segments
+                .get(c)
+                .and_then(|l| labels.binary_search(l).ok())
+                .map_or(u32::MAX, |g| g as u32)
+        })
+        .collect()
 }
 
 /// Dense ids for customers and products, product texts and customers' segments.
@@ -309,6 +400,8 @@ struct Ids {
     product: HashMap<String, u32>,
     texts: Vec<String>,
     groups: Vec<u32>,
+    /// Segment label per group.
+    labels: Vec<String>,
 }
 
 impl Ids {
@@ -327,17 +420,10 @@ impl Ids {
             .map(|(i, p)| (p.clone(), i as u32))
             .collect();
         let segments = repo::recommend::segments(db).await.map_err(failed)?;
-        let mut labels: HashMap<String, u32> = HashMap::new();
-        let groups = customers
-            .iter()
-            .map(|c| match segments.get(c) {
-                Some(label) => {
-                    let next = labels.len() as u32;
-                    *labels.entry(label.clone()).or_insert(next)
-                }
-                None => u32::MAX,
-            })
-            .collect();
+        let mut labels: Vec<String> = segments.values().cloned().collect();
+        labels.sort();
+        labels.dedup();
+        let groups = groups_of(&customers, &segments, &labels);
         Ok(Ids {
             customers,
             customer,
@@ -345,6 +431,7 @@ impl Ids {
             product,
             texts: texts.into_iter().map(|(_, t)| t).collect(),
             groups,
+            labels,
         })
     }
 
@@ -353,15 +440,10 @@ impl Ids {
         let mut out = dealings
             .iter()
             .filter_map(|d| {
-                let weight = w.purchase * d.purchases as f32
-                    + w.cart * d.carts as f32
-                    + w.rec_click * d.rec_clicks as f32
-                    + w.click * d.clicks as f32
-                    + w.view * d.views as f32;
                 Some(Dealing {
                     user: *self.customer.get(&d.customer)?,
                     item: *self.product.get(&d.product)?,
-                    weight,
+                    weight: w.of(d),
                     last_at: d.last_at,
                     bought: d.purchases > 0,
                 })

@@ -167,6 +167,29 @@ impl Job for SentimentJob {
                 .await
                 .map_err(failed)?;
         }
+        let (scored, labels) = score_unscored(ctx, sentiment, model_id).await?;
+        let products = intelligence::refresh_product_sentiment(db)
+            .await
+            .map_err(failed)?;
+        ctx.log.info(format!(
+            "scored {scored} reviews ({} positive, {} neutral, {} negative), {products} products' means refreshed in {:.2}s",
+            labels[0],
+            labels[1],
+            labels[2],
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
+}
+
+/// Scores every review without a score with `sentiment` (from model `model_id`), in
+/// rounds. Returns how many were scored and how many per label.
+pub async fn score_unscored(
+    ctx: &JobContext,
+    sentiment: std::sync::Arc<Sentiment>,
+    model_id: Option<i64>,
+) -> Result<(u64, [u64; 3]), JobError> {
+    let db = &ctx.db;
         let mut scored = 0u64;
         let mut labels = [0u64; 3];
         loop {
@@ -204,16 +227,24 @@ impl Job for SentimentJob {
                 .await
                 .map_err(failed)?;
         }
-        let products = intelligence::refresh_product_sentiment(db)
-            .await
-            .map_err(failed)?;
-        ctx.log.info(format!(
-            "scored {scored} reviews ({} positive, {} neutral, {} negative), {products} products' means refreshed in {:.2}s",
-            labels[0],
-            labels[1],
-            labels[2],
-            started.elapsed().as_secs_f64()
-        ));
-        Ok(())
-    }
+        Ok((scored, labels))
+}
+
+/// The champion classifier blended with the lexicons, without training; the lexicons alone
+/// when there is none.
+pub async fn champion_sentiment(
+    ctx: &JobContext,
+) -> Result<(std::sync::Arc<Sentiment>, Option<i64>), JobError> {
+    let scorer = lexicon_scorer(&ctx.settings).map_err(JobError::Fatal)?;
+    let champion = repo::models::champion(&ctx.db, "sentiment")
+        .await
+        .map_err(failed)?;
+    let (classifier, id) = match champion {
+        Some(c) => match serde_json::from_str::<Classifier>(&c.payload) {
+            Ok(model) => (Some(model), Some(c.id)),
+            Err(_) => (None, None),
+        },
+        None => (None, None),
+    };
+    Ok((std::sync::Arc::new(Sentiment::new(scorer, classifier)), id))
 }

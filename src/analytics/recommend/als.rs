@@ -355,6 +355,14 @@ impl Als {
         per_user.iter().sum::<f64>() + items
     }
 
+    /// The model without its users' factors: what is stored for serving, where every
+    /// customer is folded in from their current history ([`Als::fold_in`]).
+    pub fn without_users(mut self) -> Als {
+        self.user_factors = Vec::new();
+        self.n_users = 0;
+        self
+    }
+
     pub fn user_factor(&self, user: u32) -> Option<&[f32]> {
         let k = self.params.factors;
         self.user_factors

@@ -91,12 +91,41 @@ pub const SOURCES: [Source; 5] = [
     Source::History,
 ];
 
-/// Every source fitted on one shop.
-pub struct Fitted {
+/// The item side of a fitted recommender: similarities, factors, text vectors and
+/// popularity. The `recommend` job stores it; `feedback` reloads it to serve the customers
+/// whose history changed since, without fitting again.
+#[derive(Serialize, Deserialize)]
+pub struct Model {
     knn: ItemKnn,
     als: Option<Als>,
     content: Option<Arc<Content>>,
     popularity: Popularity,
+    settings: Settings,
+}
+
+impl Model {
+    /// Items the model knows (dense ids `0..n_items`).
+    pub fn n_items(&self) -> usize {
+        self.knn
+            .n_items()
+            .max(self.content.as_ref().map_or(0, |c| c.n_items()))
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The model serving `customers`.
+    pub fn serve(self, customers: Customers) -> Fitted {
+        Fitted {
+            model: self,
+            customers,
+        }
+    }
+}
+
+/// The customer side: each customer's history as of a moment, and their group.
+pub struct Customers {
     /// Per user: `(item, recency-weighted weight)`, sorted by item.
     histories: Vec<Vec<(u32, f32)>>,
     events: Vec<Vec<Event>>,
@@ -104,7 +133,75 @@ pub struct Fitted {
     bought: Vec<Vec<u32>>,
     groups: Vec<u32>,
     now: i64,
-    settings: Settings,
+}
+
+impl Customers {
+    /// `n_users` customers' histories from their dealings as of `now` (epoch seconds), a
+    /// dealing's weight halving every `half_life_days`; `groups[u]` is user u's group
+    /// (`u32::MAX` or missing: none).
+    pub fn new(
+        n_users: usize,
+        dealings: &[Dealing],
+        groups: &[u32],
+        now: i64,
+        half_life_days: f64,
+    ) -> Customers {
+        let half_life = half_life_days * 86_400.0;
+        let mut histories: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_users];
+        let mut events: Vec<Vec<Event>> = vec![Vec::new(); n_users];
+        let mut bought: Vec<Vec<u32>> = vec![Vec::new(); n_users];
+        for d in dealings {
+            let Some(h) = histories.get_mut(d.user as usize) else {
+                continue;
+            };
+            let age = (now - d.last_at).max(0) as f64;
+            let decay = if half_life > 0.0 {
+                0.5f64.powf(age / half_life)
+            } else {
+                1.0
+            };
+            h.push((d.item, (f64::from(d.weight) * decay) as f32));
+            if d.bought {
+                bought[d.user as usize].push(d.item);
+            }
+            events[d.user as usize].push(Event {
+                item: d.item,
+                time: d.last_at,
+                weight: d.weight,
+            });
+        }
+        histories
+            .par_iter_mut()
+            .for_each(|h| h.sort_by_key(|x| x.0));
+        bought.par_iter_mut().for_each(|b| {
+            b.sort_unstable();
+            b.dedup();
+        });
+        let groups = (0..n_users)
+            .map(|u| groups.get(u).copied().unwrap_or(u32::MAX))
+            .collect();
+        Customers {
+            histories,
+            events,
+            bought,
+            groups,
+            now,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.histories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.histories.is_empty()
+    }
+}
+
+/// Every source fitted on one shop, serving its customers.
+pub struct Fitted {
+    model: Model,
+    customers: Customers,
 }
 
 /// Scales every user's row by `deg(u)^-a` (a = 0: unchanged), `deg` being how many items
@@ -145,36 +242,13 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings, content: Option<Arc<Conte
     // Who bought what matters more to item similarity than how often (validated on UCI
     // Online Retail II: binary beats counts by a wide margin; see the recommend_eval bench).
     let binary = matrix.map_weights(|_| 1.0);
-    let half_life = settings.half_life_days * 86_400.0;
-    let mut histories: Vec<Vec<(u32, f32)>> = vec![Vec::new(); shop.n_users];
-    let mut events: Vec<Vec<Event>> = vec![Vec::new(); shop.n_users];
-    let mut bought: Vec<Vec<u32>> = vec![Vec::new(); shop.n_users];
-    for d in shop.dealings {
-        let Some(h) = histories.get_mut(d.user as usize) else {
-            continue;
-        };
-        let age = (now - d.last_at).max(0) as f64;
-        let decay = if half_life > 0.0 {
-            0.5f64.powf(age / half_life)
-        } else {
-            1.0
-        };
-        h.push((d.item, (f64::from(d.weight) * decay) as f32));
-        if d.bought {
-            bought[d.user as usize].push(d.item);
-        }
-        events[d.user as usize].push(Event {
-            item: d.item,
-            time: d.last_at,
-            weight: d.weight,
-        });
-    }
-    histories
-        .par_iter_mut()
-        .for_each(|h| h.sort_by_key(|x| x.0));
-    let groups: Vec<u32> = (0..shop.n_users)
-        .map(|u| shop.groups.get(u).copied().unwrap_or(u32::MAX))
-        .collect();
+    let customers = Customers::new(
+        shop.n_users,
+        shop.dealings,
+        shop.groups,
+        now,
+        settings.half_life_days,
+    );
     // Item texts do not change with the time split: callers fit content once (see
     // [`fit_content`]) and share it.
     let (knn, als) = rayon::join(
@@ -188,16 +262,14 @@ pub fn fit(shop: &Shop, now: i64, settings: &Settings, content: Option<Arc<Conte
     );
     let content = if settings.content { content } else { None };
     Fitted {
-        knn,
-        als,
-        content,
-        popularity: Popularity::fit(&binary, Some(&groups)),
-        histories,
-        events,
-        bought,
-        groups,
-        now,
-        settings: *settings,
+        model: Model {
+            knn,
+            als,
+            content,
+            popularity: Popularity::fit(&binary, Some(&customers.groups)),
+            settings: *settings,
+        },
+        customers,
     }
 }
 
@@ -209,17 +281,22 @@ impl Fitted {
 
     /// A scratch accumulator for [`Fitted::candidates_with`], reusable across users.
     pub fn accumulator(&self) -> Accumulator {
-        Accumulator::new(
-            self.knn
-                .n_items()
-                .max(self.content.as_ref().map_or(0, |c| c.n_items())),
-        )
+        Accumulator::new(self.model.n_items())
+    }
+
+    /// The item side, to store for serving later: ALS users' factors are dropped, so a
+    /// customer is always folded in from their history then.
+    pub fn into_model(self) -> Model {
+        Model {
+            als: self.model.als.map(Als::without_users),
+            ..self.model
+        }
     }
 
     /// As [`Fitted::candidates`], with a reused accumulator (one catalogue-sized buffer per
     /// thread instead of two per customer).
     pub fn candidates_with(&self, acc: &mut Accumulator, user: u32) -> Vec<Vec<Recommendation>> {
-        let s = &self.settings;
+        let s = &self.model.settings;
         let empty = Vec::new();
         // Only what a customer bought is left out: something they viewed or carted is a
         // good candidate.
@@ -228,26 +305,28 @@ impl Fitted {
             extra: if s.repeat {
                 &[]
             } else {
-                self.bought.get(user as usize).unwrap_or(&empty)
+                self.customers.bought.get(user as usize).unwrap_or(&empty)
             },
         };
         let empty = Vec::new();
-        let history = self.histories.get(user as usize).unwrap_or(&empty);
+        let history = self.customers.histories.get(user as usize).unwrap_or(&empty);
         let group = self
+            .customers
             .groups
             .get(user as usize)
             .copied()
             .filter(|g| *g != u32::MAX);
-        let knn = self.knn.recommend_with(acc, history, s.depth, &exclude);
+        let knn = self.model.knn.recommend_with(acc, history, s.depth, &exclude);
         let content = self
+            .model
             .content
             .as_ref()
             .map(|c| c.recommend_with(acc, history, s.depth, &exclude))
             .unwrap_or_default();
-        let popularity = self.popularity.recommend(group, history, s.depth, &exclude);
+        let popularity = self.model.popularity.recommend(group, history, s.depth, &exclude);
         // ALS ranks what the other sources propose: scoring the whole catalogue for every
         // customer costs minutes at a million customers.
-        let als = match &self.als {
+        let als = match &self.model.als {
             Some(als) if !history.is_empty() => {
                 let pool: Vec<u32> = knn
                     .iter()
@@ -268,8 +347,8 @@ impl Fitted {
                 half_life: s.half_life_days * 86_400.0,
             }
             .recommend(
-                self.events.get(user as usize).map_or(&[], |e| e.as_slice()),
-                self.now,
+                self.customers.events.get(user as usize).map_or(&[], |e| e.as_slice()),
+                self.customers.now,
                 s.depth,
                 &exclude,
             )
@@ -292,18 +371,18 @@ impl Fitted {
         hybrid: &Hybrid,
     ) -> Vec<Recommendation> {
         let lists = self.candidates_with(acc, user);
-        let history = self.histories.get(user as usize).map_or(0, Vec::len);
-        if history < self.settings.min_history {
+        let history = self.customers.histories.get(user as usize).map_or(0, Vec::len);
+        if history < self.model.settings.min_history {
             let mut pop = lists[3].clone();
-            pop.truncate(self.settings.n);
+            pop.truncate(self.model.settings.n);
             return pop;
         }
-        hybrid.combine(&lists, self.settings.n)
+        hybrid.combine(&lists, self.model.settings.n)
     }
 
     /// Top-n for every user, in parallel.
     pub fn recommend_all(&self, hybrid: &Hybrid) -> Vec<Vec<Recommendation>> {
-        (0..self.histories.len() as u32)
+        (0..self.customers.histories.len() as u32)
             .into_par_iter()
             .map_init(
                 || self.accumulator(),
@@ -340,11 +419,12 @@ const GRID: [f32; 4] = [0.0, 0.25, 0.5, 1.0];
 /// allowed). Users with training history and a target are split by parity: even ones tune
 /// the hybrid's weights, odd ones are reported, so the figures are not tuned on themselves.
 pub fn evaluate(fitted: &Fitted, truth: &[Vec<u32>], n_items: usize) -> Evaluation {
-    let k = fitted.settings.n;
+    let k = fitted.model.settings.n;
     let users: Vec<u32> = (0..truth.len() as u32)
         .filter(|&u| {
             !truth[u as usize].is_empty()
                 && fitted
+                    .customers
                     .histories
                     .get(u as usize)
                     .is_some_and(|h| !h.is_empty())
@@ -352,10 +432,10 @@ pub fn evaluate(fitted: &Fitted, truth: &[Vec<u32>], n_items: usize) -> Evaluati
         .collect();
     let target = |u: u32| -> Vec<u32> {
         let t = &truth[u as usize];
-        if fitted.settings.repeat {
+        if fitted.model.settings.repeat {
             return t.clone();
         }
-        let b = &fitted.bought[u as usize];
+        let b = &fitted.customers.bought[u as usize];
         t.iter()
             .copied()
             .filter(|i| b.binary_search(i).is_err())
@@ -561,5 +641,73 @@ mod tests {
         assert!((e.hybrid.precision - 1.0).abs() < 1e-9, "{e:?}");
         assert!((e.hybrid.ndcg - 1.0).abs() < 1e-9);
         assert!(e.popularity.ndcg < 1.0);
+    }
+
+    #[test]
+    fn serving_only_the_changed_customers_from_a_stored_model_equals_serving_everyone() {
+        let (mut dealings, texts, groups) = shop_data();
+        let shop = Shop {
+            n_users: 21,
+            n_items: 7,
+            dealings: &dealings,
+            texts: &texts,
+            groups: &groups,
+        };
+        let settings = Settings {
+            n: 3,
+            ..Settings::default()
+        };
+        let fitted = fit(&shop, 2_000, &settings, Some(fit_content(&texts)));
+        let hybrid = Hybrid::new(vec![1.0, 0.5, 0.25, 0.25, 0.0]);
+        let before = fitted.recommend_all(&hybrid);
+        let bytes = bincode::serialize(&fitted.into_model()).unwrap();
+        let model = || bincode::deserialize::<Model>(&bytes).unwrap();
+
+        // Later: user 0 buys the item of their group they lacked (item 0), user 20 (no
+        // history) views item 4.
+        dealings.push(Dealing {
+            user: 0,
+            item: 0,
+            weight: 1.0,
+            last_at: 3_000,
+            bought: true,
+        });
+        dealings.push(Dealing {
+            user: 20,
+            item: 4,
+            weight: 1.0,
+            last_at: 3_000,
+            bought: false,
+        });
+        dealings.sort_unstable_by_key(|d| (d.user, d.item));
+        let everyone = model()
+            .serve(Customers::new(21, &dealings, &groups, 2_000, 120.0))
+            .recommend_all(&hybrid);
+        // Only users 0 and 20, as dense users 0 and 1.
+        let changed: Vec<Dealing> = dealings
+            .iter()
+            .filter(|d| d.user == 0 || d.user == 20)
+            .map(|d| Dealing {
+                user: u32::from(d.user == 20),
+                ..*d
+            })
+            .collect();
+        let some = model()
+            .serve(Customers::new(2, &changed, &groups[..2], 2_000, 120.0))
+            .recommend_all(&hybrid);
+        assert_eq!(some[0], everyone[0]);
+        assert_eq!(some[1], everyone[20]);
+        // What user 0 just bought left their list; user 20 now gets item 4's neighbours.
+        assert!(before[0].iter().any(|r| r.item == 0), "{:?}", before[0]);
+        assert!(some[0].iter().all(|r| r.item != 0), "{:?}", some[0]);
+        assert_ne!(some[1], before[20]);
+        assert!(some[1].iter().any(|r| r.item == 3 || r.item == 5), "{:?}", some[1]);
+        // Nobody else changed: the stored model serves them as the fitted one did, apart
+        // from ALS users' factors now being folded in.
+        for u in 1..20 {
+            let a: Vec<u32> = everyone[u].iter().map(|r| r.item).collect();
+            let b: Vec<u32> = before[u].iter().map(|r| r.item).collect();
+            assert_eq!(a[0], b[0], "user {u}");
+        }
     }
 }

@@ -127,13 +127,22 @@ pub async fn buyers_between(db: &Db, from: i64, to: i64) -> Result<HashSet<Strin
     Ok(out)
 }
 
-/// `sql` with its first `?` as `$1` on PostgreSQL.
+/// `sql` with its `?`s as `$1`, `$2`, … on PostgreSQL.
 pub(crate) fn placeholder(backend: DbBackend, sql: &str) -> String {
-    if backend == DbBackend::Postgres {
-        sql.replacen('?', "$1", 1)
-    } else {
-        sql.to_owned()
+    if backend != DbBackend::Postgres {
+        return sql.to_owned();
     }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Deletes the rows of `table` for `as_of` (before writing a fresh set).

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod dispatch;
 pub mod features;
+pub mod feedback;
 pub mod intelligence;
 pub mod logs;
 pub mod models;

@@ -33,12 +33,24 @@ fn corrupt(what: &str) -> impl Fn(anyhow::Error) -> RepoError + '_ {
 /// out. Purchases come from paid order lines, the rest from events; the database groups them,
 /// so one row per (customer, product, kind) leaves it.
 pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
+    dealings_of(db, cutoff, None).await
+}
+
+/// As [`dealings`], for the customers a subquery selects (see
+/// [`super::feedback::Span::customers_sql`]); `None`: everyone.
+pub async fn dealings_of(db: &Db, cutoff: i64, customers: Option<&str>) -> Result<Vec<Dealings>> {
+    let only = customers
+        .map(|q| format!(" AND customer_id IN ({q})"))
+        .unwrap_or_default();
     // Keyed by the ids moved in from the rows: no string is copied.
     let mut by_pair: HashMap<(String, String), Dealings> = HashMap::new();
     bulk::fetch_each::<(String, String, i64, i64)>(
         db,
-        "SELECT customer_id, product_id, COUNT(DISTINCT order_id), MAX(ordered_at) FROM orders \
-         WHERE status = 'paid' AND anomaly IS NULL AND ordered_at < $1 GROUP BY customer_id, product_id",
+        &format!(
+            "SELECT customer_id, product_id, COUNT(DISTINCT order_id), MAX(ordered_at) FROM orders \
+             WHERE status = 'paid' AND anomaly IS NULL AND ordered_at < $1{only} \
+             GROUP BY customer_id, product_id"
+        ),
         Some(cutoff),
         |(customer, product, n, last)| {
             let d = by_pair.entry((customer, product)).or_default();
@@ -50,9 +62,11 @@ pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
     .map_err(corrupt("orders"))?;
     bulk::fetch_each::<(String, String, String, i64, i64)>(
         db,
-        "SELECT customer_id, product_id, kind, COUNT(*), MAX(occurred_at) FROM events \
-         WHERE product_id IS NOT NULL AND anomaly IS NULL AND occurred_at < $1 \
-         GROUP BY customer_id, product_id, kind",
+        &format!(
+            "SELECT customer_id, product_id, kind, COUNT(*), MAX(occurred_at) FROM events \
+             WHERE product_id IS NOT NULL AND anomaly IS NULL AND occurred_at < $1{only} \
+             GROUP BY customer_id, product_id, kind"
+        ),
         Some(cutoff),
         |(customer, product, kind, n, last)| {
             let d = by_pair.entry((customer, product)).or_default();
@@ -127,11 +141,21 @@ pub async fn product_texts(db: &Db) -> Result<Vec<(String, String)>> {
 
 /// Each customer's segment label in the latest profiles (for cold-start popularity).
 pub async fn segments(db: &Db) -> Result<HashMap<String, String>> {
+    segments_of(db, None).await
+}
+
+/// As [`segments`], for the customers a subquery selects (`None`: everyone).
+pub async fn segments_of(db: &Db, customers: Option<&str>) -> Result<HashMap<String, String>> {
+    let only = customers
+        .map(|q| format!(" AND customer_id IN ({q})"))
+        .unwrap_or_default();
     let mut out = HashMap::new();
     bulk::fetch_each::<(String, String)>(
         db,
-        "SELECT customer_id, segment_label FROM customer_profiles \
-         WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles)",
+        &format!(
+            "SELECT customer_id, segment_label FROM customer_profiles \
+             WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles){only}"
+        ),
         None,
         |(c, s)| {
             out.insert(c, s);
@@ -181,8 +205,62 @@ pub struct StoredRecommendation {
 /// Replaces every stored recommendation with `rows` (cells in `RECOMMENDATIONS_TABLE` order).
 /// A crash half-way leaves a partial set that the next run replaces whole.
 pub async fn replace_all(db: &Db, rows: Vec<Vec<Cell>>) -> Result<u64> {
-    db.execute_unprepared("DELETE FROM recommendations").await?;
+    replace_of(db, None, rows).await
+}
+
+/// Replaces the recommendations of the customers a subquery selects (`None`: everyone)
+/// with `rows`. Rerunning with the same rows leaves the same lists.
+pub async fn replace_of(db: &Db, customers: Option<&str>, rows: Vec<Vec<Cell>>) -> Result<u64> {
+    match customers {
+        Some(q) => {
+            db.execute_unprepared(&format!(
+                "DELETE FROM recommendations WHERE customer_id IN ({q})"
+            ))
+            .await?
+        }
+        None => db.execute_unprepared("DELETE FROM recommendations").await?,
+    };
     super::intelligence::write_all(db, &RECOMMENDATIONS_TABLE, rows, 50_000).await
+}
+
+/// Stores the serving artifact of a recommendation model and drops those of models that
+/// can no longer serve (every other `recommend` model that is not the champion).
+pub async fn store_artifact(db: &Db, model_id: i64, bytes: Vec<u8>) -> Result {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        super::intelligence::placeholder(
+            backend,
+            "INSERT INTO model_artifacts (model_id, format, bytes) VALUES (?, ?, ?)",
+        ),
+        [model_id.into(), ARTIFACT_FORMAT.into(), bytes.into()],
+    ))
+    .await?;
+    db.execute_unprepared(&format!(
+        "DELETE FROM model_artifacts WHERE model_id <> {model_id} AND model_id IN \
+         (SELECT id FROM models WHERE kind = 'recommend' AND status <> 'champion')"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The format written by this version; an artifact in another is not read.
+pub const ARTIFACT_FORMAT: &str = "bincode-1/serve-v1";
+
+/// The serving artifact of a model, if stored in this version's format.
+pub async fn artifact(db: &Db, model_id: i64) -> Result<Option<Vec<u8>>> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            super::intelligence::placeholder(
+                backend,
+                "SELECT bytes FROM model_artifacts WHERE model_id = ? AND format = ?",
+            ),
+            [model_id.into(), ARTIFACT_FORMAT.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get_by_index::<Vec<u8>>(0)).transpose()?)
 }
 
 /// A customer's current recommendations, best first.
