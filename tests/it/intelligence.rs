@@ -192,6 +192,8 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
                 <= clicked
         );
 
+        feedback_folds_new_loads_in_once(&env, first);
+
         // Every review has a score; product means exist.
         let stats = env.json(&["sentiment", "this is not good at all", "--lexicon-only"]);
         assert_eq!(stats["label"], "negative", "{stats}");
@@ -199,6 +201,99 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
         assert_eq!(stats["label"], "positive", "{stats}");
         assert_eq!(stats["classifier"], true, "{stats}");
     }
+}
+
+const FEEDBACK: &str = r#"
+[pipeline]
+name = "fb"
+
+[[job]]
+name = "feedback"
+kind = "feedback"
+"#;
+
+fn recommendations_csv(env: &Env, name: &str) -> Vec<Vec<String>> {
+    let path = env.path(name);
+    env.ok(&["export", "recommendations", "--out", path.to_str().unwrap()]);
+    csv_rows(&std::fs::read_to_string(&path).unwrap())
+}
+
+fn frequency(env: &Env, customer: &str) -> i64 {
+    let path = env.path("features.csv");
+    env.ok(&["export", "features", "--out", path.to_str().unwrap()]);
+    let rows = csv_rows(&std::fs::read_to_string(&path).unwrap());
+    let col = rows[0].iter().position(|c| c == "frequency").unwrap();
+    rows[1..]
+        .iter()
+        .find(|r| r[0] == customer)
+        .map_or(0, |r| r[col].parse().unwrap())
+}
+
+/// A first pass folds everything in; then a customer buys one of their recommendations:
+/// the next pass touches only them (their features count the order, the product leaves
+/// their list); a pass with nothing new changes nothing; and redoing every customer from the
+/// same model gives exactly the lists the incremental passes left.
+fn feedback_folds_new_loads_in_once(env: &Env, customer: &str) {
+    env.apply("fb.toml", FEEDBACK);
+    let _daemon = env.daemon("fb-worker");
+    let run = |env: &Env| {
+        let out = env.json(&["trigger", "fb", "--wait"]);
+        assert_eq!(out["state"], "succeeded", "{out:#}");
+        env.json(&["feedback", "passes", "--limit", "1"])[0].clone()
+    };
+    let first = run(env);
+    assert!(first["arrived"]["customers"].as_i64().unwrap() > 500, "{first:#}");
+    assert!(first["arrived"]["rec_clicks"].as_i64().unwrap() >= 1, "{first:#}");
+    let before = recommendations_csv(env, "before.csv");
+    let orders_before = frequency(env, customer);
+    let product = before
+        .iter()
+        .find(|r| r[0] == customer)
+        .map(|r| r[2].clone())
+        .unwrap();
+    let product = product.as_str();
+
+    let at = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    env.write(
+        "new.csv",
+        &format!("order_id,customer_id,product_id,quantity,unit_price,ordered_at,status\nFB1,{customer},{product},2,4.50,{at},paid\n"),
+    );
+    env.ok(&["ingest", "orders", env.path("new.csv").to_str().unwrap()]);
+    let second = run(env);
+    assert_eq!(second["arrived"]["orders"], 1, "{second:#}");
+    assert_eq!(second["arrived"]["customers"], 1, "{second:#}");
+    assert_eq!(second["features"], 1, "{second:#}");
+    assert_eq!(second["recommendations"], 10, "{second:#}");
+    assert_eq!(frequency(env, customer), orders_before + 1);
+    let after = recommendations_csv(env, "after.csv");
+    let mine = |rows: &[Vec<String>]| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r[0] == customer)
+            .map(|r| r[2].clone())
+            .collect()
+    };
+    assert!(mine(&before).iter().any(|p| p == product));
+    assert!(mine(&after).iter().all(|p| p != product), "{:?}", mine(&after));
+    assert_eq!(mine(&after).len(), 10);
+    let others = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+        rows.iter().filter(|r| r[0] != customer).cloned().collect()
+    };
+    assert_eq!(others(&before), others(&after), "other customers' lists changed");
+
+    // Nothing new: nothing touched, nothing changed.
+    let third = run(env);
+    assert_eq!(third["arrived"]["customers"], 0, "{third:#}");
+    assert_eq!(third["recommendations"], 0);
+    assert_eq!(recommendations_csv(env, "again.csv"), after);
+
+    // A full recompute from the same model equals the incremental result.
+    block_on(async {
+        let db = patron::db::connect(&env.db.url, 2).await.unwrap();
+        db.execute_unprepared("DELETE FROM watermarks").await.unwrap();
+    });
+    let full = run(env);
+    assert!(full["arrived"]["customers"].as_i64().unwrap() > 500);
+    assert_eq!(recommendations_csv(env, "full.csv"), after);
 }
 
 /// 80 customers. Even ones spend 20.00 on their first order, buy again on 2024-04-01 and
