@@ -8,5 +8,6 @@ pub mod db;
 pub mod demo;
 pub mod ingest;
 pub mod jobs;
+pub mod loyalty;
 pub mod pipeline;
 pub mod scheduler;
