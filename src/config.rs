@@ -19,7 +19,89 @@ pub struct Settings {
     pub pipelines: PipelineSettings,
     pub ingest: IngestSettings,
     pub sentiment: SentimentSettings,
+    #[serde(default)]
+    pub loyalty: LoyaltySettings,
     pub log: LogSettings,
+}
+
+/// `[loyalty]`: the earning rules. Rates and multipliers are read as exact decimals
+/// (thousandths), never used as floats.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoyaltySettings {
+    /// Points per currency unit of paid spend.
+    pub points_per_unit: f64,
+    /// floor, nearest or ceil; once per order.
+    pub rounding: crate::loyalty::Rounding,
+    pub pending_days: i64,
+    /// 0: points never expire.
+    pub expiry_months: u32,
+    pub downgrade_period_days: i64,
+    /// What one point costs, in cents (campaign previews).
+    pub point_value_cents: f64,
+    pub tiers: Vec<TierSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSettings {
+    pub name: String,
+    pub threshold: i64,
+    pub multiplier: f64,
+}
+
+impl Default for LoyaltySettings {
+    fn default() -> Self {
+        let r = crate::loyalty::Rules::default();
+        LoyaltySettings {
+            points_per_unit: 1.0,
+            rounding: r.rounding,
+            pending_days: r.pending_days,
+            expiry_months: r.expiry_months,
+            downgrade_period_days: r.downgrade_period_days,
+            point_value_cents: 1.0,
+            tiers: r
+                .tiers
+                .iter()
+                .map(|t| TierSettings {
+                    name: t.name.clone(),
+                    threshold: t.threshold,
+                    multiplier: t.multiplier.0 as f64 / 1000.0,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl LoyaltySettings {
+    /// The rules, checked.
+    pub fn rules(&self) -> Result<crate::loyalty::Rules, String> {
+        use crate::loyalty::{Milli, Rules, TierRule};
+        let field = |name: &str, x: f64| {
+            Milli::from_f64(x).map_err(|e| format!("loyalty.{name}: {e}"))
+        };
+        let rules = Rules {
+            points_per_unit: field("points_per_unit", self.points_per_unit)?,
+            rounding: self.rounding,
+            tiers: self
+                .tiers
+                .iter()
+                .map(|t| {
+                    Ok(TierRule {
+                        name: t.name.clone(),
+                        threshold: t.threshold,
+                        multiplier: field("tiers.multiplier", t.multiplier)?,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            pending_days: self.pending_days,
+            expiry_months: self.expiry_months,
+            downgrade_period_days: self.downgrade_period_days,
+            point_value_milli_cents: field("point_value_cents", self.point_value_cents)?,
+        };
+        rules.check()?;
+        Ok(rules)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

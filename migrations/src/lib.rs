@@ -10,6 +10,7 @@ mod m20261129_000002_domain;
 mod m20261129_000003_intelligence;
 mod m20261129_000004_recommendations;
 mod m20261130_000005_feedback;
+mod m20261130_000006_loyalty;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_intelligence::Migration),
             Box::new(m20261129_000004_recommendations::Migration),
             Box::new(m20261130_000005_feedback::Migration),
+            Box::new(m20261130_000006_loyalty::Migration),
         ]
     }
 }

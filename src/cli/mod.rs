@@ -6,6 +6,7 @@ mod feedback;
 mod ingest;
 mod init;
 mod logs;
+mod loyalty;
 mod models;
 pub mod output;
 mod pipelines;
@@ -84,6 +85,12 @@ pub enum Command {
     Sentiment(sentiment::Cmd),
     /// A customer's current recommendations, with the reason for each.
     Recommend(recommend::Cmd),
+    /// Loyalty campaigns: create, preview, launch (exactly once), cancel.
+    #[command(subcommand)]
+    Campaign(loyalty::CampaignCmd),
+    /// Point balances, ledger history and manual adjustments.
+    #[command(subcommand)]
+    Points(loyalty::PointsCmd),
     /// What the feedback passes folded in between nightly runs.
     #[command(subcommand)]
     Feedback(feedback::Cmd),
@@ -194,6 +201,8 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Sentiment(cmd) => cmd.run(&ctx).await,
         Command::Recommend(cmd) => cmd.run(&ctx).await,
         Command::Feedback(cmd) => cmd.run(&ctx).await,
+        Command::Campaign(cmd) => cmd.run(&ctx).await,
+        Command::Points(cmd) => cmd.run(&ctx).await,
         Command::Workers => runs::workers(&ctx).await,
         Command::Audit(cmd) => cmd.run(&ctx).await,
     }

@@ -11,6 +11,7 @@ pub mod feedback;
 pub mod http;
 pub mod ingest;
 pub mod noop;
+pub mod points;
 pub mod profile;
 pub mod recommend;
 pub mod retrain;
@@ -145,7 +146,7 @@ impl JobContext {
 }
 
 /// Kinds DESIGN.md names that later versions add.
-const PLANNED_KINDS: &[&str] = &["points"];
+const PLANNED_KINDS: &[&str] = &[];
 
 /// The kinds this build can run.
 #[derive(Clone)]
@@ -169,6 +170,7 @@ impl Registry {
         registry.add(Arc::new(sentiment::SentimentJob));
         registry.add(Arc::new(recommend::Recommend));
         registry.add(Arc::new(feedback::Feedback));
+        registry.add(Arc::new(points::Points));
         registry
     }
 

@@ -9,5 +9,6 @@ mod common;
 mod daemon;
 mod ingest;
 mod intelligence;
+mod loyalty;
 mod recovery;
 mod triggers;

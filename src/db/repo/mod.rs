@@ -7,6 +7,7 @@ pub mod features;
 pub mod feedback;
 pub mod intelligence;
 pub mod logs;
+pub mod loyalty;
 pub mod models;
 pub mod pipelines;
 pub mod recommend;

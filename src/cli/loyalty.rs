@@ -1,0 +1,452 @@
+//! `patron campaign …` and `patron points …`: the loyalty team's commands.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{CliError, CliResult, Ctx, output, runs::wait_for};
+use crate::{
+    db::{
+        Db,
+        entities::{RunState, Trigger},
+        repo::{self, pipelines::SpecCache, runs::NewRun},
+    },
+    jobs::Registry,
+    loyalty::Campaign,
+    pipeline::{self, LoadedPipeline},
+    scheduler::{self, DaemonOptions},
+};
+
+/// The pipeline a launch runs in, so the console and `runs` show it like any other run.
+const LAUNCH_PIPELINE: &str = r#"[pipeline]
+name = "campaign-launch"
+description = "Pays a campaign's points (started by `patron campaign launch`)"
+
+[[job]]
+name = "allocate"
+kind = "points"
+retries = 5
+retry_backoff = "1s"
+timeout = "30m"
+"#;
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCmd {
+    /// Store a campaign from its TOML file (as a draft).
+    Create { file: std::path::PathBuf },
+    /// Every campaign.
+    List,
+    /// One campaign: its rule, state and what it paid.
+    Show { id: i64 },
+    /// Who would get how many points, and what it would cost, without paying anything.
+    Preview {
+        id: i64,
+        /// Customers shown in the sample.
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
+    },
+    /// Pay the campaign through a job run, exactly once.
+    Launch {
+        id: i64,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Cancel a campaign that was not launched.
+    Cancel { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PointsCmd {
+    /// Spendable and pending points, and the tier.
+    Balance { customer: String },
+    /// Every ledger row of a customer, oldest first.
+    History { customer: String },
+    /// Add (or with a negative number, remove) points by hand; audited.
+    Adjust {
+        customer: String,
+        #[arg(allow_hyphen_values = true)]
+        points: i64,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn rules(ctx: &Ctx) -> anyhow::Result<crate::loyalty::Rules> {
+    ctx.settings
+        .loyalty
+        .rules()
+        .map_err(|e| anyhow::anyhow!("settings: {e}"))
+}
+
+fn parse_campaign(id: i64, source: &str) -> anyhow::Result<Campaign> {
+    Campaign::parse(source).map_err(|p| {
+        anyhow::anyhow!(
+            "campaign {id}: {}",
+            p.iter()
+                .map(|p| format!("line {}: {}", p.line, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })
+}
+
+impl CampaignCmd {
+    pub async fn run(self, ctx: &Ctx) -> CliResult {
+        match self {
+            CampaignCmd::Create { file } => {
+                let source = std::fs::read_to_string(&file)
+                    .with_context(|| format!("{}: cannot read", file.display()))?;
+                let campaign = match Campaign::parse(&source) {
+                    Ok(c) => c,
+                    Err(problems) => {
+                        for p in &problems {
+                            eprintln!("{}:{}: {}", file.display(), p.line, p.message);
+                        }
+                        return Err(CliError::Exit(1));
+                    }
+                };
+                let db = ctx.db().await?;
+                let id = repo::loyalty::create_campaign(
+                    &db,
+                    &campaign.name,
+                    &source,
+                    &serde_json::to_value(&campaign)?,
+                )
+                .await?;
+                repo::audit::record(
+                    &db,
+                    "campaign create",
+                    &format!("campaign {id}"),
+                    json!({ "name": campaign.name, "file": file.display().to_string() }),
+                )
+                .await?;
+                if ctx.json {
+                    ctx.print_json(&json!({ "id": id }))?;
+                } else {
+                    println!("campaign {id} `{}` created (draft); preview it with `patron campaign preview {id}`", campaign.name);
+                }
+            }
+            CampaignCmd::List => {
+                let db = ctx.db().await?;
+                let all = repo::loyalty::campaigns(&db).await?;
+                if ctx.json {
+                    ctx.print_json(&all)?;
+                    return Ok(());
+                }
+                let mut t = output::table(&["ID", "NAME", "STATE", "CUSTOMERS", "POINTS", "RUN"]);
+                for c in &all {
+                    t.add_row(vec![
+                        c.id.to_string(),
+                        c.name.clone(),
+                        c.state.clone(),
+                        c.customers.map_or_else(String::new, |x| x.to_string()),
+                        c.points.map_or_else(String::new, |x| x.to_string()),
+                        c.run_id.map_or_else(String::new, |x| x.to_string()),
+                    ]);
+                }
+                println!("{t}");
+            }
+            CampaignCmd::Show { id } => {
+                let db = ctx.db().await?;
+                let c = repo::loyalty::campaign(&db, id).await?;
+                if ctx.json {
+                    ctx.print_json(&c)?;
+                } else {
+                    println!(
+                        "campaign {} `{}`  state {}  created {}",
+                        c.id, c.name, c.state, c.created_at
+                    );
+                    if let (Some(n), Some(p)) = (c.customers, c.points) {
+                        println!(
+                            "paid {p} points to {n} customers (run {})",
+                            c.run_id.unwrap_or_default()
+                        );
+                    }
+                    println!("\n{}", c.source.trim_end());
+                }
+            }
+            CampaignCmd::Preview { id, sample } => {
+                let db = ctx.db().await?;
+                let stored = repo::loyalty::campaign(&db, id).await?;
+                let campaign = parse_campaign(id, &stored.source)?;
+                let rules = rules(ctx)?;
+                let (from, to) = campaign.window();
+                let candidates = repo::loyalty::candidates(&db, from, to).await?;
+                let plan_rules = rules.clone();
+                let plan = tokio::task::spawn_blocking(move || {
+                    campaign.allocate(&plan_rules, &candidates)
+                })
+                .await?;
+                let points: i64 = plan.iter().map(|a| a.points).sum();
+                let cost_cents = rules.cost_cents(points);
+                let shown: Vec<_> = plan.iter().take(sample).collect();
+                if ctx.json {
+                    ctx.print_json(&json!({
+                        "id": id,
+                        "customers": plan.len(),
+                        "points": points,
+                        "cost": cost_cents as f64 / 100.0,
+                        "cost_cents": cost_cents,
+                        "sample": shown,
+                    }))?;
+                    return Ok(());
+                }
+                println!(
+                    "campaign {id} `{}`: {} customers, {points} points, cost {}.{:02} at {} cents a point",
+                    stored.name,
+                    plan.len(),
+                    cost_cents / 100,
+                    cost_cents % 100,
+                    rules.point_value_milli_cents
+                );
+                let mut t = output::table(&["CUSTOMER", "POINTS", "WHY"]);
+                for a in shown {
+                    t.add_row(vec![
+                        a.customer_id.clone(),
+                        a.points.to_string(),
+                        a.why.join(", "),
+                    ]);
+                }
+                println!("{t}");
+            }
+            CampaignCmd::Launch { id, yes } => launch(ctx, id, yes).await?,
+            CampaignCmd::Cancel { id } => {
+                let db = ctx.db().await?;
+                let c = repo::loyalty::campaign(&db, id).await?;
+                if !repo::loyalty::set_campaign_state(&db, id, &["draft"], "cancelled").await? {
+                    eprintln!(
+                        "campaign {id} is {}: only a draft can be cancelled",
+                        c.state
+                    );
+                    return Err(CliError::Exit(1));
+                }
+                repo::audit::record(&db, "campaign cancel", &format!("campaign {id}"), json!({}))
+                    .await?;
+                if ctx.json {
+                    ctx.print_json(&json!({ "id": id, "state": "cancelled" }))?;
+                } else {
+                    println!("campaign {id} cancelled");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn launch(ctx: &Ctx, id: i64, yes: bool) -> CliResult {
+    let db = ctx.db().await?;
+    let c = repo::loyalty::campaign(&db, id).await?;
+    match c.state.as_str() {
+        "launched" => {
+            eprintln!(
+                "campaign {id} was already launched (run {}): {} points to {} customers; nothing more is paid",
+                c.run_id.unwrap_or_default(),
+                c.points.unwrap_or_default(),
+                c.customers.unwrap_or_default()
+            );
+            return Err(CliError::Exit(1));
+        }
+        "cancelled" => {
+            eprintln!("campaign {id} was cancelled: nothing is paid");
+            return Err(CliError::Exit(1));
+        }
+        _ => {}
+    }
+    parse_campaign(id, &c.source)?;
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!("campaign launch pays points: confirm with --yes when not on a terminal");
+            return Err(CliError::Exit(1));
+        }
+        eprint!("launch campaign {id} `{}` and pay its points? [y/N] ", c.name);
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("not launched");
+            return Err(CliError::Exit(1));
+        }
+    }
+    // The pipeline the launch runs in.
+    let loaded = pipeline::parse_source("campaign-launch.toml", LAUNCH_PIPELINE, &Registry::builtin())
+        .map_err(|p| anyhow::anyhow!("built-in launch pipeline: {p:?}"))?;
+    repo::pipelines::apply(
+        &db,
+        &LoadedPipeline {
+            path: "(built in)".to_owned(),
+            source: LAUNCH_PIPELINE.to_owned(),
+            spec: loaded,
+        },
+    )
+    .await?;
+    let specs = SpecCache::default();
+    let view = repo::pipelines::get(&db, &specs, "campaign-launch").await?;
+    // One run per campaign: launching twice (or from two terminals) finds the same run.
+    let (run_id, created) = repo::runs::create(
+        &db,
+        view.pipeline.id,
+        view.version.id,
+        &view.spec,
+        NewRun {
+            run_key: format!("campaign-{id}"),
+            trigger: Trigger::Manual,
+            logical_time: crate::db::now(),
+            params: [("campaign".to_owned(), id.to_string())].into(),
+        },
+    )
+    .await?;
+    repo::loyalty::set_campaign_run(&db, id, run_id).await?;
+    repo::loyalty::set_campaign_state(&db, id, &["draft"], "launching").await?;
+    if created {
+        repo::audit::record(
+            &db,
+            "campaign launch",
+            &format!("campaign {id}"),
+            json!({ "run_id": run_id, "name": c.name }),
+        )
+        .await?;
+    }
+    let state = wait_with_worker(ctx, &db, run_id).await?;
+    let c = repo::loyalty::campaign(&db, id).await?;
+    if state != RunState::Succeeded || c.state != "launched" {
+        eprintln!(
+            "campaign {id}: run {run_id} ended {state}; see `patron logs {run_id}` (a rerun pays only what is missing)"
+        );
+        return Err(CliError::Exit(1));
+    }
+    if ctx.json {
+        ctx.print_json(&json!({
+            "id": id,
+            "run_id": run_id,
+            "customers": c.customers,
+            "points": c.points,
+        }))?;
+    } else {
+        println!(
+            "campaign {id} launched by run {run_id}: {} points to {} customers",
+            c.points.unwrap_or_default(),
+            c.customers.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Waits for a run; with no daemon alive, runs one in this process until the run ends.
+async fn wait_with_worker(ctx: &Ctx, db: &Db, run_id: i64) -> anyhow::Result<RunState> {
+    let ttl = ctx.settings.scheduler.lease_ttl;
+    if repo::workers::any_alive(db, ttl).await? {
+        return wait_for(db, run_id, ctx.json).await;
+    }
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn({
+        let settings = ctx.settings.clone();
+        let db = db.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            let options = DaemonOptions {
+                worker_id: Some(format!("cli-{}", std::process::id())),
+                ..Default::default()
+            };
+            scheduler::run(&settings, db, options, shutdown).await
+        }
+    });
+    let state = wait_for(db, run_id, ctx.json).await;
+    shutdown.cancel();
+    daemon.await.context("the launch worker panicked")??;
+    state
+}
+
+impl PointsCmd {
+    pub async fn run(self, ctx: &Ctx) -> CliResult {
+        let db = ctx.db().await?;
+        let now = crate::db::now().timestamp();
+        match self {
+            PointsCmd::Balance { customer } => {
+                let b = repo::loyalty::balance(&db, &customer, now).await?;
+                if ctx.json {
+                    ctx.print_json(&b)?;
+                } else {
+                    println!(
+                        "{}: {} points spendable, {} pending, tier {}",
+                        b.customer_id,
+                        b.balance,
+                        b.pending,
+                        b.tier.as_deref().unwrap_or("none yet")
+                    );
+                }
+            }
+            PointsCmd::History { customer } => {
+                let rows = repo::loyalty::history(&db, &customer).await?;
+                if ctx.json {
+                    ctx.print_json(&rows)?;
+                    return Ok(());
+                }
+                let mut t = output::table(&["AT", "KIND", "POINTS", "KEY", "AVAILABLE", "EXPIRES", "REASON"]);
+                for r in &rows {
+                    t.add_row(vec![
+                        r.created_at.clone(),
+                        r.kind.clone(),
+                        r.points.to_string(),
+                        r.key.clone(),
+                        r.available_at.clone(),
+                        r.expires_at.clone().unwrap_or_default(),
+                        r.reason.clone().unwrap_or_default(),
+                    ]);
+                }
+                println!("{t}");
+            }
+            PointsCmd::Adjust {
+                customer,
+                points,
+                reason,
+            } => {
+                if points == 0 || reason.trim().is_empty() {
+                    eprintln!("an adjustment needs non-zero points and a --reason");
+                    return Err(CliError::Exit(1));
+                }
+                if !repo::loyalty::customer_exists(&db, &customer).await? {
+                    eprintln!("unknown customer `{customer}`");
+                    return Err(CliError::Exit(1));
+                }
+                let rules = rules(ctx)?;
+                let key = format!("adjust:{}", uuid::Uuid::new_v4());
+                repo::loyalty::append(
+                    &db,
+                    vec![repo::loyalty::NewEntry {
+                        key: key.clone(),
+                        customer_id: customer.clone(),
+                        kind: crate::loyalty::EntryKind::Adjust,
+                        points,
+                        at: now,
+                        available_at: now,
+                        expires_at: (points > 0).then(|| rules.expires_at(now)).flatten(),
+                        order_id: None,
+                        basis_cents: None,
+                        campaign_id: None,
+                        reason: Some(reason.clone()),
+                        run_id: None,
+                    }],
+                )
+                .await?;
+                repo::audit::record(
+                    &db,
+                    "points adjust",
+                    &format!("customer {customer}"),
+                    json!({ "points": points, "reason": reason, "key": key }),
+                )
+                .await?;
+                let b = repo::loyalty::balance(&db, &customer, now).await?;
+                if ctx.json {
+                    ctx.print_json(&json!({ "key": key, "balance": b }))?;
+                } else {
+                    println!("{customer}: {points:+} points ({reason}); balance {}", b.balance);
+                }
+            }
+        }
+        Ok(())
+    }
+}

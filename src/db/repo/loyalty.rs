@@ -1,0 +1,709 @@
+//! Reads and writes of loyalty: the point ledger (insert only, never updated), tiers,
+//! campaigns and their allocation plans. Every ledger write is `ON CONFLICT (key) DO
+//! NOTHING`: the key of an effect decides whether it happened, so a retry, a rerun or a
+//! second daemon writing the same effect changes nothing.
+
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, Statement, Value};
+use serde::Serialize;
+
+use super::intelligence::{placeholder, write_all};
+use crate::{
+    db::{
+        Db, RepoError, Result,
+        bulk::{self, Cell, TableSpec},
+    },
+    loyalty::{Candidate, Entry, EntryKind, Standing},
+};
+
+pub static LEDGER_TABLE: TableSpec = TableSpec {
+    table: "point_ledger",
+    columns: &[
+        "key",
+        "customer_id",
+        "kind",
+        "points",
+        "at",
+        "available_at",
+        "expires_at",
+        "order_id",
+        "basis_cents",
+        "campaign_id",
+        "reason",
+        "run_id",
+    ],
+    pg_types: &[
+        "text", "text", "text", "bigint", "bigint", "bigint", "bigint", "text", "bigint", "bigint",
+        "text", "bigint",
+    ],
+    on_conflict: "ON CONFLICT (key) DO NOTHING",
+    sqlite_upsert: None,
+    pg_distinct_on: None,
+};
+
+/// A ledger row to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    pub key: String,
+    pub customer_id: String,
+    pub kind: EntryKind,
+    pub points: i64,
+    pub at: i64,
+    pub available_at: i64,
+    pub expires_at: Option<i64>,
+    pub order_id: Option<String>,
+    pub basis_cents: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub reason: Option<String>,
+    pub run_id: Option<i64>,
+}
+
+impl NewEntry {
+    fn cells(self) -> Vec<Cell> {
+        vec![
+            Cell::Text(self.key),
+            Cell::Text(self.customer_id),
+            Cell::Text(self.kind.as_str().to_owned()),
+            Cell::Int(self.points),
+            Cell::Int(self.at),
+            Cell::Int(self.available_at),
+            Cell::OptInt(self.expires_at),
+            Cell::OptText(self.order_id),
+            Cell::OptInt(self.basis_cents),
+            Cell::OptInt(self.campaign_id),
+            Cell::OptText(self.reason),
+            Cell::OptInt(self.run_id),
+        ]
+    }
+}
+
+/// Writes ledger rows; those whose key exists are skipped. Returns how many were new.
+pub async fn append(db: &Db, rows: Vec<NewEntry>) -> Result<u64> {
+    let rows: Vec<Vec<Cell>> = rows.into_iter().map(NewEntry::cells).collect();
+    write_all(db, &LEDGER_TABLE, rows, 50_000).await
+}
+
+fn corrupt(what: &str) -> impl Fn(anyhow::Error) -> RepoError + '_ {
+    move |e| RepoError::Corrupt(format!("reading {what}: {e}"))
+}
+
+/// A paid order that has not earned yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unearned {
+    pub order_id: String,
+    pub customer_id: String,
+    pub paid_cents: i64,
+    pub at: i64,
+}
+
+/// Orders with paid lines before `before` and no earn row.
+pub async fn unearned_orders(db: &Db, before: i64) -> Result<Vec<Unearned>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String, String, i64, i64)>(
+        db,
+        "SELECT o.order_id, o.customer_id, CAST(SUM(o.quantity * o.unit_price_cents) AS BIGINT), MIN(o.ordered_at) \
+         FROM orders o WHERE o.status = 'paid' AND o.anomaly IS NULL AND o.ordered_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM point_ledger l WHERE l.key = 'earn:' || o.order_id) \
+         GROUP BY o.order_id, o.customer_id",
+        Some(before),
+        |(order_id, customer_id, paid_cents, at)| {
+            out.push(Unearned {
+                order_id,
+                customer_id,
+                paid_cents,
+                at,
+            })
+        },
+    )
+    .await
+    .map_err(corrupt("orders"))?;
+    Ok(out)
+}
+
+/// An earned order with lines that are no longer paid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refunded {
+    pub order_id: String,
+    pub customer_id: String,
+    pub earned: i64,
+    pub basis_cents: i64,
+    pub paid_cents: i64,
+    /// Sum of the reverse rows so far (≤ 0).
+    pub reversed: i64,
+}
+
+pub async fn refunded_orders(db: &Db) -> Result<Vec<Refunded>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String, String, i64, i64, i64, i64)>(
+        db,
+        "SELECT l.order_id, l.customer_id, l.points, COALESCE(l.basis_cents, 0), \
+           COALESCE((SELECT CAST(SUM(o.quantity * o.unit_price_cents) AS BIGINT) FROM orders o \
+                     WHERE o.order_id = l.order_id AND o.status = 'paid' AND o.anomaly IS NULL), 0), \
+           COALESCE((SELECT CAST(SUM(r.points) AS BIGINT) FROM point_ledger r \
+                     WHERE r.kind = 'reverse' AND r.order_id = l.order_id), 0) \
+         FROM point_ledger l WHERE l.kind = 'earn' AND l.order_id IN \
+           (SELECT order_id FROM orders WHERE status <> 'paid' OR anomaly IS NOT NULL)",
+        None,
+        |(order_id, customer_id, earned, basis_cents, paid_cents, reversed)| {
+            out.push(Refunded {
+                order_id,
+                customer_id,
+                earned,
+                basis_cents,
+                paid_cents,
+                reversed,
+            })
+        },
+    )
+    .await
+    .map_err(corrupt("point_ledger"))?;
+    Ok(out)
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+fn entry(
+    (key, customer, kind, points, at, available_at, expires_at, order_id): Row,
+) -> (String, Entry) {
+    (
+        customer,
+        Entry {
+            key,
+            kind: EntryKind::parse(&kind).unwrap_or(EntryKind::Adjust),
+            points,
+            at,
+            available_at,
+            expires_at,
+            order_id,
+        },
+    )
+}
+
+const ENTRY_COLUMNS: &str =
+    "key, customer_id, kind, points, at, available_at, expires_at, order_id";
+
+/// Every row of the customers who hold a lot that expired by `now` and has no expire row.
+pub async fn with_due_lots(db: &Db, now: i64) -> Result<HashMap<String, Vec<Entry>>> {
+    let mut out: HashMap<String, Vec<Entry>> = HashMap::new();
+    bulk::fetch_each::<Row>(
+        db,
+        &format!(
+            "SELECT {ENTRY_COLUMNS} FROM point_ledger WHERE customer_id IN \
+               (SELECT l.customer_id FROM point_ledger l WHERE l.points > 0 AND l.expires_at <= $1 \
+                AND NOT EXISTS (SELECT 1 FROM point_ledger e WHERE e.key = 'expire:' || l.key))"
+        ),
+        Some(now),
+        |row| {
+            let (c, e) = entry(row);
+            out.entry(c).or_default().push(e);
+        },
+    )
+    .await
+    .map_err(corrupt("point_ledger"))?;
+    Ok(out)
+}
+
+/// Points earned (less reversals) since `since`, per customer with any.
+pub async fn earned_since(db: &Db, since: i64) -> Result<HashMap<String, i64>> {
+    let mut out = HashMap::new();
+    bulk::fetch_each::<(String, i64)>(
+        db,
+        "SELECT customer_id, CAST(SUM(points) AS BIGINT) FROM point_ledger \
+         WHERE kind IN ('earn', 'reverse') AND at >= $1 GROUP BY customer_id",
+        Some(since),
+        |(c, p)| {
+            out.insert(c, p);
+        },
+    )
+    .await
+    .map_err(corrupt("point_ledger"))?;
+    Ok(out)
+}
+
+/// Every stored tier.
+pub async fn standings(db: &Db) -> Result<HashMap<String, Standing>> {
+    let mut out = HashMap::new();
+    bulk::fetch_each::<(String, String, Option<i64>)>(
+        db,
+        "SELECT customer_id, tier, downgraded_at FROM customer_tiers",
+        None,
+        |(c, tier, downgraded_at)| {
+            out.insert(
+                c,
+                Standing {
+                    tier,
+                    downgraded_at,
+                },
+            );
+        },
+    )
+    .await
+    .map_err(corrupt("customer_tiers"))?;
+    Ok(out)
+}
+
+/// A tier to store.
+pub struct TierRow {
+    pub customer_id: String,
+    pub tier: String,
+    pub earned_12m: i64,
+    pub changed_at: i64,
+    pub downgraded_at: Option<i64>,
+}
+
+/// Inserts or replaces tiers, in statements of a few hundred rows.
+pub async fn store_tiers(db: &Db, rows: &[TierRow]) -> Result<u64> {
+    let backend = db.get_database_backend();
+    let mut n = 0;
+    for chunk in rows.chunks(super::CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO customer_tiers (customer_id, tier, earned_12m, changed_at, downgraded_at) VALUES ",
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?, ?, ?, ?)");
+            values.push(r.customer_id.clone().into());
+            values.push(r.tier.clone().into());
+            values.push(r.earned_12m.into());
+            values.push(r.changed_at.into());
+            values.push(r.downgraded_at.into());
+        }
+        sql.push_str(
+            " ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier, earned_12m = excluded.earned_12m, \
+             changed_at = excluded.changed_at, downgraded_at = excluded.downgraded_at",
+        );
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(backend, &sql),
+            values,
+        ))
+        .await?;
+        n += chunk.len() as u64;
+    }
+    Ok(n)
+}
+
+/// A customer's balance at `now`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Balance {
+    pub customer_id: String,
+    /// Spendable points.
+    pub balance: i64,
+    /// Earned, not spendable yet.
+    pub pending: i64,
+    pub tier: Option<String>,
+}
+
+pub async fn balance(db: &Db, customer: &str, now: i64) -> Result<Balance> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(
+                backend,
+                "SELECT CAST(COALESCE(SUM(CASE WHEN available_at <= ? OR points < 0 THEN points END), 0) AS BIGINT), \
+                        CAST(COALESCE(SUM(CASE WHEN available_at > ? AND points > 0 THEN points END), 0) AS BIGINT), \
+                        (SELECT tier FROM customer_tiers WHERE customer_id = ?) \
+                 FROM point_ledger WHERE customer_id = ?",
+            ),
+            [now.into(), now.into(), customer.into(), customer.into()],
+        ))
+        .await?;
+    let (balance, pending, tier) = match row {
+        Some(r) => (
+            r.try_get_by_index::<i64>(0)?,
+            r.try_get_by_index::<i64>(1)?,
+            r.try_get_by_index::<Option<String>>(2)?,
+        ),
+        None => (0, 0, None),
+    };
+    Ok(Balance {
+        customer_id: customer.to_owned(),
+        balance,
+        pending,
+        tier,
+    })
+}
+
+/// One row of a customer's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow {
+    pub kind: String,
+    pub points: i64,
+    pub key: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub available_at: String,
+    pub reason: Option<String>,
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(|| t.to_string(), |d| d.to_rfc3339())
+}
+
+/// A customer's ledger, oldest first.
+pub async fn history(db: &Db, customer: &str) -> Result<Vec<HistoryRow>> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(
+                backend,
+                "SELECT kind, points, key, at, expires_at, available_at, reason FROM point_ledger \
+                 WHERE customer_id = ? ORDER BY at, id",
+            ),
+            [customer.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(HistoryRow {
+                kind: r.try_get_by_index(0)?,
+                points: r.try_get_by_index(1)?,
+                key: r.try_get_by_index(2)?,
+                created_at: rfc3339(r.try_get_by_index(3)?),
+                expires_at: r.try_get_by_index::<Option<i64>>(4)?.map(rfc3339),
+                available_at: rfc3339(r.try_get_by_index(5)?),
+                reason: r.try_get_by_index(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Whether a customer exists.
+pub async fn customer_exists(db: &Db, customer: &str) -> Result<bool> {
+    let backend = db.get_database_backend();
+    Ok(db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(backend, "SELECT 1 FROM customers WHERE customer_id = ?"),
+            [customer.into()],
+        ))
+        .await?
+        .is_some())
+}
+
+// ---- campaigns ----
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredCampaign {
+    pub id: i64,
+    pub name: String,
+    pub state: String,
+    pub source: String,
+    pub spec: serde_json::Value,
+    pub created_at: String,
+    pub launched_at: Option<String>,
+    pub run_id: Option<i64>,
+    pub customers: Option<i64>,
+    pub points: Option<i64>,
+}
+
+const CAMPAIGN_COLUMNS: &str = "id, name, state, source, spec, created_at, launched_at, run_id, customers, points";
+
+fn campaign_of(r: &sea_orm::QueryResult) -> Result<StoredCampaign> {
+    let spec: String = r.try_get_by_index(4)?;
+    let ts = |i: usize| -> Result<Option<String>> {
+        Ok(r
+            .try_get_by_index::<Option<chrono::DateTime<chrono::Utc>>>(i)?
+            .map(|t| t.to_rfc3339()))
+    };
+    Ok(StoredCampaign {
+        id: r.try_get_by_index(0)?,
+        name: r.try_get_by_index(1)?,
+        state: r.try_get_by_index(2)?,
+        source: r.try_get_by_index(3)?,
+        spec: serde_json::from_str(&spec).unwrap_or(serde_json::Value::Null),
+        created_at: ts(5)?.unwrap_or_default(),
+        launched_at: ts(6)?,
+        run_id: r.try_get_by_index(7)?,
+        customers: r.try_get_by_index(8)?,
+        points: r.try_get_by_index(9)?,
+    })
+}
+
+pub async fn create_campaign(db: &Db, name: &str, source: &str, spec: &serde_json::Value) -> Result<i64> {
+    let backend = db.get_database_backend();
+    let sql = "INSERT INTO campaigns (name, state, source, spec, created_at) VALUES (?, 'draft', ?, ?, ?) RETURNING id";
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(backend, sql),
+            [
+                name.into(),
+                source.into(),
+                spec.to_string().into(),
+                crate::db::now().into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| RepoError::Corrupt("campaign insert returned nothing".to_owned()))?;
+    Ok(row.try_get_by_index(0)?)
+}
+
+pub async fn campaigns(db: &Db) -> Result<Vec<StoredCampaign>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id"),
+        ))
+        .await?;
+    rows.iter().map(campaign_of).collect()
+}
+
+pub async fn campaign(db: &Db, id: i64) -> Result<StoredCampaign> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(backend, &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?")),
+            [id.into()],
+        ))
+        .await?
+        .ok_or_else(|| RepoError::NotFound { what: "campaign", id: id.to_string() })?;
+    campaign_of(&row)
+}
+
+/// Moves a campaign from one of `from` to `to`; false if it was in none of them.
+pub async fn set_campaign_state(db: &Db, id: i64, from: &[&str], to: &str) -> Result<bool> {
+    let backend = db.get_database_backend();
+    let states = from
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(
+                backend,
+                &format!("UPDATE campaigns SET state = ? WHERE id = ? AND state IN ({states})"),
+            ),
+            [to.into(), id.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// Links a campaign to the run launching it.
+pub async fn set_campaign_run(db: &Db, id: i64, run_id: i64) -> Result {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        placeholder(backend, "UPDATE campaigns SET run_id = ? WHERE id = ?"),
+        [run_id.into(), id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Replaces a campaign's allocation plan.
+pub async fn store_plan(db: &Db, id: i64, plan: &[crate::loyalty::Allocation]) -> Result<u64> {
+    db.execute_unprepared(&format!("DELETE FROM campaign_allocations WHERE campaign_id = {id}"))
+        .await?;
+    let rows: Vec<Vec<Cell>> = plan
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::Int(id),
+                Cell::Text(a.customer_id.clone()),
+                Cell::Int(a.points),
+                Cell::Text(a.why.join("; ")),
+            ]
+        })
+        .collect();
+    write_all(db, &ALLOCATIONS_TABLE, rows, 50_000).await
+}
+
+static ALLOCATIONS_TABLE: TableSpec = TableSpec {
+    table: "campaign_allocations",
+    columns: &["campaign_id", "customer_id", "points", "why"],
+    pg_types: &["bigint", "text", "bigint", "text"],
+    on_conflict: "ON CONFLICT (campaign_id, customer_id) DO NOTHING",
+    sqlite_upsert: None,
+    pg_distinct_on: None,
+};
+
+/// Pays a planned campaign in one statement: one earn row per allocation, keyed
+/// `campaign:ID:CUSTOMER`. Returns the rows that were new.
+pub async fn pay_plan(
+    db: &Db,
+    id: i64,
+    name: &str,
+    at: i64,
+    expires_at: Option<i64>,
+    run_id: i64,
+) -> Result<u64> {
+    let backend = db.get_database_backend();
+    let expires = expires_at.map_or("NULL".to_owned(), |e| e.to_string());
+    let sql = format!(
+        "INSERT INTO point_ledger (key, customer_id, kind, points, at, available_at, expires_at, campaign_id, reason, run_id) \
+         SELECT 'campaign:{id}:' || customer_id, customer_id, 'earn', points, {at}, {at}, {expires}, {id}, ?, {run_id} \
+         FROM campaign_allocations WHERE campaign_id = {id} \
+         ON CONFLICT (key) DO NOTHING"
+    );
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(backend, &sql),
+            [format!("campaign {name}").into()],
+        ))
+        .await?;
+    Ok(res.rows_affected())
+}
+
+/// `(customers, points)` of a campaign: from the ledger once paid.
+pub async fn paid(db: &Db, id: i64) -> Result<(i64, i64)> {
+    totals(db, &format!("SELECT COUNT(*), CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM point_ledger WHERE campaign_id = {id}")).await
+}
+
+/// `(customers, points)` of a campaign's plan.
+pub async fn planned(db: &Db, id: i64) -> Result<(i64, i64)> {
+    totals(db, &format!("SELECT COUNT(*), CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM campaign_allocations WHERE campaign_id = {id}")).await
+}
+
+async fn totals(db: &Db, sql: &str) -> Result<(i64, i64)> {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .await?;
+    Ok(match row {
+        Some(r) => (r.try_get_by_index(0)?, r.try_get_by_index(1)?),
+        None => (0, 0),
+    })
+}
+
+/// Marks a campaign launched with what it paid.
+pub async fn finish_campaign(db: &Db, id: i64, customers: i64, points: i64) -> Result {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        placeholder(
+            backend,
+            "UPDATE campaigns SET state = 'launched', launched_at = ?, customers = ?, points = ? WHERE id = ?",
+        ),
+        [crate::db::now().into(), customers.into(), points.into(), id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// What targeting knows of every customer: latest segment, tier, scores and features,
+/// region, and paid spend in `[from, to)`.
+pub async fn candidates(db: &Db, from: i64, to: i64) -> Result<Vec<Candidate>> {
+    let mut by_id: HashMap<String, Candidate> = HashMap::new();
+    bulk::fetch_each::<(String, Option<String>)>(
+        db,
+        "SELECT customer_id, region FROM customers WHERE anomaly IS NULL",
+        None,
+        |(id, region)| {
+            by_id.insert(
+                id.clone(),
+                Candidate {
+                    customer_id: id,
+                    region,
+                    ..Candidate::default()
+                },
+            );
+        },
+    )
+    .await
+    .map_err(corrupt("customers"))?;
+    bulk::fetch_each::<(String, String)>(
+        db,
+        "SELECT customer_id, segment_label FROM customer_profiles \
+         WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles)",
+        None,
+        |(id, s)| {
+            if let Some(c) = by_id.get_mut(&id) {
+                c.segment = Some(s);
+            }
+        },
+    )
+    .await
+    .map_err(corrupt("customer_profiles"))?;
+    bulk::fetch_each::<(String, String)>(
+        db,
+        "SELECT customer_id, tier FROM customer_tiers",
+        None,
+        |(id, t)| {
+            if let Some(c) = by_id.get_mut(&id) {
+                c.tier = Some(t);
+            }
+        },
+    )
+    .await
+    .map_err(corrupt("customer_tiers"))?;
+    bulk::fetch_each::<(String, Option<f64>, Option<f64>)>(
+        db,
+        "SELECT customer_id, churn_probability, intent_probability FROM customer_scores \
+         WHERE as_of = (SELECT MAX(as_of) FROM customer_scores)",
+        None,
+        |(id, churn, intent)| {
+            if let Some(c) = by_id.get_mut(&id) {
+                c.churn = churn;
+                c.intent = intent;
+            }
+        },
+    )
+    .await
+    .map_err(corrupt("customer_scores"))?;
+    bulk::fetch_each::<(String, Option<f64>, Option<f64>, i64)>(
+        db,
+        "SELECT customer_id, recency_days, mean_sentiment, frequency FROM customer_features \
+         WHERE as_of = (SELECT MAX(as_of) FROM customer_features)",
+        None,
+        |(id, recency, sentiment, frequency)| {
+            if let Some(c) = by_id.get_mut(&id) {
+                // Recency means nothing for a customer who never bought.
+                c.days_since_last_order = recency.filter(|_| frequency > 0);
+                c.mean_sentiment = sentiment;
+            }
+        },
+    )
+    .await
+    .map_err(corrupt("customer_features"))?;
+    bulk::fetch_each::<(String, i64)>(
+        db,
+        &format!(
+            "SELECT customer_id, CAST(SUM(quantity * unit_price_cents) AS BIGINT) FROM orders \
+             WHERE status = 'paid' AND anomaly IS NULL AND ordered_at >= {from} AND ordered_at < {to} \
+             GROUP BY customer_id"
+        ),
+        None,
+        |(id, spend)| {
+            if let Some(c) = by_id.get_mut(&id) {
+                c.window_spend_cents = spend;
+            }
+        },
+    )
+    .await
+    .map_err(corrupt("orders"))?;
+    Ok(by_id.into_values().collect())
+}
+
+/// Sums `points` per kind over the whole ledger (for `patron stats`-like summaries).
+pub async fn totals_by_kind(db: &Db) -> Result<Vec<(String, i64, i64)>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind, COUNT(*), CAST(COALESCE(SUM(points), 0) AS BIGINT) FROM point_ledger GROUP BY kind ORDER BY kind",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?)))
+        .collect()
+}

@@ -1,0 +1,270 @@
+//! `points`: the loyalty ledger's nightly work, or a campaign's launch.
+//!
+//! Nightly (no `campaign` param), as of the run's logical time: earn for paid orders that
+//! have not earned (key `earn:ORDER`, at the customer's tier multiplier, pending for
+//! `pending_days`), reverse what refunded or cancelled lines took back (key
+//! `reverse:ORDER:PAID_CENTS`, one per state of the order), expire what is due (FIFO, key
+//! `expire:LOT`), and recompute tiers from the last 12 months.
+//!
+//! `campaign = ID`: plan the allocation once (stored, so a retry pays the same customers
+//! the same points), then pay it in one statement (key `campaign:ID:CUSTOMER`), then mark
+//! the campaign launched. Any step may be cut short by a crash and redone: the ledger's
+//! unique key decides what was paid.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
+use crate::{
+    db::repo::{
+        self,
+        loyalty::{NewEntry, TierRow},
+    },
+    loyalty::{Campaign, EntryKind, Milli, Rules, due_expiries, next_tier, rules::kept_after_refund},
+};
+
+pub struct Points;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Launch this campaign instead of the nightly work.
+    #[serde(default)]
+    campaign: Option<i64>,
+}
+
+#[async_trait::async_trait]
+impl Job for Points {
+    fn kind(&self) -> &'static str {
+        "points"
+    }
+
+    fn check_params(&self, params: &Value) -> Result<(), String> {
+        parse_params::<Params>(params).map(|_| ())
+    }
+
+    async fn run(&self, ctx: &JobContext) -> JobResult {
+        let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
+        let rules = ctx.settings.loyalty.rules().map_err(JobError::Fatal)?;
+        // A run param `campaign=ID` (how `patron campaign launch` starts it) also counts.
+        let campaign = match p.campaign {
+            Some(id) => Some(id),
+            None => match ctx.run_params.get("campaign") {
+                Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                    JobError::Fatal(format!("run param campaign={v}: expected a campaign id"))
+                })?),
+                None => None,
+            },
+        };
+        match campaign {
+            Some(id) => launch(ctx, &rules, id).await,
+            None => nightly(ctx, &rules).await,
+        }
+    }
+}
+
+async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
+    let db = &ctx.db;
+    let started = std::time::Instant::now();
+    let now = ctx.logical_time.timestamp();
+    let run_id = Some(ctx.run_id);
+
+    // Earn.
+    let standings = repo::loyalty::standings(db).await.map_err(failed)?;
+    let lowest = rules.tiers.first().map_or(Milli::ONE, |t| t.multiplier);
+    let orders = repo::loyalty::unearned_orders(db, now)
+        .await
+        .map_err(failed)?;
+    let earn: Vec<NewEntry> = orders
+        .into_iter()
+        .filter_map(|o| {
+            let multiplier = standings
+                .get(&o.customer_id)
+                .and_then(|s| rules.tier(&s.tier))
+                .map_or(lowest, |t| t.multiplier);
+            let points = rules.points_for(o.paid_cents, multiplier);
+            (points > 0).then(|| {
+                let available_at = rules.available_at(o.at);
+                NewEntry {
+                    key: format!("earn:{}", o.order_id),
+                    customer_id: o.customer_id,
+                    kind: EntryKind::Earn,
+                    points,
+                    at: o.at,
+                    available_at,
+                    expires_at: rules.expires_at(available_at),
+                    order_id: Some(o.order_id),
+                    basis_cents: Some(o.paid_cents),
+                    campaign_id: None,
+                    reason: None,
+                    run_id,
+                }
+            })
+        })
+        .collect();
+    let earned_points: i64 = earn.iter().map(|e| e.points).sum();
+    let earned = repo::loyalty::append(db, earn).await.map_err(failed)?;
+
+    // Reverse.
+    let refunded = repo::loyalty::refunded_orders(db).await.map_err(failed)?;
+    let reverse: Vec<NewEntry> = refunded
+        .into_iter()
+        .filter_map(|r| {
+            let keep = kept_after_refund(r.earned, r.basis_cents, r.paid_cents);
+            let delta = keep - (r.earned + r.reversed);
+            (delta < 0).then(|| NewEntry {
+                key: format!("reverse:{}:{}", r.order_id, r.paid_cents),
+                customer_id: r.customer_id,
+                kind: EntryKind::Reverse,
+                points: delta,
+                at: now,
+                available_at: now,
+                expires_at: None,
+                order_id: Some(r.order_id),
+                basis_cents: Some(r.paid_cents),
+                campaign_id: None,
+                reason: Some("order refunded or cancelled".to_owned()),
+                run_id,
+            })
+        })
+        .collect();
+    let reversed = repo::loyalty::append(db, reverse).await.map_err(failed)?;
+
+    // Expire.
+    let due = repo::loyalty::with_due_lots(db, now).await.map_err(failed)?;
+    let mut expire = Vec::new();
+    for (customer, entries) in due {
+        for e in due_expiries(&entries, now) {
+            expire.push(NewEntry {
+                key: e.key,
+                customer_id: customer.clone(),
+                kind: EntryKind::Expire,
+                points: -e.points,
+                at: e.at,
+                available_at: e.at,
+                expires_at: None,
+                order_id: None,
+                basis_cents: None,
+                campaign_id: None,
+                reason: Some(format!("lot {} expired", e.lot)),
+                run_id,
+            });
+        }
+    }
+    let expired_points: i64 = expire.iter().map(|e| -e.points).sum();
+    let expired = repo::loyalty::append(db, expire).await.map_err(failed)?;
+
+    // Tiers.
+    let earned_12m = repo::loyalty::earned_since(db, now - 365 * 86_400)
+        .await
+        .map_err(failed)?;
+    let mut customers: Vec<&String> = earned_12m.keys().chain(standings.keys()).collect();
+    customers.sort();
+    customers.dedup();
+    let mut changes = Vec::new();
+    for c in customers {
+        let points = earned_12m.get(c).copied().unwrap_or(0);
+        let current = standings.get(c);
+        let next = next_tier(rules, current, points, now);
+        if next.changed {
+            changes.push(TierRow {
+                customer_id: c.clone(),
+                tier: next.tier,
+                earned_12m: points,
+                changed_at: now,
+                downgraded_at: if next.downgraded {
+                    Some(now)
+                } else {
+                    current.and_then(|s| s.downgraded_at)
+                },
+            });
+        }
+    }
+    let tiers = repo::loyalty::store_tiers(db, &changes)
+        .await
+        .map_err(failed)?;
+    ctx.log.info(format!(
+        "earned {earned} orders ({earned_points} points offered), reversed {reversed}, expired {expired} lots ({expired_points} points), {tiers} tier changes in {:.2}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
+    let db = &ctx.db;
+    let started = std::time::Instant::now();
+    let stored = repo::loyalty::campaign(db, id).await.map_err(failed)?;
+    match stored.state.as_str() {
+        "launched" => {
+            ctx.log.info(format!(
+                "campaign {id} was launched already: nothing more is paid"
+            ));
+            return Ok(());
+        }
+        "cancelled" => {
+            return Err(JobError::Fatal(format!(
+                "campaign {id} was cancelled: nothing is paid"
+            )));
+        }
+        _ => {}
+    }
+    let campaign = Campaign::parse(&stored.source).map_err(|p| {
+        JobError::Fatal(format!(
+            "campaign {id}: {}",
+            p.iter()
+                .map(|p| format!("line {}: {}", p.line, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    if stored.state != "planned" {
+        // Nothing is paid before the plan is whole: a plan cut short is made again.
+        let (from, to) = campaign.window();
+        let candidates = repo::loyalty::candidates(db, from, to)
+            .await
+            .map_err(failed)?;
+        let plan_rules = rules.clone();
+        let plan = tokio::task::spawn_blocking(move || campaign.allocate(&plan_rules, &candidates))
+            .await
+            .map_err(|e| JobError::Failed(format!("allocation thread: {e}")))?;
+        repo::loyalty::store_plan(db, id, &plan)
+            .await
+            .map_err(failed)?;
+        repo::loyalty::set_campaign_state(db, id, &["draft", "launching"], "planned")
+            .await
+            .map_err(failed)?;
+        ctx.log.info(format!(
+            "campaign {id}: planned {} customers, {} points",
+            plan.len(),
+            plan.iter().map(|a| a.points).sum::<i64>()
+        ));
+    }
+    let now = ctx.logical_time.timestamp();
+    let paid_now = repo::loyalty::pay_plan(
+        db,
+        id,
+        &stored.name,
+        now,
+        rules.expires_at(now),
+        ctx.run_id,
+    )
+    .await
+    .map_err(failed)?;
+    let (customers, points) = repo::loyalty::paid(db, id).await.map_err(failed)?;
+    let (planned_customers, planned_points) =
+        repo::loyalty::planned(db, id).await.map_err(failed)?;
+    if (customers, points) != (planned_customers, planned_points) {
+        return Err(JobError::Failed(format!(
+            "campaign {id}: the ledger holds {customers} customers / {points} points against a plan of {planned_customers} / {planned_points}"
+        )));
+    }
+    repo::loyalty::finish_campaign(db, id, customers, points)
+        .await
+        .map_err(failed)?;
+    ctx.log.info(format!(
+        "campaign {id} `{}`: {customers} customers, {points} points ({paid_now} rows written by this attempt) in {:.2}s",
+        stored.name,
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
