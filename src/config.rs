@@ -77,9 +77,8 @@ impl LoyaltySettings {
     /// The rules, checked.
     pub fn rules(&self) -> Result<crate::loyalty::Rules, String> {
         use crate::loyalty::{Milli, Rules, TierRule};
-        let field = |name: &str, x: f64| {
-            Milli::from_f64(x).map_err(|e| format!("loyalty.{name}: {e}"))
-        };
+        let field =
+            |name: &str, x: f64| Milli::from_f64(x).map_err(|e| format!("loyalty.{name}: {e}"));
         let rules = Rules {
             points_per_unit: field("points_per_unit", self.points_per_unit)?,
             rounding: self.rounding,

@@ -28,8 +28,18 @@ impl Cmd {
             return Ok(());
         }
         let mut t = output::table(&[
-            "RUN", "LOADS", "ORDERS", "EVENTS", "REC_CLICKS", "REVIEWS", "CUSTOMERS", "FEATURES",
-            "SCORED", "RECS", "MODEL", "SECONDS",
+            "RUN",
+            "LOADS",
+            "ORDERS",
+            "EVENTS",
+            "REC_CLICKS",
+            "REVIEWS",
+            "CUSTOMERS",
+            "FEATURES",
+            "SCORED",
+            "RECS",
+            "MODEL",
+            "SECONDS",
         ]);
         for p in &passes {
             let loads = match p.span {

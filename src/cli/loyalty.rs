@@ -127,7 +127,10 @@ impl CampaignCmd {
                 if ctx.json {
                     ctx.print_json(&json!({ "id": id }))?;
                 } else {
-                    println!("campaign {id} `{}` created (draft); preview it with `patron campaign preview {id}`", campaign.name);
+                    println!(
+                        "campaign {id} `{}` created (draft); preview it with `patron campaign preview {id}`",
+                        campaign.name
+                    );
                 }
             }
             CampaignCmd::List => {
@@ -262,7 +265,10 @@ async fn launch(ctx: &Ctx, id: i64, yes: bool) -> CliResult {
             eprintln!("campaign launch pays points: confirm with --yes when not on a terminal");
             return Err(CliError::Exit(1));
         }
-        eprint!("launch campaign {id} `{}` and pay its points? [y/N] ", c.name);
+        eprint!(
+            "launch campaign {id} `{}` and pay its points? [y/N] ",
+            c.name
+        );
         std::io::stderr().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -272,8 +278,12 @@ async fn launch(ctx: &Ctx, id: i64, yes: bool) -> CliResult {
         }
     }
     // The pipeline the launch runs in.
-    let loaded = pipeline::parse_source("campaign-launch.toml", LAUNCH_PIPELINE, &Registry::builtin())
-        .map_err(|p| anyhow::anyhow!("built-in launch pipeline: {p:?}"))?;
+    let loaded = pipeline::parse_source(
+        "campaign-launch.toml",
+        LAUNCH_PIPELINE,
+        &Registry::builtin(),
+    )
+    .map_err(|p| anyhow::anyhow!("built-in launch pipeline: {p:?}"))?;
     repo::pipelines::apply(
         &db,
         &LoadedPipeline {
@@ -385,7 +395,15 @@ impl PointsCmd {
                     ctx.print_json(&rows)?;
                     return Ok(());
                 }
-                let mut t = output::table(&["AT", "KIND", "POINTS", "KEY", "AVAILABLE", "EXPIRES", "REASON"]);
+                let mut t = output::table(&[
+                    "AT",
+                    "KIND",
+                    "POINTS",
+                    "KEY",
+                    "AVAILABLE",
+                    "EXPIRES",
+                    "REASON",
+                ]);
                 for r in &rows {
                     t.add_row(vec![
                         r.created_at.clone(),
@@ -443,7 +461,10 @@ impl PointsCmd {
                 if ctx.json {
                     ctx.print_json(&json!({ "key": key, "balance": b }))?;
                 } else {
-                    println!("{customer}: {points:+} points ({reason}); balance {}", b.balance);
+                    println!(
+                        "{customer}: {points:+} points ({reason}); balance {}",
+                        b.balance
+                    );
                 }
             }
         }

@@ -97,10 +97,9 @@ impl Job for Feedback {
             .await
             .map_err(failed)?
         {
-            pass.features =
-                super::features::compute_and_store_of(db, as_of, Some(&customers))
-                    .await
-                    .map_err(failed)? as i64;
+            pass.features = super::features::compute_and_store_of(db, as_of, Some(&customers))
+                .await
+                .map_err(failed)? as i64;
         }
 
         // 3. Their recommendations, from the champion model's stored item side.

@@ -145,9 +145,6 @@ impl JobContext {
     }
 }
 
-/// Kinds DESIGN.md names that later versions add.
-const PLANNED_KINDS: &[&str] = &[];
-
 /// The kinds this build can run.
 #[derive(Clone)]
 pub struct Registry {
@@ -191,10 +188,6 @@ impl KindCatalog for Registry {
     fn check(&self, kind: &str, params: &Value) -> Result<(), KindProblem> {
         match self.kinds.get(kind) {
             Some(job) => job.check_params(params).map_err(KindProblem::BadParams),
-            None if PLANNED_KINDS.contains(&kind) => Err(KindProblem::Unknown(format!(
-                "kind `{kind}` is not available in this version of patron yet (available: {})",
-                self.names().join(", ")
-            ))),
             None => Err(KindProblem::Unknown(format!(
                 "unknown kind `{kind}` (available: {})",
                 self.names().join(", ")
@@ -281,12 +274,11 @@ mod tests {
     }
 
     #[test]
-    fn planned_and_unknown_kinds_are_explained() {
+    fn unknown_kinds_are_explained() {
         let r = Registry::builtin();
-        let Err(KindProblem::Unknown(m)) = r.check("feedback", &json!({})) else {
-            panic!("feedback should be unknown for now")
-        };
-        assert!(m.contains("not available in this version"), "{m}");
+        for kind in ["feedback", "points", "recommend"] {
+            assert!(r.get(kind).is_some(), "{kind}");
+        }
         let Err(KindProblem::Unknown(m)) = r.check("teleport", &json!({})) else {
             panic!()
         };

@@ -20,7 +20,9 @@ use crate::{
         self,
         loyalty::{NewEntry, TierRow},
     },
-    loyalty::{Campaign, EntryKind, Milli, Rules, due_expiries, next_tier, rules::kept_after_refund},
+    loyalty::{
+        Campaign, EntryKind, Milli, Rules, due_expiries, next_tier, rules::kept_after_refund,
+    },
 };
 
 pub struct Points;
@@ -131,7 +133,9 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let reversed = repo::loyalty::append(db, reverse).await.map_err(failed)?;
 
     // Expire.
-    let due = repo::loyalty::with_due_lots(db, now).await.map_err(failed)?;
+    let due = repo::loyalty::with_due_lots(db, now)
+        .await
+        .map_err(failed)?;
     let mut expire = Vec::new();
     for (customer, entries) in due {
         for e in due_expiries(&entries, now) {
@@ -240,16 +244,10 @@ async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
         ));
     }
     let now = ctx.logical_time.timestamp();
-    let paid_now = repo::loyalty::pay_plan(
-        db,
-        id,
-        &stored.name,
-        now,
-        rules.expires_at(now),
-        ctx.run_id,
-    )
-    .await
-    .map_err(failed)?;
+    let paid_now =
+        repo::loyalty::pay_plan(db, id, &stored.name, now, rules.expires_at(now), ctx.run_id)
+            .await
+            .map_err(failed)?;
     let (customers, points) = repo::loyalty::paid(db, id).await.map_err(failed)?;
     let (planned_customers, planned_points) =
         repo::loyalty::planned(db, id).await.map_err(failed)?;

@@ -190,44 +190,44 @@ pub async fn score_unscored(
     model_id: Option<i64>,
 ) -> Result<(u64, [u64; 3]), JobError> {
     let db = &ctx.db;
-        let mut scored = 0u64;
-        let mut labels = [0u64; 3];
-        loop {
-            if ctx.cancel.is_cancelled() {
-                return Err(JobError::Cancelled);
-            }
-            let batch = intelligence::unscored_reviews(db, ROUND)
-                .await
-                .map_err(failed)?;
-            if batch.is_empty() {
-                break;
-            }
-            let s = sentiment.clone();
-            let (batch, scores) = tokio::task::spawn_blocking(move || {
-                let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
-                let scores = s.score_many(&texts);
-                (batch, scores)
-            })
-            .await
-            .map_err(|e| JobError::Failed(e.to_string()))?;
-            let rows: Vec<Vec<Cell>> = batch
-                .into_iter()
-                .zip(&scores)
-                .map(|((id, _), score)| {
-                    labels[score.label.index()] += 1;
-                    vec![
-                        Cell::Text(id),
-                        Cell::OptFloat(Some(score.score)),
-                        Cell::Text(score.label.to_string()),
-                        Cell::OptInt(model_id),
-                    ]
-                })
-                .collect();
-            scored += intelligence::write_all(db, &REVIEW_SENTIMENT_TABLE, rows, 50_000)
-                .await
-                .map_err(failed)?;
+    let mut scored = 0u64;
+    let mut labels = [0u64; 3];
+    loop {
+        if ctx.cancel.is_cancelled() {
+            return Err(JobError::Cancelled);
         }
-        Ok((scored, labels))
+        let batch = intelligence::unscored_reviews(db, ROUND)
+            .await
+            .map_err(failed)?;
+        if batch.is_empty() {
+            break;
+        }
+        let s = sentiment.clone();
+        let (batch, scores) = tokio::task::spawn_blocking(move || {
+            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+            let scores = s.score_many(&texts);
+            (batch, scores)
+        })
+        .await
+        .map_err(|e| JobError::Failed(e.to_string()))?;
+        let rows: Vec<Vec<Cell>> = batch
+            .into_iter()
+            .zip(&scores)
+            .map(|((id, _), score)| {
+                labels[score.label.index()] += 1;
+                vec![
+                    Cell::Text(id),
+                    Cell::OptFloat(Some(score.score)),
+                    Cell::Text(score.label.to_string()),
+                    Cell::OptInt(model_id),
+                ]
+            })
+            .collect();
+        scored += intelligence::write_all(db, &REVIEW_SENTIMENT_TABLE, rows, 50_000)
+            .await
+            .map_err(failed)?;
+    }
+    Ok((scored, labels))
 }
 
 /// The champion classifier blended with the lexicons, without training; the lexicons alone

@@ -238,8 +238,14 @@ impl Campaign {
 
     /// Epoch seconds of the window: `[starts 00:00, day after ends 00:00)` UTC.
     pub fn window(&self) -> (i64, i64) {
-        let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp());
-        (at(self.starts), at(self.ends.succ_opt().unwrap_or(self.ends)))
+        let at = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .map_or(0, |t| t.and_utc().timestamp())
+        };
+        (
+            at(self.starts),
+            at(self.ends.succ_opt().unwrap_or(self.ends)),
+        )
     }
 
     /// Awards in customer-id order until the budget is spent (the last award is cut to
@@ -372,11 +378,18 @@ fixed_points = 200
         let p = Campaign::parse(&bad).unwrap_err();
         assert_eq!(p[0].line, 5, "{p:?}");
         assert!(p[0].message.contains("ends"), "{p:?}");
-        let bad = WIN_BACK.replace("churn_probability = [0.6, 1.0]", "churn_probability = [0.9, 0.1]");
+        let bad = WIN_BACK.replace(
+            "churn_probability = [0.6, 1.0]",
+            "churn_probability = [0.9, 0.1]",
+        );
         let p = Campaign::parse(&bad).unwrap_err();
         assert_eq!(p[0].line, 10, "{p:?}");
         let bad = WIN_BACK.replace("fixed_points = 200", "fixed_points = 200\nmultiplier = 2.0");
-        assert!(Campaign::parse(&bad).unwrap_err()[0].message.contains("exactly one"));
+        assert!(
+            Campaign::parse(&bad).unwrap_err()[0]
+                .message
+                .contains("exactly one")
+        );
         let bad = WIN_BACK.replace("segments", "segmnets");
         let p = Campaign::parse(&bad).unwrap_err();
         assert_eq!(p[0].line, 9, "{p:?}");
@@ -389,7 +402,7 @@ fixed_points = 200
         let candidates = vec![
             candidate("c4", "at risk", 0.9),
             candidate("c1", "at risk", 0.7),
-            candidate("c2", "champions", 0.9), // wrong segment
+            candidate("c2", "champions", 0.9),   // wrong segment
             candidate("c3", "hibernating", 0.5), // churn too low
             candidate("c5", "hibernating", 0.65),
             Candidate {
@@ -399,7 +412,10 @@ fixed_points = 200
         ];
         let plan = c.allocate(&Rules::default(), &candidates);
         // In id order: c1 200, c4 200, c5 gets the 100 left.
-        let got: Vec<(&str, i64)> = plan.iter().map(|a| (a.customer_id.as_str(), a.points)).collect();
+        let got: Vec<(&str, i64)> = plan
+            .iter()
+            .map(|a| (a.customer_id.as_str(), a.points))
+            .collect();
         assert_eq!(got, [("c1", 200), ("c4", 200), ("c5", 100)]);
         assert_eq!(plan[0].why, ["segment at risk", "churn 0.70"]);
         assert_eq!(plan.iter().map(|a| a.points).sum::<i64>(), 500);
@@ -416,17 +432,23 @@ fixed_points = 200
         let mut b = candidate("b", "at risk", 0.9);
         b.window_spend_cents = 1_000_000; // 10,000 base: 20,000 extra, capped at 300
         let plan = c.allocate(&Rules::default(), &[a, b]);
-        assert_eq!(plan.iter().map(|x| x.points).collect::<Vec<_>>(), [100, 300]);
+        assert_eq!(
+            plan.iter().map(|x| x.points).collect::<Vec<_>>(),
+            [100, 300]
+        );
     }
 
     #[test]
     fn no_target_means_everyone() {
         let text = "[campaign]\nname = \"all\"\nstarts = \"2026-01-01\"\nends = \"2026-01-02\"\nbudget_points = 10\n[reward]\nfixed_points = 1\n";
         let c = Campaign::parse(text).unwrap();
-        let plan = c.allocate(&Rules::default(), &[Candidate {
-            customer_id: "x".to_owned(),
-            ..Candidate::default()
-        }]);
+        let plan = c.allocate(
+            &Rules::default(),
+            &[Candidate {
+                customer_id: "x".to_owned(),
+                ..Candidate::default()
+            }],
+        );
         assert_eq!(plan[0].why, ["every customer"]);
     }
 }

@@ -106,7 +106,8 @@ pub fn due_expiries(entries: &[Entry], now: i64) -> Vec<Expiry> {
         }
         if need > 0 {
             // Spendable lots first, soonest expiry first; then pending ones.
-            let mut order: Vec<usize> = (0..lots.len()).filter(|&i| lots[i].remaining > 0).collect();
+            let mut order: Vec<usize> =
+                (0..lots.len()).filter(|&i| lots[i].remaining > 0).collect();
             order.sort_by_key(|&i| {
                 let l = &lots[i];
                 (l.available_at > row.at, l.expires_at.unwrap_or(i64::MAX), i)
@@ -195,7 +196,9 @@ mod tests {
         let due = due_expiries(&rows, 600);
         // A expired whole at 100; the redeem at 200 took 40 of B; 10 of B expire at 500.
         assert_eq!(
-            due.iter().map(|e| (e.lot.as_str(), e.points)).collect::<Vec<_>>(),
+            due.iter()
+                .map(|e| (e.lot.as_str(), e.points))
+                .collect::<Vec<_>>(),
             [("earn:A", 100), ("earn:B", 10)]
         );
     }
@@ -212,7 +215,9 @@ mod tests {
         // B is gone, A expires whole.
         let due = due_expiries(&rows, 1_000);
         assert_eq!(
-            due.iter().map(|e| (e.lot.as_str(), e.points)).collect::<Vec<_>>(),
+            due.iter()
+                .map(|e| (e.lot.as_str(), e.points))
+                .collect::<Vec<_>>(),
             [("earn:A", 100)]
         );
     }

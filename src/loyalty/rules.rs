@@ -30,7 +30,9 @@ impl Milli {
         let whole: i64 = if whole.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| format!("`{text}` is too large"))?
+            whole
+                .parse()
+                .map_err(|_| format!("`{text}` is too large"))?
         };
         let frac: i64 = format!("{frac:0<3}").parse().unwrap_or(0);
         let v = whole
@@ -174,9 +176,8 @@ impl Rules {
         if spend_cents <= 0 {
             return 0;
         }
-        let num = i128::from(spend_cents)
-            * i128::from(self.points_per_unit.0)
-            * i128::from(multiplier.0);
+        let num =
+            i128::from(spend_cents) * i128::from(self.points_per_unit.0) * i128::from(multiplier.0);
         let den: i128 = 100 * 1000 * 1000;
         clamp(self.rounding.divide(num, den))
     }
@@ -288,7 +289,10 @@ mod tests {
         assert_eq!(available, at + 14 * 86_400);
         let expires = rules.expires_at(available).unwrap();
         assert_eq!(
-            chrono::DateTime::from_timestamp(expires, 0).unwrap().date_naive().to_string(),
+            chrono::DateTime::from_timestamp(expires, 0)
+                .unwrap()
+                .date_naive()
+                .to_string(),
             "2027-02-14"
         );
         let never = Rules {

@@ -21,7 +21,12 @@ pub struct TierChange {
 }
 
 /// The tier a customer with `earned_12m` points should hold at `now`, from `current`.
-pub fn next_tier(rules: &Rules, current: Option<&Standing>, earned_12m: i64, now: i64) -> TierChange {
+pub fn next_tier(
+    rules: &Rules,
+    current: Option<&Standing>,
+    earned_12m: i64,
+    now: i64,
+) -> TierChange {
     let earned_rank = rules
         .tiers
         .iter()
@@ -54,9 +59,7 @@ pub fn next_tier(rules: &Rules, current: Option<&Standing>, earned_12m: i64, now
         },
         Some(c) if earned_rank < c => {
             let period = rules.downgrade_period_days * 86_400;
-            let allowed = current
-                .downgraded_at
-                .is_none_or(|at| now - at >= period);
+            let allowed = current.downgraded_at.is_none_or(|at| now - at >= period);
             if allowed {
                 TierChange {
                     tier: rules.tiers[earned_rank].name.clone(),
@@ -90,7 +93,10 @@ mod tests {
         assert_eq!(next_tier(&rules, None, 0, 0).tier, "bronze");
         assert_eq!(next_tier(&rules, None, 6_000, 0).tier, "gold");
         let up = next_tier(&rules, Some(&standing("bronze", Some(0))), 1_000, DAY);
-        assert_eq!((up.tier.as_str(), up.changed, up.downgraded), ("silver", true, false));
+        assert_eq!(
+            (up.tier.as_str(), up.changed, up.downgraded),
+            ("silver", true, false)
+        );
         let same = next_tier(&rules, Some(&standing("silver", None)), 1_500, DAY);
         assert!(!same.changed);
     }
@@ -102,10 +108,20 @@ mod tests {
         let down = next_tier(&rules, Some(&standing("platinum", None)), 1_200, 100 * DAY);
         assert_eq!((down.tier.as_str(), down.downgraded), ("silver", true));
         // Downgraded 30 days ago: stays, even with nothing earned.
-        let stay = next_tier(&rules, Some(&standing("silver", Some(70 * DAY))), 0, 100 * DAY);
+        let stay = next_tier(
+            &rules,
+            Some(&standing("silver", Some(70 * DAY))),
+            0,
+            100 * DAY,
+        );
         assert_eq!((stay.tier.as_str(), stay.changed), ("silver", false));
         // 90 days on: falls again.
-        let down = next_tier(&rules, Some(&standing("silver", Some(10 * DAY))), 0, 100 * DAY);
+        let down = next_tier(
+            &rules,
+            Some(&standing("silver", Some(10 * DAY))),
+            0,
+            100 * DAY,
+        );
         assert_eq!(down.tier, "bronze");
     }
 }

@@ -242,8 +242,14 @@ fn feedback_folds_new_loads_in_once(env: &Env, customer: &str) {
         env.json(&["feedback", "passes", "--limit", "1"])[0].clone()
     };
     let first = run(env);
-    assert!(first["arrived"]["customers"].as_i64().unwrap() > 500, "{first:#}");
-    assert!(first["arrived"]["rec_clicks"].as_i64().unwrap() >= 1, "{first:#}");
+    assert!(
+        first["arrived"]["customers"].as_i64().unwrap() > 500,
+        "{first:#}"
+    );
+    assert!(
+        first["arrived"]["rec_clicks"].as_i64().unwrap() >= 1,
+        "{first:#}"
+    );
     let before = recommendations_csv(env, "before.csv");
     let orders_before = frequency(env, customer);
     let product = before
@@ -273,12 +279,20 @@ fn feedback_folds_new_loads_in_once(env: &Env, customer: &str) {
             .collect()
     };
     assert!(mine(&before).iter().any(|p| p == product));
-    assert!(mine(&after).iter().all(|p| p != product), "{:?}", mine(&after));
+    assert!(
+        mine(&after).iter().all(|p| p != product),
+        "{:?}",
+        mine(&after)
+    );
     assert_eq!(mine(&after).len(), 10);
     let others = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
         rows.iter().filter(|r| r[0] != customer).cloned().collect()
     };
-    assert_eq!(others(&before), others(&after), "other customers' lists changed");
+    assert_eq!(
+        others(&before),
+        others(&after),
+        "other customers' lists changed"
+    );
 
     // Nothing new: nothing touched, nothing changed.
     let third = run(env);
@@ -289,7 +303,9 @@ fn feedback_folds_new_loads_in_once(env: &Env, customer: &str) {
     // A full recompute from the same model equals the incremental result.
     block_on(async {
         let db = patron::db::connect(&env.db.url, 2).await.unwrap();
-        db.execute_unprepared("DELETE FROM watermarks").await.unwrap();
+        db.execute_unprepared("DELETE FROM watermarks")
+            .await
+            .unwrap();
     });
     let full = run(env);
     assert!(full["arrived"]["customers"].as_i64().unwrap() > 500);

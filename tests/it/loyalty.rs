@@ -31,14 +31,22 @@ fn shop(env: &Env) -> String {
     }
     env.write("customers.csv", &customers);
     env.write("orders.csv", &orders);
-    env.ok(&["ingest", "customers", env.path("customers.csv").to_str().unwrap()]);
+    env.ok(&[
+        "ingest",
+        "customers",
+        env.path("customers.csv").to_str().unwrap(),
+    ]);
     env.ok(&["ingest", "orders", env.path("orders.csv").to_str().unwrap()]);
     at
 }
 
 fn ledger_sum(env: &Env, customer: &str) -> i64 {
     let rows = env.json(&["points", "history", customer]);
-    rows.as_array().unwrap().iter().map(|r| r["points"].as_i64().unwrap()).sum()
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["points"].as_i64().unwrap())
+        .sum()
 }
 
 #[test]
@@ -85,11 +93,22 @@ fn points_earn_reverse_and_campaigns_pay_exactly_once() {
         assert_eq!(h[1]["kind"], "reverse");
 
         // An adjustment is audited.
-        env.ok(&["points", "adjust", "C02", "-5", "--reason", "goodwill correction"]);
+        env.ok(&[
+            "points",
+            "adjust",
+            "C02",
+            "-5",
+            "--reason",
+            "goodwill correction",
+        ]);
         assert_eq!(ledger_sum(&env, "C02"), 7);
         let audit = env.json(&["audit", "list"]);
         assert!(
-            audit.as_array().unwrap().iter().any(|a| a["action"] == "points adjust"),
+            audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["action"] == "points adjust"),
             "{audit:#}"
         );
 
@@ -98,7 +117,11 @@ fn points_earn_reverse_and_campaigns_pay_exactly_once() {
             "east.toml",
             "[campaign]\nname = \"east\"\nstarts = \"2024-01-01\"\nends = \"2024-12-31\"\nbudget_points = 250\nper_customer_cap = 30\n[target]\nregions = [\"east\"]\n[reward]\nfixed_points = 40\n",
         );
-        let created = env.json(&["campaign", "create", env.path("east.toml").to_str().unwrap()]);
+        let created = env.json(&[
+            "campaign",
+            "create",
+            env.path("east.toml").to_str().unwrap(),
+        ]);
         let id = created["id"].as_i64().unwrap().to_string();
         let preview = env.json(&["campaign", "preview", &id]);
         // 30 each (capped) for 8 customers = 240, then 10 for the ninth: the budget.

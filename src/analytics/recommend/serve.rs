@@ -309,21 +309,31 @@ impl Fitted {
             },
         };
         let empty = Vec::new();
-        let history = self.customers.histories.get(user as usize).unwrap_or(&empty);
+        let history = self
+            .customers
+            .histories
+            .get(user as usize)
+            .unwrap_or(&empty);
         let group = self
             .customers
             .groups
             .get(user as usize)
             .copied()
             .filter(|g| *g != u32::MAX);
-        let knn = self.model.knn.recommend_with(acc, history, s.depth, &exclude);
+        let knn = self
+            .model
+            .knn
+            .recommend_with(acc, history, s.depth, &exclude);
         let content = self
             .model
             .content
             .as_ref()
             .map(|c| c.recommend_with(acc, history, s.depth, &exclude))
             .unwrap_or_default();
-        let popularity = self.model.popularity.recommend(group, history, s.depth, &exclude);
+        let popularity = self
+            .model
+            .popularity
+            .recommend(group, history, s.depth, &exclude);
         // ALS ranks what the other sources propose: scoring the whole catalogue for every
         // customer costs minutes at a million customers.
         let als = match &self.model.als {
@@ -347,7 +357,10 @@ impl Fitted {
                 half_life: s.half_life_days * 86_400.0,
             }
             .recommend(
-                self.customers.events.get(user as usize).map_or(&[], |e| e.as_slice()),
+                self.customers
+                    .events
+                    .get(user as usize)
+                    .map_or(&[], |e| e.as_slice()),
                 self.customers.now,
                 s.depth,
                 &exclude,
@@ -371,7 +384,11 @@ impl Fitted {
         hybrid: &Hybrid,
     ) -> Vec<Recommendation> {
         let lists = self.candidates_with(acc, user);
-        let history = self.customers.histories.get(user as usize).map_or(0, Vec::len);
+        let history = self
+            .customers
+            .histories
+            .get(user as usize)
+            .map_or(0, Vec::len);
         if history < self.model.settings.min_history {
             let mut pop = lists[3].clone();
             pop.truncate(self.model.settings.n);
@@ -701,7 +718,11 @@ mod tests {
         assert!(before[0].iter().any(|r| r.item == 0), "{:?}", before[0]);
         assert!(some[0].iter().all(|r| r.item != 0), "{:?}", some[0]);
         assert_ne!(some[1], before[20]);
-        assert!(some[1].iter().any(|r| r.item == 3 || r.item == 5), "{:?}", some[1]);
+        assert!(
+            some[1].iter().any(|r| r.item == 3 || r.item == 5),
+            "{:?}",
+            some[1]
+        );
         // Nobody else changed: the stored model serves them as the fitted one did, apart
         // from ALS users' factors now being folded in.
         for u in 1..20 {

@@ -413,14 +413,16 @@ pub struct StoredCampaign {
     pub points: Option<i64>,
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, name, state, source, spec, created_at, launched_at, run_id, customers, points";
+const CAMPAIGN_COLUMNS: &str =
+    "id, name, state, source, spec, created_at, launched_at, run_id, customers, points";
 
 fn campaign_of(r: &sea_orm::QueryResult) -> Result<StoredCampaign> {
     let spec: String = r.try_get_by_index(4)?;
     let ts = |i: usize| -> Result<Option<String>> {
-        Ok(r
-            .try_get_by_index::<Option<chrono::DateTime<chrono::Utc>>>(i)?
-            .map(|t| t.to_rfc3339()))
+        Ok(
+            r.try_get_by_index::<Option<chrono::DateTime<chrono::Utc>>>(i)?
+                .map(|t| t.to_rfc3339()),
+        )
     };
     Ok(StoredCampaign {
         id: r.try_get_by_index(0)?,
@@ -436,7 +438,12 @@ fn campaign_of(r: &sea_orm::QueryResult) -> Result<StoredCampaign> {
     })
 }
 
-pub async fn create_campaign(db: &Db, name: &str, source: &str, spec: &serde_json::Value) -> Result<i64> {
+pub async fn create_campaign(
+    db: &Db,
+    name: &str,
+    source: &str,
+    spec: &serde_json::Value,
+) -> Result<i64> {
     let backend = db.get_database_backend();
     let sql = "INSERT INTO campaigns (name, state, source, spec, created_at) VALUES (?, 'draft', ?, ?, ?) RETURNING id";
     let row = db
@@ -470,11 +477,17 @@ pub async fn campaign(db: &Db, id: i64) -> Result<StoredCampaign> {
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            placeholder(backend, &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?")),
+            placeholder(
+                backend,
+                &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?"),
+            ),
             [id.into()],
         ))
         .await?
-        .ok_or_else(|| RepoError::NotFound { what: "campaign", id: id.to_string() })?;
+        .ok_or_else(|| RepoError::NotFound {
+            what: "campaign",
+            id: id.to_string(),
+        })?;
     campaign_of(&row)
 }
 
@@ -513,8 +526,10 @@ pub async fn set_campaign_run(db: &Db, id: i64, run_id: i64) -> Result {
 
 /// Replaces a campaign's allocation plan.
 pub async fn store_plan(db: &Db, id: i64, plan: &[crate::loyalty::Allocation]) -> Result<u64> {
-    db.execute_unprepared(&format!("DELETE FROM campaign_allocations WHERE campaign_id = {id}"))
-        .await?;
+    db.execute_unprepared(&format!(
+        "DELETE FROM campaign_allocations WHERE campaign_id = {id}"
+    ))
+    .await?;
     let rows: Vec<Vec<Cell>> = plan
         .iter()
         .map(|a| {
@@ -578,7 +593,10 @@ pub async fn planned(db: &Db, id: i64) -> Result<(i64, i64)> {
 
 async fn totals(db: &Db, sql: &str) -> Result<(i64, i64)> {
     let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_owned(),
+        ))
         .await?;
     Ok(match row {
         Some(r) => (r.try_get_by_index(0)?, r.try_get_by_index(1)?),
@@ -704,6 +722,12 @@ pub async fn totals_by_kind(db: &Db) -> Result<Vec<(String, i64, i64)>> {
         ))
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?)))
+        .map(|r| {
+            Ok((
+                r.try_get_by_index(0)?,
+                r.try_get_by_index(1)?,
+                r.try_get_by_index(2)?,
+            ))
+        })
         .collect()
 }
