@@ -166,24 +166,36 @@ impl Job for Recommend {
         let split = end - i64::from(p.holdout_days) * 86_400;
         let settings = p.settings();
 
-        // Independent reads, so they overlap.
-        let (ids, train, later, all) = futures::try_join!(
-            Ids::load(db),
-            async { repo::recommend::dealings(db, split).await.map_err(failed) },
-            async {
-                repo::recommend::purchases_between(db, split, end)
-                    .await
-                    .map_err(failed)
-            },
-            async { repo::recommend::dealings(db, end).await.map_err(failed) },
-        )?;
+        // Item texts first: the content model is fitted on a blocking thread while the
+        // dealings load.
+        let ids = std::sync::Arc::new(Ids::load(db).await?);
+        let ids_loaded = started.elapsed().as_secs_f64();
+        let content = settings.content.then(|| {
+            let ids = ids.clone();
+            tokio::task::spawn_blocking(move || serve::fit_content(&ids.texts))
+        });
+        let repo::recommend::SplitDealings {
+            before_split: train,
+            before_end: all,
+            bought_after_split: later,
+        } = repo::recommend::dealings_split(db, split, end)
+            .await
+            .map_err(failed)?;
         let loaded = started.elapsed().as_secs_f64();
+        let content = match content {
+            Some(task) => Some(
+                task.await
+                    .map_err(|e| JobError::Failed(format!("content thread: {e}")))?,
+            ),
+            None => None,
+        };
 
         let weights = p.weights;
-        let ids = std::sync::Arc::new(ids);
         let work = ids.clone();
-        let (evaluation, lists, artifact) = tokio::task::spawn_blocking(move || {
+        let (evaluation, lists, artifact, steps) = tokio::task::spawn_blocking(move || {
             let ids = work;
+            let mut steps = Steps::default();
+            steps.mark("content (after loading)");
             fn shop_of<'a>(ids: &'a Ids, dealings: &'a [Dealing]) -> Shop<'a> {
                 Shop {
                     n_users: ids.customers.len(),
@@ -193,9 +205,9 @@ impl Job for Recommend {
                     groups: &ids.groups,
                 }
             }
-            let content = settings.content.then(|| serve::fit_content(&ids.texts));
             let train = ids.dense(&train, &weights);
             let fitted = serve::fit(&shop_of(&ids, &train), split, &settings, content.clone());
+            steps.mark("fit on the past");
             let mut truth: Vec<Vec<u32>> = vec![Vec::new(); ids.customers.len()];
             for (c, pr) in &later {
                 if let (Some(&u), Some(&i)) = (ids.customer.get(c), ids.product.get(pr)) {
@@ -208,9 +220,12 @@ impl Job for Recommend {
             });
             let evaluation = serve::evaluate(&fitted, &truth, ids.products.len());
             drop(fitted);
+            steps.mark("evaluate");
             let all = ids.dense(&all, &weights);
             let fitted = serve::fit(&shop_of(&ids, &all), end, &settings, content);
+            steps.mark("refit");
             let lists = fitted.recommend_all(&Hybrid::new(evaluation.weights.clone()));
+            steps.mark("rank");
             let artifact = Artifact {
                 products: ids.products.clone(),
                 segments: ids.labels.clone(),
@@ -219,7 +234,8 @@ impl Job for Recommend {
                 model: fitted.into_model(),
             }
             .to_bytes();
-            (evaluation, lists, artifact)
+            steps.mark("encode");
+            (evaluation, lists, artifact, steps)
         })
         .await
         .map_err(|e| JobError::Failed(format!("recommender thread: {e}")))?;
@@ -257,6 +273,7 @@ impl Job for Recommend {
         )
         .await
         .map_err(failed)?;
+        ctx.log.info(format!("fit and rank: {steps}"));
         ctx.log.info(format!(
             "hybrid on {} customers' purchases in the last {} days: P@10 {:.3}, R@10 {:.3}, NDCG@10 {:.3}, coverage {:.3} (popularity NDCG@10 {:.3}); weights {:?}",
             evaluation.hybrid.users,
@@ -299,7 +316,7 @@ impl Job for Recommend {
             .await
             .map_err(failed)?;
         ctx.log.info(format!(
-            "{written} recommendations for {} customers (model {}) in {:.2}s (load {loaded:.2}s, fit and rank {:.2}s, store {:.2}s)",
+            "{written} recommendations for {} customers (model {}) in {:.2}s (load {loaded:.2}s of which ids and texts {ids_loaded:.2}s, fit and rank {:.2}s, store {:.2}s)",
             lists.iter().filter(|l| !l.is_empty()).count(),
             registered.id,
             started.elapsed().as_secs_f64(),
@@ -307,6 +324,40 @@ impl Job for Recommend {
             started.elapsed().as_secs_f64() - computed,
         ));
         Ok(())
+    }
+}
+
+/// Wall time of each step of a run, for the log.
+struct Steps {
+    last: std::time::Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Steps {
+            last: std::time::Instant::now(),
+            done: Vec::new(),
+        }
+    }
+}
+
+impl Steps {
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.done.push((step, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .done
+            .iter()
+            .map(|(s, t)| format!("{s} {t:.2}s"))
+            .collect();
+        f.write_str(&parts.join(", "))
     }
 }
 

@@ -135,11 +135,24 @@ pub fn tune_weights(
             })
             .collect()
     };
+    // A source with no candidate for anyone keeps weight 0, and weights are compared only
+    // with the largest at the grid's top: scaling every weight ranks the same, so those
+    // combinations would be evaluated again for nothing.
+    let active: Vec<bool> = (0..n_sources)
+        .map(|s| {
+            users
+                .iter()
+                .any(|(cu, _)| cu.scores.chunks(n_sources).any(|row| row[s] != 0.0))
+        })
+        .collect();
+    let top = grid.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let best = (0..combos)
         .into_par_iter()
         .map_init(Vec::<(f32, u32)>::new, |buf, c| {
             let w = weights_of(c);
-            if w.iter().all(|&x| x <= 0.0) {
+            let idle = w.iter().zip(&active).any(|(&x, &a)| !a && x != 0.0);
+            let largest = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if w.iter().all(|&x| x <= 0.0) || idle || largest != top {
                 return (c, f64::NEG_INFINITY);
             }
             let mut total = 0.0;
@@ -238,6 +251,7 @@ mod tests {
         let (w, ndcg) = tune_weights(&cands, &truth, &[0.0, 0.5, 1.0], 1);
         assert!((ndcg - 1.0).abs() < 1e-12);
         assert!(w.0[0] > w.0[1]);
-        assert_eq!(w.0, vec![0.5, 0.0]); // first in enumeration order reaching 1.0
+        // Weights are compared with the largest at the top of the grid.
+        assert_eq!(w.0, vec![1.0, 0.0]);
     }
 }
