@@ -69,7 +69,7 @@ pub struct Weights {
 
 impl Weights {
     /// The weight of one customer's dealings with one product.
-    pub fn of(&self, d: &Dealings) -> f32 {
+    pub fn of<Id>(&self, d: &Dealings<Id>) -> f32 {
         self.purchase * d.purchases as f32
             + self.cart * d.carts as f32
             + self.rec_click * d.rec_clicks as f32
@@ -178,7 +178,7 @@ impl Job for Recommend {
             before_split: train,
             before_end: all,
             bought_after_split: later,
-        } = repo::recommend::dealings_split(db, split, end)
+        } = repo::recommend::dealings_split(db, split, end, &ids.customer, &ids.product)
             .await
             .map_err(failed)?;
         let loaded = started.elapsed().as_secs_f64();
@@ -209,9 +209,9 @@ impl Job for Recommend {
             let fitted = serve::fit(&shop_of(&ids, &train), split, &settings, content.clone());
             steps.mark("fit on the past");
             let mut truth: Vec<Vec<u32>> = vec![Vec::new(); ids.customers.len()];
-            for (c, pr) in &later {
-                if let (Some(&u), Some(&i)) = (ids.customer.get(c), ids.product.get(pr)) {
-                    truth[u as usize].push(i);
+            for &(u, i) in &later {
+                if let Some(t) = truth.get_mut(u as usize) {
+                    t.push(i);
                 }
             }
             truth.iter_mut().for_each(|t| {
@@ -486,18 +486,16 @@ impl Ids {
         })
     }
 
-    /// Dealings with known customers and products, weighted by kind.
-    fn dense(&self, dealings: &[Dealings], w: &Weights) -> Vec<Dealing> {
+    /// Dealings as the recommender takes them, weighted by kind.
+    fn dense(&self, dealings: &[Dealings<u32>], w: &Weights) -> Vec<Dealing> {
         let mut out = dealings
             .iter()
-            .filter_map(|d| {
-                Some(Dealing {
-                    user: *self.customer.get(&d.customer)?,
-                    item: *self.product.get(&d.product)?,
-                    weight: w.of(d),
-                    last_at: d.last_at,
-                    bought: d.purchases > 0,
-                })
+            .map(|d| Dealing {
+                user: d.customer,
+                item: d.product,
+                weight: w.of(d),
+                last_at: d.last_at,
+                bought: d.purchases > 0,
             })
             .filter(|d| d.weight > 0.0)
             .collect::<Vec<_>>();

@@ -10,11 +10,12 @@ use crate::db::{
     bulk::{self, Cell, TableSpec},
 };
 
-/// One customer's dealings with one product, summed by kind.
+/// One customer's dealings with one product, summed by kind; ids as stored (`String`) or
+/// dense (`u32`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Dealings {
-    pub customer: String,
-    pub product: String,
+pub struct Dealings<Id = String> {
+    pub customer: Id,
+    pub product: Id,
     /// Distinct paid orders containing the product.
     pub purchases: u32,
     pub carts: u32,
@@ -94,17 +95,27 @@ pub async fn dealings_of(db: &Db, cutoff: i64, customers: Option<&str>) -> Resul
 
 /// Dealings before `split` and before `end` (`split` ≤ `end`), and the `(customer, product)`
 /// pairs bought in `[split, end)`, from one scan of orders and one of events: the
-/// `recommend` job's time split without reading the tables twice.
+/// `recommend` job's time split without reading the tables twice. Ids are mapped to dense
+/// ones as rows arrive (rows of unknown customers or products are left out), so a million
+/// customers' dealings are held as integers, not strings.
 pub struct SplitDealings {
-    pub before_split: Vec<Dealings>,
-    pub before_end: Vec<Dealings>,
-    pub bought_after_split: Vec<(String, String)>,
+    pub before_split: Vec<Dealings<u32>>,
+    pub before_end: Vec<Dealings<u32>>,
+    pub bought_after_split: Vec<(u32, u32)>,
 }
 
-pub async fn dealings_split(db: &Db, split: i64, end: i64) -> Result<SplitDealings> {
-    let mut early: HashMap<(String, String), Dealings> = HashMap::new();
-    let mut all: HashMap<(String, String), Dealings> = HashMap::new();
+pub async fn dealings_split(
+    db: &Db,
+    split: i64,
+    end: i64,
+    customers: &HashMap<String, u32>,
+    products: &HashMap<String, u32>,
+) -> Result<SplitDealings> {
+    let mut early: HashMap<(u32, u32), Dealings<u32>> = HashMap::new();
+    let mut all: HashMap<(u32, u32), Dealings<u32>> = HashMap::new();
     let mut later = Vec::new();
+    let dense = |c: &str, p: &str| Some((*customers.get(c)?, *products.get(p)?));
+    let clamp = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
     bulk::fetch_each::<(String, String, i64, Option<i64>, i64, i64, i64)>(
         db,
         &format!(
@@ -118,16 +129,18 @@ pub async fn dealings_split(db: &Db, split: i64, end: i64) -> Result<SplitDealin
         ),
         Some(end),
         |(customer, product, n_early, last_early, n, last, n_later)| {
-            let clamp = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
+            let Some(key) = dense(&customer, &product) else {
+                return;
+            };
             if n_later > 0 {
-                later.push((customer.clone(), product.clone()));
+                later.push(key);
             }
             if n_early > 0 {
-                let d = early.entry((customer.clone(), product.clone())).or_default();
+                let d = early.entry(key).or_default();
                 d.purchases = clamp(n_early);
                 d.last_at = d.last_at.max(last_early.unwrap_or(0));
             }
-            let d = all.entry((customer, product)).or_default();
+            let d = all.entry(key).or_default();
             d.purchases = clamp(n);
             d.last_at = d.last_at.max(last);
         },
@@ -146,8 +159,11 @@ pub async fn dealings_split(db: &Db, split: i64, end: i64) -> Result<SplitDealin
         ),
         Some(end),
         |(customer, product, kind, n_early, last_early, n, last)| {
-            let add = |d: &mut Dealings, n: i64, last: i64| {
-                let n = n.clamp(0, i64::from(u32::MAX)) as u32;
+            let Some(key) = dense(&customer, &product) else {
+                return;
+            };
+            let add = |d: &mut Dealings<u32>, n: i64, last: i64| {
+                let n = clamp(n);
                 match kind.as_str() {
                     "cart" => d.carts += n,
                     "click" => d.clicks += n,
@@ -158,17 +174,17 @@ pub async fn dealings_split(db: &Db, split: i64, end: i64) -> Result<SplitDealin
             };
             if n_early > 0 {
                 add(
-                    early.entry((customer.clone(), product.clone())).or_default(),
+                    early.entry(key).or_default(),
                     n_early,
                     last_early.unwrap_or(0),
                 );
             }
-            add(all.entry((customer, product)).or_default(), n, last);
+            add(all.entry(key).or_default(), n, last);
         },
     )
     .await
     .map_err(corrupt("events"))?;
-    let flatten = |m: HashMap<(String, String), Dealings>| -> Vec<Dealings> {
+    let flatten = |m: HashMap<(u32, u32), Dealings<u32>>| -> Vec<Dealings<u32>> {
         m.into_iter()
             .map(|((customer, product), d)| Dealings {
                 customer,
