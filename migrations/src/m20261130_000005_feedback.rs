@@ -22,6 +22,10 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(string(Watermarks::Name).primary_key())
                     .col(big_integer(Watermarks::Position))
+                    // Who is folding data past the position right now, and until when:
+                    // two passes never work on the same span at once.
+                    .col(string_null(Watermarks::Holder))
+                    .col(big_integer_null(Watermarks::HeldUntil))
                     .col(timestamp_with_time_zone(Watermarks::UpdatedAt))
                     .to_owned(),
             )
@@ -112,6 +116,8 @@ enum Watermarks {
     Table,
     Name,
     Position,
+    Holder,
+    HeldUntil,
     UpdatedAt,
 }
 

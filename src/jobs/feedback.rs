@@ -59,8 +59,42 @@ impl Job for Feedback {
     }
 
     async fn run(&self, ctx: &JobContext) -> JobResult {
-        let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let started = std::time::Instant::now();
+        let db = &ctx.db;
+        // One pass at a time over a span, whichever pipeline or daemon runs it.
+        let holder = format!("run {} job {}", ctx.run_id, ctx.job);
+        let now = crate::db::now().timestamp();
+        let until = now
+            + ctx
+                .timeout
+                .map_or(HOLD_SECONDS, |t| t.as_secs() as i64 + 60);
+        if !repo::feedback::hold(db, WATERMARK, &holder, now, until)
+            .await
+            .map_err(failed)?
+        {
+            let other = repo::feedback::holder(db, WATERMARK)
+                .await
+                .map_err(failed)?
+                .unwrap_or_default();
+            ctx.log.info(format!(
+                "another feedback pass ({other}) is folding the same loads: this one does nothing"
+            ));
+            return Ok(());
+        }
+        let result = self.pass(ctx, started).await;
+        repo::feedback::release(db, WATERMARK, &holder)
+            .await
+            .map_err(failed)?;
+        result
+    }
+}
+
+/// How long a pass holds the watermark when its job has no timeout.
+const HOLD_SECONDS: i64 = 3_600;
+
+impl Feedback {
+    async fn pass(&self, ctx: &JobContext, started: std::time::Instant) -> JobResult {
+        let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let db = &ctx.db;
         let span = Span {
             from: repo::feedback::watermark(db, WATERMARK)
