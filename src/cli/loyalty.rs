@@ -36,7 +36,14 @@ timeout = "30m"
 #[derive(Debug, Subcommand)]
 pub enum CampaignCmd {
     /// Store a campaign from its TOML file (as a draft).
-    Create { file: std::path::PathBuf },
+    Create {
+        file: std::path::PathBuf,
+        /// The file is a monthly template (no dates): store the campaign of this month
+        /// (YYYY-MM), named `NAME YYYY-MM`, as the `points` job's `campaign_file` would, or
+        /// find it if it exists. Preview it ahead, or cancel it to skip the month.
+        #[arg(long, value_parser = parse_month)]
+        month: Option<chrono::NaiveDate>,
+    },
     /// Every campaign.
     List,
     /// One campaign: its rule, state and what it paid.
@@ -82,6 +89,12 @@ fn rules(ctx: &Ctx) -> anyhow::Result<crate::loyalty::Rules> {
         .map_err(|e| anyhow::anyhow!("settings: {e}"))
 }
 
+/// `YYYY-MM` as the first day of that month.
+fn parse_month(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+        .map_err(|_| format!("`{text}`: expected a month like 2026-07"))
+}
+
 fn parse_campaign(id: i64, source: &str) -> anyhow::Result<Campaign> {
     Campaign::parse(source).map_err(|p| {
         anyhow::anyhow!(
@@ -97,10 +110,14 @@ fn parse_campaign(id: i64, source: &str) -> anyhow::Result<Campaign> {
 impl CampaignCmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         match self {
-            CampaignCmd::Create { file } => {
+            CampaignCmd::Create { file, month } => {
                 let source = std::fs::read_to_string(&file)
                     .with_context(|| format!("{}: cannot read", file.display()))?;
-                let campaign = match Campaign::parse(&source) {
+                let parsed = match month {
+                    Some(day) => Campaign::for_month(&source, day),
+                    None => Campaign::parse(&source),
+                };
+                let campaign = match parsed {
                     Ok(c) => c,
                     Err(problems) => {
                         for p in &problems {
@@ -110,13 +127,39 @@ impl CampaignCmd {
                     }
                 };
                 let db = ctx.db().await?;
-                let id = repo::loyalty::create_campaign(
-                    &db,
-                    &campaign.name,
-                    &source,
-                    &serde_json::to_value(&campaign)?,
-                )
-                .await?;
+                let spec = serde_json::to_value(&campaign)?;
+                let id = match month {
+                    Some(day) => {
+                        let stored = format!(
+                            "# Made from {} for {}.\n{}",
+                            file.display(),
+                            day.format("%Y-%m"),
+                            campaign.to_toml()
+                        );
+                        let (id, created) = repo::loyalty::find_or_create_campaign(
+                            &db,
+                            &campaign.name,
+                            &stored,
+                            &spec,
+                        )
+                        .await?;
+                        if !created {
+                            let c = repo::loyalty::campaign(&db, id).await?;
+                            if ctx.json {
+                                ctx.print_json(
+                                    &json!({ "id": id, "created": false, "state": c.state }),
+                                )?;
+                            } else {
+                                println!("campaign {id} `{}` exists already ({})", c.name, c.state);
+                            }
+                            return Ok(());
+                        }
+                        id
+                    }
+                    None => {
+                        repo::loyalty::create_campaign(&db, &campaign.name, &source, &spec).await?
+                    }
+                };
                 repo::audit::record(
                     &db,
                     "campaign create",
@@ -125,7 +168,7 @@ impl CampaignCmd {
                 )
                 .await?;
                 if ctx.json {
-                    ctx.print_json(&json!({ "id": id }))?;
+                    ctx.print_json(&json!({ "id": id, "created": true }))?;
                 } else {
                     println!(
                         "campaign {id} `{}` created (draft); preview it with `patron campaign preview {id}`",

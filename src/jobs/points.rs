@@ -1,15 +1,24 @@
 //! `points`: the loyalty ledger's nightly work, or a campaign's launch.
 //!
-//! Nightly (no `campaign` param), as of the run's logical time: earn for paid orders that
+//! Nightly (no `campaign` or `campaign_file` param), as of the run's logical time: earn for paid orders that
 //! have not earned (key `earn:ORDER`, at the customer's tier multiplier, pending for
 //! `pending_days`), reverse what refunded or cancelled lines took back (key
 //! `reverse:ORDER:PAID_CENTS`, one per state of the order), expire what is due (FIFO, key
 //! `expire:LOT`), and recompute tiers from the last 12 months.
 //!
-//! `campaign = ID`: plan the allocation once (stored, so a retry pays the same customers
-//! the same points), then pay it in one statement (key `campaign:ID:CUSTOMER`), then mark
-//! the campaign launched. Any step may be cut short by a crash and redone: the ledger's
-//! unique key decides what was paid.
+//! `campaign = ID`: plan the allocation once (stored in the same transaction that marks the
+//! campaign `planned`, so a retry, or an attempt running alongside after a lost lease, pays
+//! the same customers the same points), then pay it in one statement (key
+//! `campaign:ID:CUSTOMER`), then mark the campaign launched. Any step may be cut short by a
+//! crash and redone: the ledger's unique key decides what was paid.
+//!
+//! `campaign_file = PATH` (relative to the daemon's working directory, like `ingest`'s
+//! `mapping`): a monthly template (a campaign file without dates). The run's logical date
+//! (or an `as_of` run param) picks the month; the campaign `NAME YYYY-MM` is found, or made
+//! for that calendar month, and launched the same way. A retry, a rerun or another run in
+//! the same month finds the same campaign, so a month pays once; a campaign of that name
+//! cancelled beforehand (`patron campaign create FILE --month YYYY-MM`, then `cancel`)
+//! skips the month.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,6 +42,9 @@ struct Params {
     /// Launch this campaign instead of the nightly work.
     #[serde(default)]
     campaign: Option<i64>,
+    /// Launch the campaign of the run's month from this template instead.
+    #[serde(default)]
+    campaign_file: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -42,7 +54,18 @@ impl Job for Points {
     }
 
     fn check_params(&self, params: &Value) -> Result<(), String> {
-        parse_params::<Params>(params).map(|_| ())
+        let p: Params = parse_params(params)?;
+        if let Some(path) = &p.campaign_file {
+            if p.campaign.is_some() {
+                return Err("give `campaign` or `campaign_file`, not both".to_owned());
+            }
+            // Checked when present; the daemon may run elsewhere (like `ingest`'s mapping).
+            if let Ok(source) = std::fs::read_to_string(path) {
+                let day = chrono::Utc::now().date_naive();
+                Campaign::for_month(&source, day).map_err(|problems| describe(path, &problems))?;
+            }
+        }
+        Ok(())
     }
 
     async fn run(&self, ctx: &JobContext) -> JobResult {
@@ -58,9 +81,13 @@ impl Job for Points {
                 None => None,
             },
         };
-        match campaign {
-            Some(id) => launch(ctx, &rules, id).await,
-            None => nightly(ctx, &rules).await,
+        match (campaign, p.campaign_file) {
+            (Some(_), Some(_)) => Err(JobError::Fatal(
+                "give `campaign` or `campaign_file`, not both".to_owned(),
+            )),
+            (Some(id), None) => launch(ctx, &rules, id).await,
+            (None, Some(path)) => monthly(ctx, &rules, &path).await,
+            (None, None) => nightly(ctx, &rules).await,
         }
     }
 }
@@ -194,6 +221,71 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     Ok(())
 }
 
+fn describe(path: &str, problems: &[crate::loyalty::campaign::Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{path}:{}: {}", p.line, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The campaign of the run's month from a template file, launched exactly once.
+async fn monthly(ctx: &JobContext, rules: &Rules, path: &str) -> JobResult {
+    let db = &ctx.db;
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| JobError::Fatal(format!("{path}: cannot read: {e}")))?;
+    // The run's logical date (or an `as_of` run param) picks the month.
+    let day = ctx.as_of()?;
+    let campaign = Campaign::for_month(&source, day)
+        .map_err(|problems| JobError::Fatal(describe(path, &problems)))?;
+    let stored = format!(
+        "# Made from {path} for {} by run {}.\n{}",
+        day.format("%Y-%m"),
+        ctx.run_id,
+        campaign.to_toml()
+    );
+    let spec = serde_json::to_value(&campaign).map_err(failed)?;
+    let (id, created) = repo::loyalty::find_or_create_campaign(db, &campaign.name, &stored, &spec)
+        .await
+        .map_err(failed)?;
+    if created {
+        repo::audit::record(
+            db,
+            "campaign create",
+            &format!("campaign {id}"),
+            serde_json::json!({ "name": campaign.name, "file": path, "run_id": ctx.run_id }),
+        )
+        .await
+        .map_err(failed)?;
+        ctx.log.info(format!(
+            "campaign {id} `{}` created from {path}",
+            campaign.name
+        ));
+    }
+    let found = repo::loyalty::campaign(db, id).await.map_err(failed)?;
+    match found.state.as_str() {
+        "cancelled" => {
+            ctx.log.info(format!(
+                "campaign {id} `{}` was cancelled: this month pays nothing",
+                found.name
+            ));
+            return Ok(());
+        }
+        "launched" => {}
+        _ => {
+            if found.run_id.is_none() {
+                repo::loyalty::set_campaign_run(db, id, ctx.run_id)
+                    .await
+                    .map_err(failed)?;
+            }
+            repo::loyalty::set_campaign_state(db, id, &["draft"], "launching")
+                .await
+                .map_err(failed)?;
+        }
+    }
+    launch(ctx, rules, id).await
+}
+
 async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
     let db = &ctx.db;
     let started = std::time::Instant::now();
@@ -222,7 +314,8 @@ async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
         ))
     })?;
     if stored.state != "planned" {
-        // Nothing is paid before the plan is whole: a plan cut short is made again.
+        // The plan is stored whole, with the move to `planned`, or not at all; nothing is
+        // paid before. An attempt that finds it planned by another keeps that plan.
         let (from, to) = campaign.window();
         let candidates = repo::loyalty::candidates(db, from, to)
             .await
@@ -231,17 +324,28 @@ async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
         let plan = tokio::task::spawn_blocking(move || campaign.allocate(&plan_rules, &candidates))
             .await
             .map_err(|e| JobError::Failed(format!("allocation thread: {e}")))?;
-        repo::loyalty::store_plan(db, id, &plan)
+        if repo::loyalty::plan_once(db, id, &plan)
             .await
-            .map_err(failed)?;
-        repo::loyalty::set_campaign_state(db, id, &["draft", "launching"], "planned")
-            .await
-            .map_err(failed)?;
-        ctx.log.info(format!(
-            "campaign {id}: planned {} customers, {} points",
-            plan.len(),
-            plan.iter().map(|a| a.points).sum::<i64>()
-        ));
+            .map_err(failed)?
+        {
+            ctx.log.info(format!(
+                "campaign {id}: planned {} customers, {} points",
+                plan.len(),
+                plan.iter().map(|a| a.points).sum::<i64>()
+            ));
+        } else {
+            let current = repo::loyalty::campaign(db, id).await.map_err(failed)?;
+            match current.state.as_str() {
+                "planned" | "launched" => ctx.log.info(format!(
+                    "campaign {id} was planned by another attempt: paying that plan"
+                )),
+                state => {
+                    return Err(JobError::Fatal(format!(
+                        "campaign {id} is {state}: nothing is paid"
+                    )));
+                }
+            }
+        }
     }
     let now = ctx.logical_time.timestamp();
     let paid_now =
@@ -256,9 +360,18 @@ async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
             "campaign {id}: the ledger holds {customers} customers / {points} points against a plan of {planned_customers} / {planned_points}"
         )));
     }
-    repo::loyalty::finish_campaign(db, id, customers, points)
+    if !repo::loyalty::finish_campaign(db, id, customers, points)
         .await
-        .map_err(failed)?;
+        .map_err(failed)?
+    {
+        let current = repo::loyalty::campaign(db, id).await.map_err(failed)?;
+        if current.state != "launched" {
+            return Err(JobError::Failed(format!(
+                "campaign {id} is {} after paying: expected planned",
+                current.state
+            )));
+        }
+    }
     ctx.log.info(format!(
         "campaign {id} `{}`: {customers} customers, {points} points ({paid_now} rows written by this attempt) in {:.2}s",
         stored.name,

@@ -1,11 +1,13 @@
 //! Campaigns: a target (every listed condition must hold), a reward (fixed points, or a
 //! multiplier on paid spend inside the window), a per-customer cap and a total budget.
 //! Parsing reports `line: reason`; allocation is deterministic (by customer id), so a
-//! preview and the launch that follows it agree.
+//! preview and the launch that follows it agree. A file without dates is a monthly template
+//! ([`Campaign::for_month`]): the campaign of a month is named `NAME YYYY-MM` and runs for
+//! that calendar month.
 
 use std::ops::Range;
 
-use chrono::NaiveDate;
+use chrono::{Datelike as _, NaiveDate};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -87,8 +89,10 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawCampaign {
     name: Spanned<String>,
-    starts: Spanned<String>,
-    ends: Spanned<String>,
+    #[serde(default)]
+    starts: Option<Spanned<String>>,
+    #[serde(default)]
+    ends: Option<Spanned<String>>,
     budget_points: Spanned<i64>,
     #[serde(default)]
     per_customer_cap: Option<Spanned<i64>>,
@@ -125,6 +129,17 @@ struct RawReward {
 impl Campaign {
     /// Parses and checks a campaign file's text.
     pub fn parse(source: &str) -> Result<Campaign, Vec<Problem>> {
+        Self::parse_with(source, None)
+    }
+
+    /// Parses a monthly template (a campaign file without `starts` and `ends`) as the
+    /// campaign of the month holding `day`: named `NAME YYYY-MM`, running from the first to
+    /// the last day of that month.
+    pub fn for_month(source: &str, day: NaiveDate) -> Result<Campaign, Vec<Problem>> {
+        Self::parse_with(source, Some(day))
+    }
+
+    fn parse_with(source: &str, month: Option<NaiveDate>) -> Result<Campaign, Vec<Problem>> {
         let line_at =
             |span: Range<usize>| source[..span.start.min(source.len())].matches('\n').count() + 1;
         let raw: RawFile = toml::from_str(source).map_err(|e| {
@@ -155,13 +170,44 @@ impl Campaign {
                 })
                 .ok()
         };
-        let starts = date(&c.starts, "starts");
-        let ends = date(&c.ends, "ends");
-        if let (Some(s), Some(e)) = (starts, ends)
-            && e < s
-        {
-            problem(c.ends.span(), format!("ends {e} is before starts {s}"));
-        }
+        let (starts, ends) = match (month, &c.starts, &c.ends) {
+            (None, Some(s), Some(e)) => {
+                let (starts, ends) = (date(s, "starts"), date(e, "ends"));
+                if let (Some(s), Some(e)) = (starts, ends)
+                    && e < s
+                {
+                    problem(
+                        c.ends.as_ref().map_or(0..0, Spanned::span),
+                        format!("ends {e} is before starts {s}"),
+                    );
+                }
+                (starts, ends)
+            }
+            (None, s, _) => {
+                let what = if s.is_none() { "starts" } else { "ends" };
+                problem(
+                    raw.campaign.span(),
+                    format!(
+                        "missing field `{what}` (a file without dates is a monthly template: `patron campaign create FILE --month YYYY-MM`, or the `points` job's `campaign_file`)"
+                    ),
+                );
+                (None, None)
+            }
+            (Some(day), None, None) => month_of(day),
+            (Some(_), s, e) => {
+                let span = s.as_ref().or(e.as_ref()).map_or(0..0, Spanned::span);
+                problem(
+                    span,
+                    "a monthly campaign takes its dates from the month: remove starts and ends"
+                        .to_owned(),
+                );
+                (None, None)
+            }
+        };
+        let name = match month {
+            Some(day) => format!("{name} {}", day.format("%Y-%m")),
+            None => name,
+        };
         if *c.budget_points.get_ref() <= 0 {
             problem(
                 c.budget_points.span(),
@@ -236,6 +282,55 @@ impl Campaign {
         }
     }
 
+    /// The campaign as a file: what [`Campaign::parse`] reads back as this campaign (how a
+    /// monthly campaign is stored, with its name and dates written out).
+    pub fn to_toml(&self) -> String {
+        #[derive(Serialize)]
+        struct File<'a> {
+            campaign: Head<'a>,
+            target: &'a Target,
+            reward: Pay,
+        }
+        #[derive(Serialize)]
+        struct Head<'a> {
+            name: &'a str,
+            starts: String,
+            ends: String,
+            budget_points: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            per_customer_cap: Option<i64>,
+        }
+        #[derive(Serialize)]
+        struct Pay {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            fixed_points: Option<i64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            multiplier: Option<f64>,
+        }
+        let file = File {
+            campaign: Head {
+                name: &self.name,
+                starts: self.starts.to_string(),
+                ends: self.ends.to_string(),
+                budget_points: self.budget_points,
+                per_customer_cap: self.per_customer_cap,
+            },
+            target: &self.target,
+            reward: match self.reward {
+                Reward::Fixed(p) => Pay {
+                    fixed_points: Some(p),
+                    multiplier: None,
+                },
+                Reward::Multiplier(m) => Pay {
+                    fixed_points: None,
+                    multiplier: Some(m.0 as f64 / 1000.0),
+                },
+            },
+        };
+        // Plain data (strings, numbers, arrays): serialising it cannot fail.
+        toml::to_string(&file).unwrap_or_default()
+    }
+
     /// Epoch seconds of the window: `[starts 00:00, day after ends 00:00)` UTC.
     pub fn window(&self) -> (i64, i64) {
         let at = |d: NaiveDate| {
@@ -282,6 +377,13 @@ impl Campaign {
         }
         out
     }
+}
+
+/// The first and last day of the month holding `day`.
+fn month_of(day: NaiveDate) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let first = day.with_day(1);
+    let next = first.and_then(|f| f.checked_add_months(chrono::Months::new(1)));
+    (first, next.and_then(|n| n.pred_opt()))
 }
 
 impl Target {
@@ -436,6 +538,87 @@ fixed_points = 200
             plan.iter().map(|x| x.points).collect::<Vec<_>>(),
             [100, 300]
         );
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    /// WIN_BACK without its dates: a monthly template.
+    fn template() -> String {
+        WIN_BACK
+            .replace("starts = \"2026-07-01\"\n", "")
+            .replace("ends = \"2026-07-31\"\n", "")
+    }
+
+    #[test]
+    fn a_monthly_template_names_and_dates_the_month_of_its_day() {
+        let c = Campaign::for_month(&template(), day("2026-07-15")).unwrap();
+        assert_eq!(c.name, "win-back 2026-07");
+        assert_eq!((c.starts, c.ends), (day("2026-07-01"), day("2026-07-31")));
+        // Any day of the month gives the same campaign: a retry or a rerun finds it by name.
+        assert_eq!(
+            Campaign::for_month(&template(), day("2026-07-01")).unwrap(),
+            c
+        );
+        assert_eq!(
+            Campaign::for_month(&template(), day("2026-07-31")).unwrap(),
+            c
+        );
+        let feb = Campaign::for_month(&template(), day("2028-02-01")).unwrap();
+        assert_eq!(feb.name, "win-back 2028-02");
+        assert_eq!(feb.ends, day("2028-02-29"));
+        let (from, to) = feb.window();
+        assert_eq!(to - from, 29 * 86_400);
+        let dec = Campaign::for_month(&template(), day("2026-12-09")).unwrap();
+        assert_eq!(
+            (dec.starts, dec.ends),
+            (day("2026-12-01"), day("2026-12-31"))
+        );
+        // Everything else is the file's.
+        assert_eq!(c.target, Campaign::parse(WIN_BACK).unwrap().target);
+    }
+
+    #[test]
+    fn dates_belong_either_to_the_file_or_to_the_month() {
+        let p = Campaign::for_month(WIN_BACK, day("2026-07-01")).unwrap_err();
+        assert!(p[0].message.contains("remove starts and ends"), "{p:?}");
+        assert_eq!(p[0].line, 4, "{p:?}");
+        let p = Campaign::parse(&template()).unwrap_err();
+        assert!(p[0].message.contains("missing field `starts`"), "{p:?}");
+        assert!(p[0].message.contains("--month"), "{p:?}");
+    }
+
+    #[test]
+    fn the_shipped_win_back_template_parses() {
+        let source = include_str!("../../campaigns/win-back.toml");
+        let c = Campaign::for_month(source, day("2026-07-01")).unwrap();
+        assert_eq!(c.name, "win-back 2026-07");
+        assert_eq!(c.reward, Reward::Fixed(200));
+        assert_eq!(c.per_customer_cap, Some(200));
+        assert_eq!(c.target.segments, ["at risk", "hibernating"]);
+        assert_eq!(c.target.churn_probability, Some((0.6, 1.0)));
+        assert!(c.budget_points > 0);
+    }
+
+    #[test]
+    fn a_campaign_written_out_reads_back_the_same() {
+        let mut c = Campaign::for_month(&template(), day("2026-07-01")).unwrap();
+        assert_eq!(Campaign::parse(&c.to_toml()).unwrap(), c);
+        c.reward = Reward::Multiplier(Milli(2_125));
+        c.per_customer_cap = None;
+        c.name = "quote \" and ' apostrophe".to_owned();
+        c.target = Target {
+            segments: vec![],
+            tiers: vec!["gold".to_owned()],
+            churn_probability: None,
+            intent_probability: Some((0.25, 0.75)),
+            days_since_last_order: Some((30.0, 365.0)),
+            regions: vec!["east".to_owned(), "west".to_owned()],
+            mean_sentiment: Some((-1.0, 0.1)),
+        };
+        let text = c.to_toml();
+        assert_eq!(Campaign::parse(&text).unwrap(), c, "{text}");
     }
 
     #[test]

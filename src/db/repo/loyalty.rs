@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::intelligence::{placeholder, write_all};
 use crate::{
     db::{
-        Db, RepoError, Result,
+        Db, RepoError, Result, begin_write,
         bulk::{self, Cell, TableSpec},
     },
     loyalty::{Candidate, Entry, EntryKind, Standing},
@@ -444,6 +444,15 @@ pub async fn create_campaign(
     source: &str,
     spec: &serde_json::Value,
 ) -> Result<i64> {
+    insert_campaign(db, name, source, spec).await
+}
+
+async fn insert_campaign(
+    db: &impl ConnectionTrait,
+    name: &str,
+    source: &str,
+    spec: &serde_json::Value,
+) -> Result<i64> {
     let backend = db.get_database_backend();
     let sql = "INSERT INTO campaigns (name, state, source, spec, created_at) VALUES (?, 'draft', ?, ?, ?) RETURNING id";
     let row = db
@@ -460,6 +469,55 @@ pub async fn create_campaign(
         .await?
         .ok_or_else(|| RepoError::Corrupt("campaign insert returned nothing".to_owned()))?;
     Ok(row.try_get_by_index(0)?)
+}
+
+/// The oldest campaign named `name`, or a new draft of it: `(id, created)`. Serialised per
+/// name (an advisory lock on PostgreSQL, the write lock on SQLite), so two attempts making
+/// the same month's campaign at once find one campaign, not two.
+pub async fn find_or_create_campaign(
+    db: &Db,
+    name: &str,
+    source: &str,
+    spec: &serde_json::Value,
+) -> Result<(i64, bool)> {
+    let txn = begin_write(db).await?;
+    let backend = txn.get_database_backend();
+    if backend == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock($1)",
+            [name_lock(name).into()],
+        ))
+        .await?;
+    }
+    let found = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(
+                backend,
+                "SELECT id FROM campaigns WHERE name = ? ORDER BY id LIMIT 1",
+            ),
+            [name.into()],
+        ))
+        .await?;
+    if let Some(row) = found {
+        let id = row.try_get_by_index(0)?;
+        txn.commit().await?;
+        return Ok((id, false));
+    }
+    let id = insert_campaign(&txn, name, source, spec).await?;
+    txn.commit().await?;
+    Ok((id, true))
+}
+
+/// A stable advisory-lock key for a campaign name (FNV-1a, so every daemon agrees).
+fn name_lock(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "patron campaign ".bytes().chain(name.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
 }
 
 pub async fn campaigns(db: &Db) -> Result<Vec<StoredCampaign>> {
@@ -524,37 +582,74 @@ pub async fn set_campaign_run(db: &Db, id: i64, run_id: i64) -> Result {
     Ok(())
 }
 
-/// Replaces a campaign's allocation plan.
-pub async fn store_plan(db: &Db, id: i64, plan: &[crate::loyalty::Allocation]) -> Result<u64> {
-    db.execute_unprepared(&format!(
-        "DELETE FROM campaign_allocations WHERE campaign_id = {id}"
+/// Rows per statement when storing a plan: 4 bound values each, well inside both backends'
+/// limits on bound parameters.
+const PLAN_ROWS_PER_STATEMENT: usize = 2_000;
+
+/// Stores a campaign's allocation plan and moves the campaign from `draft` or `launching` to
+/// `planned`, in one transaction. Returns false, storing nothing, when the campaign has left
+/// those states (another attempt planned it first, or it was cancelled): a plan, once stored,
+/// is never replaced, so every attempt pays the same customers the same points even if the
+/// data behind the targeting changed in between. A plan is whole or absent, never partial.
+pub async fn plan_once(db: &Db, id: i64, plan: &[crate::loyalty::Allocation]) -> Result<bool> {
+    let txn = begin_write(db).await?;
+    let backend = txn.get_database_backend();
+    // First, so that on PostgreSQL the row lock queues a concurrent planner behind this one
+    // (it then finds the state moved and stores nothing); SQLite has one writer anyway.
+    let moved = txn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(
+                backend,
+                "UPDATE campaigns SET state = 'planned' WHERE id = ? AND state IN ('draft', 'launching')",
+            ),
+            [id.into()],
+        ))
+        .await?
+        .rows_affected();
+    if moved == 0 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        placeholder(
+            backend,
+            "DELETE FROM campaign_allocations WHERE campaign_id = ?",
+        ),
+        [id.into()],
     ))
     .await?;
-    let rows: Vec<Vec<Cell>> = plan
-        .iter()
-        .map(|a| {
-            vec![
-                Cell::Int(id),
-                Cell::Text(a.customer_id.clone()),
-                Cell::Int(a.points),
-                Cell::Text(a.why.join("; ")),
-            ]
-        })
-        .collect();
-    write_all(db, &ALLOCATIONS_TABLE, rows, 50_000).await
+    for chunk in plan.chunks(PLAN_ROWS_PER_STATEMENT) {
+        let mut sql = String::with_capacity(80 + chunk.len() * 16);
+        sql.push_str(
+            "INSERT INTO campaign_allocations (campaign_id, customer_id, points, why) VALUES ",
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        for (i, a) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?, ?, ?, ?)");
+            values.push(id.into());
+            values.push(a.customer_id.clone().into());
+            values.push(a.points.into());
+            values.push(a.why.join("; ").into());
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            placeholder(backend, &sql),
+            values,
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(true)
 }
 
-static ALLOCATIONS_TABLE: TableSpec = TableSpec {
-    table: "campaign_allocations",
-    columns: &["campaign_id", "customer_id", "points", "why"],
-    pg_types: &["bigint", "text", "bigint", "text"],
-    on_conflict: "ON CONFLICT (campaign_id, customer_id) DO NOTHING",
-    sqlite_upsert: None,
-    pg_distinct_on: None,
-};
-
 /// Pays a planned campaign in one statement: one earn row per allocation, keyed
-/// `campaign:ID:CUSTOMER`. Returns the rows that were new.
+/// `campaign:ID:CUSTOMER`. Returns the rows that were new. A campaign that is not planned
+/// (its plan may be missing or partial) pays nothing.
 pub async fn pay_plan(
     db: &Db,
     id: i64,
@@ -569,6 +664,7 @@ pub async fn pay_plan(
         "INSERT INTO point_ledger (key, customer_id, kind, points, at, available_at, expires_at, campaign_id, reason, run_id) \
          SELECT 'campaign:{id}:' || customer_id, customer_id, 'earn', points, {at}, {at}, {expires}, {id}, ?, {run_id} \
          FROM campaign_allocations WHERE campaign_id = {id} \
+         AND EXISTS (SELECT 1 FROM campaigns WHERE id = {id} AND state IN ('planned', 'launched')) \
          ON CONFLICT (key) DO NOTHING"
     );
     let res = db
@@ -604,19 +700,22 @@ async fn totals(db: &Db, sql: &str) -> Result<(i64, i64)> {
     })
 }
 
-/// Marks a campaign launched with what it paid.
-pub async fn finish_campaign(db: &Db, id: i64, customers: i64, points: i64) -> Result {
+/// Marks a planned campaign launched with what it paid; false if it was not `planned` (an
+/// attempt running alongside marked it first).
+pub async fn finish_campaign(db: &Db, id: i64, customers: i64, points: i64) -> Result<bool> {
     let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        placeholder(
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE campaigns SET state = 'launched', launched_at = ?, customers = ?, points = ? WHERE id = ?",
-        ),
-        [crate::db::now().into(), customers.into(), points.into(), id.into()],
-    ))
-    .await?;
-    Ok(())
+            placeholder(
+                backend,
+                "UPDATE campaigns SET state = 'launched', launched_at = ?, customers = ?, points = ? \
+                 WHERE id = ? AND state = 'planned'",
+            ),
+            [crate::db::now().into(), customers.into(), points.into(), id.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() > 0)
 }
 
 /// What targeting knows of every customer: latest segment, tier, scores and features,

@@ -375,3 +375,82 @@ fn database_names_are_replaced_keeping_the_query() {
         "postgres://u@h/x"
     );
 }
+
+impl Env {
+    /// The integer columns of the first row of `sql`, read straight from the test database.
+    pub fn sql_ints(&self, sql: &str) -> Vec<i64> {
+        block_on(async {
+            let db = patron::db::connect(&self.db.url, 1)
+                .await
+                .expect("connect to the test database");
+            let row = sea_orm::ConnectionTrait::query_one_raw(
+                &db,
+                sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .unwrap_or_else(|| panic!("{sql}: no row"));
+            (0..)
+                .map_while(|i| row.try_get_by_index::<i64>(i).ok())
+                .collect()
+        })
+    }
+
+    /// Starts `patron ARGS --json` in the background (stdout and stderr captured).
+    pub fn spawn_json(&self, args: &[&str]) -> Child {
+        let mut with = args.to_vec();
+        with.push("--json");
+        self.command(&with)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn patron")
+    }
+
+    /// Waits until worker `id` is registered and running (so a CLI started next sees a live
+    /// daemon and leaves the work to it).
+    pub fn wait_worker(&self, id: &str, timeout: Duration) {
+        let alive = wait_until(timeout, || {
+            self.json(&["workers"])
+                .as_array()
+                .is_some_and(|ws| ws.iter().any(|w| w["id"] == id && w["state"] == "running"))
+        });
+        assert!(alive, "worker {id} did not start within {timeout:?}");
+    }
+}
+
+/// Waits for a child to exit, killing it after `timeout`; returns its output.
+pub fn wait_child(mut child: Child, timeout: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "child did not exit within {timeout:?}:\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+impl Env {
+    /// Runs statements straight on the test database (the schema is migrated first).
+    pub fn sql_exec(&self, statements: &[String]) {
+        self.ok(&["migrate"]);
+        block_on(async {
+            let db = patron::db::connect(&self.db.url, 1)
+                .await
+                .expect("connect to the test database");
+            for sql in statements {
+                sea_orm::ConnectionTrait::execute_unprepared(&db, sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        });
+    }
+}
