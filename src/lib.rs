@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod ingest;

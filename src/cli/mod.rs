@@ -1,5 +1,6 @@
 //! The command line: one file per command group, each with a `Cmd` and `async fn run`.
 
+mod console;
 mod daemon;
 mod demo;
 mod feedback;
@@ -68,6 +69,8 @@ pub enum Command {
     Cancel(runs::CancelCmd),
     /// Print a run's job logs.
     Logs(logs::Cmd),
+    /// Full-screen live view of pipelines, runs, DAGs, logs, workers and loyalty; acts on them.
+    Console(console::Cmd),
     /// Load a CSV or JSON Lines file into customers, products, orders, events or reviews.
     Ingest(ingest::IngestCmd),
     /// Rows that could not be read, with their source, line and reason.
@@ -193,6 +196,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Rerun(cmd) => cmd.run(&ctx).await,
         Command::Cancel(cmd) => cmd.run(&ctx).await,
         Command::Logs(cmd) => cmd.run(&ctx).await,
+        Command::Console(cmd) => cmd.run(&ctx).await,
         Command::Ingest(cmd) => cmd.run(&ctx).await,
         Command::Quarantine(cmd) => cmd.run(&ctx).await,
         Command::Export(cmd) => cmd.run(&ctx).await,

@@ -2,6 +2,7 @@
 //! transaction), so the CLI, the console and the daemon share one way to read and change rows.
 
 pub mod audit;
+pub mod console;
 pub mod dispatch;
 pub mod features;
 pub mod feedback;
