@@ -822,7 +822,7 @@ fn runs_filter_goes_to_the_query_and_esc_clears_it() {
     loaded(&mut app, Request::Runs(query), Snapshot::Runs(only));
     assert_has(
         &screen(&app, 100, 30),
-        &["1 runs shown", "filter: failed nightly"],
+        &["1 run shown", "filter: failed nightly"],
     );
     app.loading = false;
     assert_eq!(

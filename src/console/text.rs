@@ -191,6 +191,12 @@ pub fn sparkline(values: &[u64], max_cells: usize) -> String {
         .collect()
 }
 
+/// `1 run`, `1,204 runs`.
+pub fn count(n: usize, noun: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{} {noun}{s}", thousands(n as i64))
+}
+
 /// `1,234,567`.
 pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

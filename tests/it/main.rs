@@ -6,6 +6,7 @@
 
 mod cli;
 mod common;
+mod console;
 mod daemon;
 mod ingest;
 mod intelligence;

@@ -55,8 +55,8 @@ fn header(s: &RunDetailSnapshot, now: DateTime<Utc>, area: Rect, buf: &mut Buffe
         r.state.to_string()
     };
     let first = Line::from(vec![
-        Span::styled(format!("run {} ", r.id), text::header()),
-        Span::raw(format!("{} · ", r.pipeline)),
+        Span::styled(format!("run {}", r.id), text::header()),
+        Span::raw(format!(" · {} · ", r.pipeline)),
         Span::styled(state, Style::new().fg(text::run_color(r.state))),
         Span::raw(format!(
             " · {} · started {} · {}",

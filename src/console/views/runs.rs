@@ -69,8 +69,8 @@ pub fn render(app: &App, body: Rect, buf: &mut Buffer) {
         state.filter.clone()
     };
     let summary = format!(
-        "{} runs shown · newest {} read (at most {RUNS_LIMIT}) · filter: ",
-        text::thousands(snapshot.rows.len() as i64),
+        "{} shown · newest {} read (at most {RUNS_LIMIT}) · filter: ",
+        text::count(snapshot.rows.len(), "run"),
         text::thousands(snapshot.scanned as i64),
     );
     let room = (info.width as usize).saturating_sub(text::width(&summary));
