@@ -185,6 +185,9 @@ pub struct LogTarget {
     pub job: String,
 }
 
+/// A view is reloaded no sooner than this many times its last load took.
+const LOAD_SHARE: u32 = 5;
+
 /// Lines kept per job; older ones are dropped (and counted) past this.
 pub const MAX_LOG_LINES: usize = 200_000;
 
@@ -456,11 +459,21 @@ impl App {
         {
             return Vec::new();
         }
-        let due = match (self.view.refresh_every(), self.fresh_at[self.view.index()]) {
-            (Some(every), Some(at)) => self.now - at >= every,
-            _ => true,
+        let Some(at) = self.fresh_at[self.view.index()] else {
+            return self.load_now();
         };
-        if due { self.load_now() } else { Vec::new() }
+        // A slow load (a big database, a far server) is repeated less often, so the console
+        // never keeps the database busy more than about a fifth of the time.
+        let slow = self
+            .last_load
+            .and_then(|(_, took)| chrono::Duration::from_std(took * LOAD_SHARE).ok())
+            .unwrap_or_default();
+        let every = self.view.refresh_every().unwrap_or_default().max(slow);
+        if self.now - at >= every {
+            self.load_now()
+        } else {
+            Vec::new()
+        }
     }
 
     pub(super) fn load_now(&mut self) -> Vec<Effect> {

@@ -102,20 +102,24 @@ async fn event_loop(
             }
         }
         terminal.draw(|frame| views::render(&app, frame))?;
-        let event = tokio::select! {
+        let mut event = tokio::select! {
             Some(event) = rx.recv() => event,
             _ = tick.tick() => Event::Tick(Utc::now()),
             _ = stop.recv() => Event::Quit,
         };
-        if let Event::Crashed(what) = &event {
-            anyhow::bail!("the console stopped on an internal error: {what}");
-        }
-        effects = app.update(event);
         // Keys arrive faster than frames when held down: handle what is queued, then draw once.
-        while effects.is_empty()
-            && let Ok(event) = rx.try_recv()
-        {
+        loop {
+            if let Event::Crashed(what) = &event {
+                anyhow::bail!("the console stopped on an internal error: {what}");
+            }
             effects = app.update(event);
+            if !effects.is_empty() {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(next) => event = next,
+                Err(_) => break,
+            }
         }
     }
 }

@@ -497,7 +497,7 @@ fn help_confirm_and_prompt_overlays_render() {
 #[test]
 fn a_lost_database_shows_a_banner_and_retries_with_backoff() {
     let mut app = app_with(View::Runs, 100, 12);
-    let effects = app.update(Event::Tick(now()));
+    let effects = app.update(Event::Tick(now() + chrono::Duration::seconds(1)));
     assert!(matches!(
         effects.as_slice(),
         [Effect::Load(Request::Runs(_))]
@@ -694,7 +694,7 @@ fn number_keys_and_tab_switch_views_and_load_them() {
 #[test]
 fn ticks_refresh_the_current_view_one_load_at_a_time() {
     let mut app = app_with(View::Runs, 100, 30);
-    let effects = app.update(Event::Tick(now()));
+    let effects = app.update(Event::Tick(now() + chrono::Duration::seconds(1)));
     assert_eq!(
         effects,
         vec![Effect::Load(Request::Runs(RunQuery::default()))]
@@ -712,6 +712,21 @@ fn ticks_refresh_the_current_view_one_load_at_a_time() {
     assert_eq!(
         app.update(Event::Tick(t)),
         vec![Effect::Load(Request::Loyalty)]
+    );
+    // A load that took 2 s is repeated after 10 s, not every second.
+    app.view = View::Workers;
+    app.update(Event::Loaded {
+        request: Request::Workers,
+        result: Ok(Snapshot::Workers(workers())),
+        took: Duration::from_secs(2),
+    });
+    app.loading = false;
+    let t = t + chrono::Duration::seconds(1);
+    assert!(app.update(Event::Tick(t)).is_empty());
+    let t = t + chrono::Duration::seconds(9);
+    assert_eq!(
+        app.update(Event::Tick(t)),
+        vec![Effect::Load(Request::Workers)]
     );
 }
 

@@ -15,7 +15,7 @@ use patron::{
 };
 use ratatui::{Terminal, backend::TestBackend};
 
-use crate::common::{BIN, Backend, Env, backends, block_on, wait_until};
+use crate::common::{BIN, Backend, Env, backends, wait_until};
 
 const PIPELINE: &str = r#"
 [pipeline]
@@ -50,6 +50,15 @@ fn console_without_a_terminal_fails_with_a_one_line_reason() {
     assert!(!env.path("patron.db").exists());
 }
 
+/// One runtime per test: a PostgreSQL pool's connections belong to the runtime that opened
+/// them, so every call must run on the same one.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The app's screen at 120×30, as text.
 fn render(app: &patron::console::app::App) -> String {
     let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
@@ -67,22 +76,23 @@ fn render(app: &patron::console::app::App) -> String {
 fn console_loads_and_acts_through_the_database() {
     for backend in backends() {
         let env = Env::new(backend);
+        let rt = runtime();
         env.apply("console-it.toml", PIPELINE);
         let specs = SpecCache::default();
-        let db = block_on(db::connect(&env.db.url, 2)).unwrap();
+        let db = rt.block_on(db::connect(&env.db.url, 2)).unwrap();
 
         // `t` with a parameter: a queued manual run, audited.
         let action = Action::Trigger {
             pipeline: "console-it".to_owned(),
             params: BTreeMap::from([("who".to_owned(), "it".to_owned())]),
         };
-        let text = block_on(perform(&db, &specs, &action)).unwrap();
+        let text = rt.block_on(perform(&db, &specs, &action)).unwrap();
         assert!(text.starts_with("run 1 of console-it queued"), "{text}");
-        let audit = block_on(repo::audit::list(&db, 10)).unwrap();
+        let audit = rt.block_on(repo::audit::list(&db, 10)).unwrap();
         assert_eq!(audit[0].action, "trigger");
         assert!(audit[0].details.contains("console"), "{}", audit[0].details);
 
-        let runs = |q: &str| match block_on(data::load(
+        let runs = |q: &str| match rt.block_on(data::load(
             &db,
             &specs,
             &Request::Runs(RunQuery::parse(q)),
@@ -107,7 +117,8 @@ fn console_loads_and_acts_through_the_database() {
         let daemon = env.daemon("console-it-w");
         let shown = env.wait_run(1, Duration::from_secs(60));
         assert_eq!(shown["state"], "succeeded", "{shown:#}");
-        let detail = match block_on(data::load(&db, &specs, &Request::RunDetail(1), Utc::now())) {
+        let detail = match rt.block_on(data::load(&db, &specs, &Request::RunDetail(1), Utc::now()))
+        {
             Ok(Snapshot::RunDetail(d)) => d,
             other => panic!("{other:?}"),
         };
@@ -125,7 +136,7 @@ fn console_loads_and_acts_through_the_database() {
             job: "first".to_owned(),
             after: 0,
         };
-        match block_on(data::load(&db, &specs, &logs, Utc::now())) {
+        match rt.block_on(data::load(&db, &specs, &logs, Utc::now())) {
             Ok(Snapshot::Logs(chunk)) => {
                 assert!(
                     chunk.lines.iter().any(|l| l.line == "one line from first"),
@@ -140,7 +151,9 @@ fn console_loads_and_acts_through_the_database() {
         let mut app =
             patron::console::app::App::new(Utc::now(), ratatui::layout::Rect::new(0, 0, 120, 30));
         for request in [Request::Pipelines, Request::Workers, Request::Loyalty] {
-            let snapshot = block_on(data::load(&db, &specs, &request, Utc::now())).unwrap();
+            let snapshot = rt
+                .block_on(data::load(&db, &specs, &request, Utc::now()))
+                .unwrap();
             app.update(patron::console::event::Event::Loaded {
                 request,
                 result: Ok(snapshot),
@@ -160,33 +173,39 @@ fn console_loads_and_acts_through_the_database() {
         drop(daemon);
 
         // Refusals come back as text for the status line.
-        let err = block_on(perform(&db, &specs, &Action::Cancel { run_id: 1 })).unwrap_err();
+        let err = rt
+            .block_on(perform(&db, &specs, &Action::Cancel { run_id: 1 }))
+            .unwrap_err();
         assert!(err.contains("already succeeded"), "{err}");
-        let err = block_on(perform(&db, &specs, &Action::RerunFailed { run_id: 1 })).unwrap_err();
+        let err = rt
+            .block_on(perform(&db, &specs, &Action::RerunFailed { run_id: 1 }))
+            .unwrap_err();
         assert!(err.contains("no failed"), "{err}");
-        let text = block_on(perform(
-            &db,
-            &specs,
-            &Action::RerunFrom {
-                run_id: 1,
-                job: "second".to_owned(),
-            },
-        ))
-        .unwrap();
+        let text = rt
+            .block_on(perform(
+                &db,
+                &specs,
+                &Action::RerunFrom {
+                    run_id: 1,
+                    job: "second".to_owned(),
+                },
+            ))
+            .unwrap();
         assert!(text.contains("queued again: 1 job (second)"), "{text}");
         let pause = Action::SetPaused {
             pipeline: "console-it".to_owned(),
             paused: true,
         };
         assert_eq!(
-            block_on(perform(&db, &specs, &pause)).unwrap(),
+            rt.block_on(perform(&db, &specs, &pause)).unwrap(),
             "console-it paused"
         );
         assert_eq!(
-            block_on(perform(&db, &specs, &pause)).unwrap(),
+            rt.block_on(perform(&db, &specs, &pause)).unwrap(),
             "console-it was already paused"
         );
-        let actions: Vec<String> = block_on(repo::audit::list(&db, 10))
+        let actions: Vec<String> = rt
+            .block_on(repo::audit::list(&db, 10))
             .unwrap()
             .into_iter()
             .map(|a| a.action)
@@ -199,6 +218,7 @@ fn console_loads_and_acts_through_the_database() {
 fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
     for backend in backends() {
         let env = Env::new(backend);
+        let rt = runtime();
         env.write(
             "spring.toml",
             "[campaign]\nname = \"spring\"\nstarts = \"2026-03-01\"\nends = \"2026-03-31\"\nbudget_points = 1000\n[reward]\nfixed_points = 10\n",
@@ -211,20 +231,20 @@ fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
             .as_i64()
             .unwrap();
         let specs = SpecCache::default();
-        let db = block_on(db::connect(&env.db.url, 2)).unwrap();
+        let db = rt.block_on(db::connect(&env.db.url, 2)).unwrap();
         let launch = Action::Launch {
             campaign_id: id,
             name: "spring".to_owned(),
         };
-        let text = block_on(perform(&db, &specs, &launch)).unwrap();
+        let text = rt.block_on(perform(&db, &specs, &launch)).unwrap();
         assert!(
             text.contains(&format!("campaign {id} launching in run")),
             "{text}"
         );
-        let c = block_on(repo::loyalty::campaign(&db, id)).unwrap();
+        let c = rt.block_on(repo::loyalty::campaign(&db, id)).unwrap();
         assert_eq!(c.state, "launching");
         let run_id = c.run_id.unwrap();
-        let run = block_on(repo::runs::get(&db, run_id)).unwrap();
+        let run = rt.block_on(repo::runs::get(&db, run_id)).unwrap();
         assert_eq!(run.run_key, format!("campaign-{id}"));
         assert!(
             run.params.contains(&format!("\"campaign\":\"{id}\"")),
@@ -232,9 +252,9 @@ fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
             run.params
         );
         // Twice finds the same run.
-        let again = block_on(perform(&db, &specs, &launch)).unwrap();
+        let again = rt.block_on(perform(&db, &specs, &launch)).unwrap();
         assert!(again.contains("already launching"), "{again}");
-        let audit = block_on(repo::audit::list(&db, 10)).unwrap();
+        let audit = rt.block_on(repo::audit::list(&db, 10)).unwrap();
         assert_eq!(
             audit
                 .iter()
@@ -244,7 +264,7 @@ fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
         );
         // A launched campaign is refused.
         assert!(
-            block_on(repo::loyalty::set_campaign_state(
+            rt.block_on(repo::loyalty::set_campaign_state(
                 &db,
                 id,
                 &["launching"],
@@ -252,10 +272,10 @@ fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
             ))
             .unwrap()
         );
-        let err = block_on(perform(&db, &specs, &launch)).unwrap_err();
+        let err = rt.block_on(perform(&db, &specs, &launch)).unwrap_err();
         assert!(err.contains("already launched"), "{err}");
         // The Loyalty view lists it.
-        match block_on(data::load(&db, &specs, &Request::Loyalty, Utc::now())) {
+        match rt.block_on(data::load(&db, &specs, &Request::Loyalty, Utc::now())) {
             Ok(Snapshot::Loyalty(l)) => {
                 let Panel::Data(rows) = &l.campaigns else {
                     panic!("{:?}", l.campaigns);

@@ -33,17 +33,25 @@ fn highlight(text: String, needle: Option<&str>, base: Style) -> Vec<Span<'stati
     };
     let lower = text.to_lowercase();
     let needle = needle.to_lowercase();
-    // Lower-casing can change byte lengths outside ASCII; highlight only when it did not.
-    if lower.len() != text.len() {
+    // Lower-casing can move byte offsets outside ASCII: highlight only when every match
+    // falls on character boundaries of the original text.
+    let found: Vec<(usize, usize)> = lower
+        .match_indices(&needle)
+        .map(|(start, m)| (start, start + m.len()))
+        .collect();
+    if lower.len() != text.len()
+        || found
+            .iter()
+            .any(|&(s, e)| !text.is_char_boundary(s) || !text.is_char_boundary(e))
+    {
         return vec![Span::styled(text, base)];
     }
     let mut spans = Vec::new();
     let mut at = 0;
-    for (start, m) in lower.match_indices(&needle) {
+    for (start, end) in found {
         if start > at {
             spans.push(Span::styled(text[at..start].to_owned(), base));
         }
-        let end = start + m.len();
         spans.push(Span::styled(
             text[start..end].to_owned(),
             Style::new().bg(Color::Yellow).fg(Color::Black),
@@ -129,5 +137,26 @@ pub fn render(app: &App, body: Rect, buf: &mut Buffer) {
             line = line.style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
         }
         line.render(Rect::new(area.x, area.y + i as u16, area.width, 1), buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_highlights_every_match_and_survives_any_text() {
+        let spans = highlight(
+            "Disk full; disk gone".to_owned(),
+            Some("DISK"),
+            Style::new(),
+        );
+        let lit: Vec<&str> = spans.iter().map(|s| s.content.as_ref()).collect();
+        assert_eq!(lit, ["Disk", " full; ", "disk", " gone"]);
+        for text in ["İstanbul disk", "ẞtraße disk", "客户 disk 画像", ""] {
+            let spans = highlight(text.to_owned(), Some("disk"), Style::new());
+            let joined: String = spans.iter().map(|s| s.content.as_ref()).collect();
+            assert_eq!(joined, text);
+        }
     }
 }
