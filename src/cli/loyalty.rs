@@ -220,8 +220,7 @@ impl CampaignCmd {
                 let stored = repo::loyalty::campaign(&db, id).await?;
                 let campaign = parse_campaign(id, &stored.source)?;
                 let rules = rules(ctx)?;
-                let (from, to) = campaign.window();
-                let candidates = repo::loyalty::candidates(&db, from, to).await?;
+                let candidates = repo::loyalty::candidates(&db, &campaign).await?;
                 let plan_rules = rules.clone();
                 let plan = tokio::task::spawn_blocking(move || {
                     campaign.allocate(&plan_rules, &candidates)

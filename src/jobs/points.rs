@@ -316,8 +316,7 @@ async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
     if stored.state != "planned" {
         // The plan is stored whole, with the move to `planned`, or not at all; nothing is
         // paid before. An attempt that finds it planned by another keeps that plan.
-        let (from, to) = campaign.window();
-        let candidates = repo::loyalty::candidates(db, from, to)
+        let candidates = repo::loyalty::candidates(db, &campaign)
             .await
             .map_err(failed)?;
         let plan_rules = rules.clone();

@@ -718,9 +718,18 @@ pub async fn finish_campaign(db: &Db, id: i64, customers: i64, points: i64) -> R
     Ok(res.rows_affected() > 0)
 }
 
-/// What targeting knows of every customer: latest segment, tier, scores and features,
-/// region, and paid spend in `[from, to)`.
-pub async fn candidates(db: &Db, from: i64, to: i64) -> Result<Vec<Candidate>> {
+/// What targeting knows of every customer (latest segment, tier, scores and features,
+/// region, paid spend inside the campaign's window), as far as `campaign` needs it.
+pub async fn candidates(db: &Db, campaign: &crate::loyalty::Campaign) -> Result<Vec<Candidate>> {
+    let target = &campaign.target;
+    let (from, to) = campaign.window();
+    // Only what the target and the reward look at is read: a campaign for everyone reads
+    // the customers table and nothing else.
+    let segments = !target.segments.is_empty();
+    let tiers = !target.tiers.is_empty();
+    let scores = target.churn_probability.is_some() || target.intent_probability.is_some();
+    let features = target.days_since_last_order.is_some() || target.mean_sentiment.is_some();
+    let spend = matches!(campaign.reward, crate::loyalty::Reward::Multiplier(_));
     let mut by_id: HashMap<String, Candidate> = HashMap::new();
     bulk::fetch_each::<(String, Option<String>)>(
         db,
@@ -739,76 +748,86 @@ pub async fn candidates(db: &Db, from: i64, to: i64) -> Result<Vec<Candidate>> {
     )
     .await
     .map_err(corrupt("customers"))?;
-    bulk::fetch_each::<(String, String)>(
-        db,
-        "SELECT customer_id, segment_label FROM customer_profiles \
-         WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles)",
-        None,
-        |(id, s)| {
-            if let Some(c) = by_id.get_mut(&id) {
-                c.segment = Some(s);
-            }
-        },
-    )
-    .await
-    .map_err(corrupt("customer_profiles"))?;
-    bulk::fetch_each::<(String, String)>(
-        db,
-        "SELECT customer_id, tier FROM customer_tiers",
-        None,
-        |(id, t)| {
-            if let Some(c) = by_id.get_mut(&id) {
-                c.tier = Some(t);
-            }
-        },
-    )
-    .await
-    .map_err(corrupt("customer_tiers"))?;
-    bulk::fetch_each::<(String, Option<f64>, Option<f64>)>(
-        db,
-        "SELECT customer_id, churn_probability, intent_probability FROM customer_scores \
-         WHERE as_of = (SELECT MAX(as_of) FROM customer_scores)",
-        None,
-        |(id, churn, intent)| {
-            if let Some(c) = by_id.get_mut(&id) {
-                c.churn = churn;
-                c.intent = intent;
-            }
-        },
-    )
-    .await
-    .map_err(corrupt("customer_scores"))?;
-    bulk::fetch_each::<(String, Option<f64>, Option<f64>, i64)>(
-        db,
-        "SELECT customer_id, recency_days, mean_sentiment, frequency FROM customer_features \
-         WHERE as_of = (SELECT MAX(as_of) FROM customer_features)",
-        None,
-        |(id, recency, sentiment, frequency)| {
-            if let Some(c) = by_id.get_mut(&id) {
-                // Recency means nothing for a customer who never bought.
-                c.days_since_last_order = recency.filter(|_| frequency > 0);
-                c.mean_sentiment = sentiment;
-            }
-        },
-    )
-    .await
-    .map_err(corrupt("customer_features"))?;
-    bulk::fetch_each::<(String, i64)>(
-        db,
-        &format!(
-            "SELECT customer_id, CAST(SUM(quantity * unit_price_cents) AS BIGINT) FROM orders \
-             WHERE status = 'paid' AND anomaly IS NULL AND ordered_at >= {from} AND ordered_at < {to} \
-             GROUP BY customer_id"
-        ),
-        None,
-        |(id, spend)| {
-            if let Some(c) = by_id.get_mut(&id) {
-                c.window_spend_cents = spend;
-            }
-        },
-    )
-    .await
-    .map_err(corrupt("orders"))?;
+    if segments {
+        bulk::fetch_each::<(String, String)>(
+            db,
+            "SELECT customer_id, segment_label FROM customer_profiles \
+             WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles)",
+            None,
+            |(id, s)| {
+                if let Some(c) = by_id.get_mut(&id) {
+                    c.segment = Some(s);
+                }
+            },
+        )
+        .await
+        .map_err(corrupt("customer_profiles"))?;
+    }
+    if tiers {
+        bulk::fetch_each::<(String, String)>(
+            db,
+            "SELECT customer_id, tier FROM customer_tiers",
+            None,
+            |(id, t)| {
+                if let Some(c) = by_id.get_mut(&id) {
+                    c.tier = Some(t);
+                }
+            },
+        )
+        .await
+        .map_err(corrupt("customer_tiers"))?;
+    }
+    if scores {
+        bulk::fetch_each::<(String, Option<f64>, Option<f64>)>(
+            db,
+            "SELECT customer_id, churn_probability, intent_probability FROM customer_scores \
+             WHERE as_of = (SELECT MAX(as_of) FROM customer_scores)",
+            None,
+            |(id, churn, intent)| {
+                if let Some(c) = by_id.get_mut(&id) {
+                    c.churn = churn;
+                    c.intent = intent;
+                }
+            },
+        )
+        .await
+        .map_err(corrupt("customer_scores"))?;
+    }
+    if features {
+        bulk::fetch_each::<(String, Option<f64>, Option<f64>, i64)>(
+            db,
+            "SELECT customer_id, recency_days, mean_sentiment, frequency FROM customer_features \
+             WHERE as_of = (SELECT MAX(as_of) FROM customer_features)",
+            None,
+            |(id, recency, sentiment, frequency)| {
+                if let Some(c) = by_id.get_mut(&id) {
+                    // Recency means nothing for a customer who never bought.
+                    c.days_since_last_order = recency.filter(|_| frequency > 0);
+                    c.mean_sentiment = sentiment;
+                }
+            },
+        )
+        .await
+        .map_err(corrupt("customer_features"))?;
+    }
+    if spend {
+        bulk::fetch_each::<(String, i64)>(
+            db,
+            &format!(
+                "SELECT customer_id, CAST(SUM(quantity * unit_price_cents) AS BIGINT) FROM orders \
+                 WHERE status = 'paid' AND anomaly IS NULL AND ordered_at >= {from} AND ordered_at < {to} \
+                 GROUP BY customer_id"
+            ),
+            None,
+            |(id, spend)| {
+                if let Some(c) = by_id.get_mut(&id) {
+                    c.window_spend_cents = spend;
+                }
+            },
+        )
+        .await
+        .map_err(corrupt("orders"))?;
+    }
     Ok(by_id.into_values().collect())
 }
 
