@@ -976,9 +976,9 @@ fn a_run_that_is_gone_is_a_status_line_not_a_banner() {
 #[ignore]
 fn captures() {
     for view in View::ALL {
-        let app = app_with(view, 110, 24);
+        let app = app_with(view, 130, 22);
         println!("---- {} ----", view.title());
-        for line in screen(&app, 110, 24) {
+        for line in screen(&app, 130, 22) {
             println!("{line}");
         }
     }
