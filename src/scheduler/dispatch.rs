@@ -21,6 +21,9 @@ pub(super) async fn run(
     let permits = Arc::new(Semaphore::new(shared.settings.max_concurrency));
     let mut last_housekeeping = Instant::now() - shared.settings.poll_interval;
     loop {
+        shared
+            .metrics
+            .loop_turned(crate::db::now().timestamp_millis());
         let due = last_housekeeping.elapsed() >= shared.settings.poll_interval
             || shared.housekeeping.swap(false, Ordering::AcqRel);
         if due {
@@ -31,14 +34,16 @@ pub(super) async fn run(
         }
         let free = permits.available_permits();
         if free > 0 {
-            match repo::dispatch::claim(
+            let claim_started = Instant::now();
+            let claimed = repo::dispatch::claim(
                 &shared.db,
                 &shared.worker_id,
                 free,
                 shared.settings.lease_ttl,
             )
-            .await
-            {
+            .await;
+            shared.metrics.claimed(claim_started.elapsed());
+            match claimed {
                 Ok(claimed) => {
                     if !claimed.is_empty() {
                         debug!(count = claimed.len(), "claimed jobs");

@@ -51,6 +51,7 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             "attempt {} of {} on worker {}",
             job.number, job.job_name, shared.worker_id
         ));
+        let began = std::time::Instant::now();
         let outcome = match prepare(&shared, &job, token.clone(), log.clone()).await {
             Ok(ctx) => run_job(&shared, &job, ctx).await,
             Err(message) => Outcome::Failed {
@@ -66,6 +67,20 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             },
             other => other,
         };
+        let kind = match shared
+            .specs
+            .get(&shared.db, job.run.pipeline_version_id)
+            .await
+        {
+            Ok(spec) => spec
+                .spec
+                .job(&job.job_name)
+                .map_or_else(|| "unknown".to_owned(), |j| j.kind.clone()),
+            Err(_) => "unknown".to_owned(),
+        };
+        shared
+            .metrics
+            .attempt_ended(&kind, outcome_name(&outcome), began.elapsed());
         log.info(match &outcome {
             Outcome::Succeeded => "succeeded".to_owned(),
             Outcome::Failed { error, .. } => format!("failed: {error}"),
@@ -91,6 +106,18 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
     }
     .instrument(span)
     .await
+}
+
+/// The outcome's name in metrics (as the attempt states are stored).
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed { .. } => "failed",
+        Outcome::TimedOut { .. } => "timed_out",
+        Outcome::Cancelled => "cancelled",
+        Outcome::Interrupted => "interrupted",
+        Outcome::Lost => "lost",
+    }
 }
 
 async fn prepare(

@@ -13,6 +13,8 @@
 
 mod dispatch;
 mod execute;
+mod http;
+pub mod metrics;
 mod reaper;
 mod recorder;
 mod triggers;
@@ -79,6 +81,7 @@ struct Shared {
     records: mpsc::UnboundedSender<recorder::Record>,
     /// Cancelled when running jobs must stop (after the shutdown grace).
     hard_stop: CancellationToken,
+    metrics: metrics::Metrics,
 }
 
 impl Shared {
@@ -189,6 +192,7 @@ pub async fn run(
         running: Mutex::new(HashMap::new()),
         records: records_tx,
         hard_stop: CancellationToken::new(),
+        metrics: metrics::Metrics::default(),
     });
 
     // Attempts recorded under this worker id belong to a previous process that died.
@@ -231,6 +235,10 @@ pub async fn run(
     services.spawn(named(
         "triggers",
         Box::pin(triggers::run(shared.clone(), loops.clone())),
+    ));
+    services.spawn(named(
+        "http endpoint",
+        Box::pin(http::serve(shared.clone(), drained.clone())),
     ));
     services.spawn(named(
         "dispatcher",

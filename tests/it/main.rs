@@ -11,5 +11,6 @@ mod daemon;
 mod ingest;
 mod intelligence;
 mod loyalty;
+mod ops;
 mod recovery;
 mod triggers;

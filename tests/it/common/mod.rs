@@ -162,6 +162,8 @@ impl Env {
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("PATRON__DATABASE__URL", &self.db.url)
+            // Many daemons run at once in tests: none serves /metrics unless a test asks.
+            .env("PATRON__DAEMON__HTTP_ADDR", "off")
             .env_remove("RUST_LOG");
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
