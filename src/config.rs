@@ -21,7 +21,19 @@ pub struct Settings {
     pub sentiment: SentimentSettings,
     #[serde(default)]
     pub loyalty: LoyaltySettings,
+    #[serde(default)]
+    pub notify: NotifySettings,
     pub log: LogSettings,
+}
+
+/// `[notify]`: where failures are reported.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Receives a JSON POST (with a Slack-compatible `text`) when a run fails; empty: off.
+    pub webhook_url: String,
+    /// Attempts per notification before it is dropped (with a log line).
+    pub max_attempts: Option<u32>,
 }
 
 /// `[loyalty]`: the earning rules. Rates and multipliers are read as exact decimals
@@ -358,7 +370,10 @@ max_catchup_runs = 1000
 
 [daemon]
 # worker_id = "etl-1"          # default: HOST-PID
-http_addr = "127.0.0.1:9464"
+http_addr = "127.0.0.1:9464"   # /healthz and /metrics; "off" to serve nothing
+
+[notify]
+# webhook_url = "https://hooks.slack.com/services/…"   # a JSON POST when a run fails
 
 [pipelines]
 # Folder of pipeline files used by `patron demo` and `patron pipelines apply` without paths.

@@ -15,6 +15,7 @@ mod dispatch;
 mod execute;
 mod http;
 pub mod metrics;
+mod notify;
 mod reaper;
 mod recorder;
 mod triggers;
@@ -82,6 +83,8 @@ struct Shared {
     /// Cancelled when running jobs must stop (after the shutdown grace).
     hard_stop: CancellationToken,
     metrics: metrics::Metrics,
+    /// Failure notifications for the notifier task.
+    notifications: mpsc::Sender<serde_json::Value>,
 }
 
 impl Shared {
@@ -167,6 +170,7 @@ pub async fn run(
         .context("registering this worker")?;
 
     let (records_tx, records_rx) = mpsc::unbounded_channel();
+    let (notify_tx, notify_rx) = notify::channel();
     let http = reqwest::Client::builder()
         .user_agent(concat!("patron/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -193,6 +197,7 @@ pub async fn run(
         records: records_tx,
         hard_stop: CancellationToken::new(),
         metrics: metrics::Metrics::default(),
+        notifications: notify_tx,
     });
 
     // Attempts recorded under this worker id belong to a previous process that died.
@@ -235,6 +240,10 @@ pub async fn run(
     services.spawn(named(
         "triggers",
         Box::pin(triggers::run(shared.clone(), loops.clone())),
+    ));
+    services.spawn(named(
+        "notifier",
+        Box::pin(notify::run(shared.clone(), notify_rx, drained.clone())),
     ));
     services.spawn(named(
         "http endpoint",

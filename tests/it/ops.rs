@@ -78,3 +78,87 @@ fn a_daemon_serves_health_and_metrics() {
         assert_eq!(get(port, "/nope").map(|x| x.0), Some(404));
     }
 }
+
+/// A webhook receiver: answers 500 to the first request and 200 after, and hands every
+/// request body to the test.
+fn webhook() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then as much body as Content-Length says.
+            while let Ok(k) = s.read(&mut chunk) {
+                if k == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..k]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        let _ = tx.send(body.to_owned());
+                        break;
+                    }
+                }
+            }
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn a_failed_run_is_posted_to_the_webhook_and_retried_until_delivered() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let (port, bodies) = webhook();
+        env.apply(
+            "fails.toml",
+            &format!(
+                "{}{}",
+                header("fails", ""),
+                sh_job("boom", &[], "echo going down; exit 3", "")
+            ),
+        );
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let _daemon = env.daemon_with("notify-1", &[("PATRON__NOTIFY__WEBHOOK_URL", &url)]);
+        let run = env.run(&["trigger", "fails", "--wait"]);
+        assert!(!run.status.success());
+        let first = bodies.recv_timeout(Duration::from_secs(30)).unwrap();
+        let second = bodies.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(first, second, "the retry posts the same notification");
+        let v: serde_json::Value = serde_json::from_str(&second).unwrap();
+        assert_eq!(v["event"], "run_failed", "{v:#}");
+        assert_eq!(v["pipeline"], "fails");
+        assert!(v["text"].as_str().unwrap().contains("boom"), "{v:#}");
+        assert!(
+            v["failed_jobs"][0]
+                .as_str()
+                .unwrap()
+                .contains("boom after 1 attempts"),
+            "{v:#}"
+        );
+        // Delivered: nothing more is posted.
+        assert!(bodies.recv_timeout(Duration::from_secs(2)).is_err());
+    }
+}
