@@ -147,3 +147,18 @@ pub fn has_row_locks(db: &impl ConnectionTrait) -> bool {
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
+
+/// The PostgreSQL channel daemons listen on for work: a new run, a rerun, a finished job
+/// that made others ready. Polling remains the fallback (and SQLite's only way).
+pub const WAKE_CHANNEL: &str = "patron_wake";
+
+/// Tells listening daemons there is work (PostgreSQL `NOTIFY`; nothing on SQLite). Best
+/// effort: a lost notification costs one poll interval.
+pub async fn wake_daemons(db: &Db) {
+    use sea_orm::ConnectionTrait as _;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let _ = db
+            .execute_unprepared(&format!("NOTIFY {WAKE_CHANNEL}"))
+            .await;
+    }
+}

@@ -14,6 +14,7 @@
 mod dispatch;
 mod execute;
 mod http;
+mod listen;
 pub mod metrics;
 mod notify;
 mod reaper;
@@ -240,6 +241,10 @@ pub async fn run(
     services.spawn(named(
         "triggers",
         Box::pin(triggers::run(shared.clone(), loops.clone())),
+    ));
+    services.spawn(named(
+        "wake-up listener",
+        Box::pin(listen::run(shared.clone(), loops.clone())),
     ));
     services.spawn(named(
         "notifier",

@@ -508,6 +508,8 @@ pub async fn finish(
         report.runs.push((run_id, state));
     }
     txn.commit().await?;
+    // Jobs downstream of these may be ready: other daemons need not wait for their poll.
+    crate::db::wake_daemons(db).await;
     Ok(report)
 }
 

@@ -114,6 +114,7 @@ pub async fn create(
             .await?;
     }
     txn.commit().await?;
+    crate::db::wake_daemons(db).await;
     Ok((run_id, true))
 }
 
@@ -627,6 +628,7 @@ pub async fn rerun(
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    crate::db::wake_daemons(db).await;
     Ok(names)
 }
 
