@@ -42,6 +42,7 @@ fn settings(url: &str, extra: &[(&str, &str)]) -> Settings {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     env.insert("PATRON__DATABASE__URL".into(), url.to_owned());
+    env.insert("PATRON__DAEMON__HTTP_ADDR".into(), "off".to_owned());
     Settings::load_with_env(&Overrides::default(), Some(env)).unwrap()
 }
 
@@ -101,6 +102,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
+fn p99(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        0.0
+    } else {
+        v[((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1]
+    }
+}
+
 async fn in_process(url: &str) -> serde_json::Value {
     let conc = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
     let s = settings(
@@ -112,13 +122,25 @@ async fn in_process(url: &str) -> serde_json::Value {
         .unwrap();
     db::migrate(&db).await.unwrap();
 
+    // BENCH_FANOUT parallel jobs between the root and the sink (default 998: 1,000 jobs);
+    // BENCH_DAEMONS daemons share the database (default 1).
+    let width: usize = std::env::var("BENCH_FANOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(998);
+    let daemons: usize = std::env::var("BENCH_DAEMONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total = (width + 2) as f64;
     let mut fan =
         String::from("[pipeline]\nname = \"fanout\"\n[[job]]\nname = \"root\"\nkind = \"noop\"\n");
-    for i in 0..998 {
+    for i in 0..width {
         fan += &format!("[[job]]\nname = \"j{i}\"\nkind = \"noop\"\nafter = [\"root\"]\n");
     }
     fan += "[[job]]\nname = \"sink\"\nkind = \"noop\"\nafter = [";
-    fan += &(0..998)
+    fan += &(0..width)
         .map(|i| format!("\"j{i}\""))
         .collect::<Vec<_>>()
         .join(",");
@@ -136,10 +158,23 @@ async fn in_process(url: &str) -> serde_json::Value {
     apply(&db, &chain).await;
 
     let shutdown = CancellationToken::new();
-    let daemon = tokio::spawn({
-        let (s, db, shutdown) = (s.clone(), db.clone(), shutdown.clone());
-        async move { scheduler::run(&s, db, DaemonOptions::default(), shutdown).await }
-    });
+    let mut running = Vec::new();
+    for d in 0..daemons {
+        // Each daemon gets its own pool, as separate processes would.
+        let db = db::connect(&s.database.url, s.database.max_connections)
+            .await
+            .unwrap();
+        running.push(tokio::spawn({
+            let (s, shutdown) = (s.clone(), shutdown.clone());
+            async move {
+                let options = DaemonOptions {
+                    worker_id: Some(format!("bench-{}-{d}", std::process::id())),
+                    ..DaemonOptions::default()
+                };
+                scheduler::run(&s, db, options, shutdown).await
+            }
+        }));
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut fan_rates = Vec::new();
@@ -147,14 +182,14 @@ async fn in_process(url: &str) -> serde_json::Value {
         let (elapsed, detail) = trigger_and_wait(&db, "fanout").await;
         let db_span = ms(detail.run.created_at, detail.run.finished_at.unwrap());
         fan_rates.push((
-            1000.0 / elapsed.as_secs_f64(),
+            total / elapsed.as_secs_f64(),
             elapsed.as_secs_f64() * 1000.0,
             db_span,
         ));
     }
     let mut handoffs = Vec::new();
     let mut first_starts = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..20 {
         let (_, detail) = trigger_and_wait(&db, "chain").await;
         let attempts: Vec<_> = detail.jobs.iter().map(|(_, a)| a[0].clone()).collect();
         first_starts.push(ms(detail.run.created_at, attempts[0].started_at));
@@ -163,17 +198,22 @@ async fn in_process(url: &str) -> serde_json::Value {
         }
     }
     shutdown.cancel();
-    daemon.await.unwrap().unwrap();
+    for daemon in running {
+        daemon.await.unwrap().unwrap();
+    }
 
     let best = fan_rates.iter().map(|r| r.0).fold(0.0, f64::max);
-    println!("fan-out 1000 noop jobs (3 runs):");
+    println!(
+        "fan-out {} noop jobs, {daemons} daemon(s) (3 runs):",
+        width + 2
+    );
     for (rate, wall, span) in &fan_rates {
         println!(
             "  {rate:8.0} jobs/s   trigger→success {wall:7.1} ms (created→finished in the db {span:7.1} ms)"
         );
     }
     println!(
-        "chain of 10 noop jobs (5 runs, {} hand-offs):",
+        "chain of 10 noop jobs (20 runs, {} hand-offs):",
         handoffs.len()
     );
     println!(
@@ -182,14 +222,18 @@ async fn in_process(url: &str) -> serde_json::Value {
         handoffs.iter().copied().fold(0.0, f64::max)
     );
     println!(
-        "  median trigger→first start {:6.1} ms",
-        median(first_starts.clone())
+        "  median trigger→first start {:6.1} ms   (p99 {:.1} ms)",
+        median(first_starts.clone()),
+        p99(first_starts.clone())
     );
     serde_json::json!({
         "fanout_jobs_per_s": fan_rates.iter().map(|r| r.0).collect::<Vec<_>>(),
         "fanout_best_jobs_per_s": best,
         "chain_median_handoff_ms": median(handoffs),
-        "chain_median_trigger_to_first_start_ms": median(first_starts),
+        "chain_median_trigger_to_first_start_ms": median(first_starts.clone()),
+        "chain_p99_trigger_to_first_start_ms": p99(first_starts),
+        "daemons": daemons,
+        "fanout_jobs": width + 2,
     })
 }
 
