@@ -11,6 +11,7 @@ mod m20261129_000003_intelligence;
 mod m20261129_000004_recommendations;
 mod m20261130_000005_feedback;
 mod m20261130_000006_loyalty;
+mod m20261130_000007_sla;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_recommendations::Migration),
             Box::new(m20261130_000005_feedback::Migration),
             Box::new(m20261130_000006_loyalty::Migration),
+            Box::new(m20261130_000007_sla::Migration),
         ]
     }
 }

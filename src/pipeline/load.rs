@@ -70,6 +70,7 @@ struct RawPipeline {
     #[serde(default)]
     catchup: bool,
     max_active_runs: Option<Spanned<i64>>,
+    sla: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +249,21 @@ pub fn parse_source(
         None => 1,
     };
 
+    let sla = p
+        .sla
+        .as_ref()
+        .and_then(|v| match parse_duration(v.get_ref()) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                problem(v.span(), "sla must be longer than 0s".to_owned());
+                None
+            }
+            Err(reason) => {
+                problem(v.span(), format!("bad sla `{}`: {reason}", v.get_ref()));
+                None
+            }
+        });
+
     if raw.job.is_empty() {
         problem(
             raw.pipeline.span(),
@@ -374,6 +390,7 @@ pub fn parse_source(
             schedule,
             catchup: p.catchup,
             max_active_runs,
+            sla,
             jobs,
         })
     } else {

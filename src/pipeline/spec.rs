@@ -19,6 +19,14 @@ pub struct PipelineSpec {
     pub schedule: Option<ScheduleSpec>,
     pub catchup: bool,
     pub max_active_runs: u32,
+    /// A run still unfinished this long after it was created is reported to
+    /// `notify.webhook_url` (once).
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sla: Option<Duration>,
     pub jobs: Vec<JobSpec>,
 }
 

@@ -117,3 +117,38 @@ pub(super) async fn runs_failed(shared: &Shared, runs: &[i64]) {
         }
     }
 }
+
+/// Reports runs past their pipeline's `sla`, once each (the daemon that marks the run
+/// posts it). Returns how many were reported.
+pub(super) async fn sla_misses(shared: &Shared) -> crate::db::Result<usize> {
+    let now = crate::db::now();
+    let mut reported = 0;
+    for (run_id, version, created) in crate::db::repo::runs::unfinished(&shared.db).await? {
+        let spec = shared.specs.get(&shared.db, version).await?;
+        let Some(sla) = spec.spec.sla else { continue };
+        let age = (now - created).to_std().unwrap_or_default();
+        if age < sla || !crate::db::repo::runs::mark_sla_missed(&shared.db, run_id).await? {
+            continue;
+        }
+        reported += 1;
+        let pipeline = spec.spec.name.clone();
+        warn!(run_id, pipeline, ?sla, "run is past its SLA");
+        let body = json!({
+            "event": "sla_missed",
+            "run_id": run_id,
+            "pipeline": pipeline,
+            "sla_seconds": sla.as_secs_f64(),
+            "age_seconds": age.as_secs_f64(),
+            "worker_id": shared.worker_id,
+            "text": format!(
+                ":warning: patron: run {run_id} of `{pipeline}` is past its SLA of {} (running for {})",
+                humantime::format_duration(sla),
+                humantime::format_duration(Duration::from_secs(age.as_secs()))
+            ),
+        });
+        if shared.notifications.try_send(body).is_err() {
+            warn!(run_id, "notification queue is full; SLA miss dropped");
+        }
+    }
+    Ok(reported)
+}

@@ -62,6 +62,9 @@ pub(super) async fn reap(shared: Arc<Shared>, stop: CancellationToken) -> anyhow
             }
             Err(e) => warn!(error = %e, "reaper round failed"),
         }
+        if let Err(e) = super::notify::sla_misses(&shared).await {
+            warn!(error = %e, "checking SLAs failed");
+        }
         if round.is_multiple_of(SETTLE_EVERY) {
             match repo::runs::settle_stuck(&shared.db, &shared.specs).await {
                 Ok(0) => {}

@@ -162,3 +162,60 @@ fn a_failed_run_is_posted_to_the_webhook_and_retried_until_delivered() {
         assert!(bodies.recv_timeout(Duration::from_secs(2)).is_err());
     }
 }
+
+#[test]
+fn a_run_past_its_sla_is_reported_once() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let (port, bodies) = webhook();
+        env.apply(
+            "slow.toml",
+            &format!(
+                "{}{}",
+                header("slow", "sla = \"1s\""),
+                sh_job("nap", &[], "sleep 4", "")
+            ),
+        );
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let _daemon = env.daemon_with(
+            "sla-1",
+            &[
+                ("PATRON__NOTIFY__WEBHOOK_URL", &url),
+                ("PATRON__SCHEDULER__REAPER_INTERVAL", "200ms"),
+            ],
+        );
+        let out = env.json(&["trigger", "slow", "--wait"]);
+        assert_eq!(out["state"], "succeeded", "{out:#}");
+        // The first post was refused (500) and retried.
+        let first = bodies.recv_timeout(Duration::from_secs(30)).unwrap();
+        let second = bodies.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(first, second);
+        let v: serde_json::Value = serde_json::from_str(&second).unwrap();
+        assert_eq!(v["event"], "sla_missed", "{v:#}");
+        assert_eq!(v["pipeline"], "slow");
+        assert_eq!(v["sla_seconds"], 1.0);
+        assert!(
+            v["text"].as_str().unwrap().contains("past its SLA"),
+            "{v:#}"
+        );
+        // Once only, and a run that succeeds sends nothing else.
+        assert!(bodies.recv_timeout(Duration::from_secs(2)).is_err());
+    }
+}
+
+#[test]
+fn a_bad_sla_names_its_line() {
+    let env = Env::new(Backend::Sqlite);
+    env.write(
+        "bad.toml",
+        "[pipeline]\nname = \"x\"\nsla = \"soon\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\n",
+    );
+    let out = env.run(&[
+        "pipelines",
+        "validate",
+        env.path("bad.toml").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:3:") && err.contains("sla"), "{err}");
+}

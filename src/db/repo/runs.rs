@@ -673,3 +673,39 @@ pub async fn settle_stuck(db: &Db, specs: &SpecCache) -> Result<usize> {
     }
     Ok(settled)
 }
+
+/// A run still queued or running: `(id, pipeline version, created at)`, for SLA checks.
+pub async fn unfinished(db: &Db) -> Result<Vec<(i64, i64, DateTime<Utc>)>> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id, pipeline_version_id, created_at FROM runs \
+             WHERE state IN ('queued', 'running') AND sla_missed_at IS NULL",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get_by_index(0)?,
+                r.try_get_by_index(1)?,
+                r.try_get_by_index(2)?,
+            ))
+        })
+        .collect()
+}
+
+/// Marks a run as past its SLA; true for the one caller that marked it.
+pub async fn mark_sla_missed(db: &Db, run_id: i64) -> Result<bool> {
+    let backend = db.get_database_backend();
+    let res = db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            super::intelligence::placeholder(
+                backend,
+                "UPDATE runs SET sla_missed_at = ? WHERE id = ? AND sla_missed_at IS NULL",
+            ),
+            [crate::db::now().into(), run_id.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
