@@ -23,6 +23,10 @@ pub struct Settings {
     pub loyalty: LoyaltySettings,
     #[serde(default)]
     pub notify: NotifySettings,
+    /// `[pools]`: name = size. A job with `pool = NAME` runs only while fewer than `size`
+    /// jobs of that pool run, across every daemon; a pool not listed has no limit.
+    #[serde(default)]
+    pub pools: std::collections::BTreeMap<String, u32>,
     pub log: LogSettings,
 }
 
@@ -374,6 +378,9 @@ http_addr = "127.0.0.1:9464"   # /healthz and /metrics; "off" to serve nothing
 
 [notify]
 # webhook_url = "https://hooks.slack.com/services/…"   # a JSON POST when a run fails
+
+[pools]
+# warehouse = 2                # jobs with pool = "warehouse": at most 2 at once, across daemons
 
 [pipelines]
 # Folder of pipeline files used by `patron demo` and `patron pipelines apply` without paths.

@@ -12,6 +12,7 @@ mod m20261129_000004_recommendations;
 mod m20261130_000005_feedback;
 mod m20261130_000006_loyalty;
 mod m20261130_000007_sla;
+mod m20261130_000008_pools;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_feedback::Migration),
             Box::new(m20261130_000006_loyalty::Migration),
             Box::new(m20261130_000007_sla::Migration),
+            Box::new(m20261130_000008_pools::Migration),
         ]
     }
 }

@@ -84,6 +84,7 @@ struct RawJob {
     retries: Option<Spanned<i64>>,
     retry_backoff: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    pool: Option<Spanned<String>>,
 }
 
 /// Loads every file named, and every `*.toml` file in every folder named (sorted, not
@@ -325,6 +326,15 @@ pub fn parse_source(
         let retry_backoff =
             duration(&j.retry_backoff, "retry_backoff").unwrap_or(DEFAULT_RETRY_BACKOFF);
         let timeout = duration(&j.timeout, "timeout");
+        let pool = j.pool.as_ref().and_then(|p| {
+            let name = p.get_ref().trim();
+            if name.is_empty() {
+                problem(p.span(), "pool name must not be empty".to_owned());
+                None
+            } else {
+                Some(name.to_owned())
+            }
+        });
 
         jobs.push(JobSpec {
             name,
@@ -334,6 +344,7 @@ pub fn parse_source(
             retries,
             retry_backoff,
             timeout,
+            pool,
         });
     }
 

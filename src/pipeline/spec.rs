@@ -59,6 +59,10 @@ pub struct JobSpec {
     pub retry_backoff: Duration,
     #[serde(default, with = "humantime_serde::option")]
     pub timeout: Option<Duration>,
+    /// The pool whose size (`[pools]` in the settings) limits how many jobs of it run at
+    /// once across every daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 impl PipelineSpec {

@@ -169,6 +169,9 @@ pub async fn run(
     repo::workers::register(&db, &worker_id, &host, std::process::id())
         .await
         .context("registering this worker")?;
+    repo::dispatch::sync_pools(&db, &settings.pools)
+        .await
+        .context("storing the pool sizes")?;
 
     let (records_tx, records_rx) = mpsc::unbounded_channel();
     let (notify_tx, notify_rx) = notify::channel();

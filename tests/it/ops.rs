@@ -219,3 +219,51 @@ fn a_bad_sla_names_its_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:3:") && err.contains("sla"), "{err}");
 }
+
+/// The most jobs that ran at once, from `start`/`end` lines appended by the jobs.
+fn most_at_once(log: &str) -> usize {
+    let (mut now, mut most) = (0usize, 0usize);
+    for line in log.lines() {
+        match line.trim() {
+            "start" => {
+                now += 1;
+                most = most.max(now);
+            }
+            "end" => now = now.saturating_sub(1),
+            _ => {}
+        }
+    }
+    most
+}
+
+#[test]
+fn a_pool_limits_its_jobs_across_daemons() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let log = env.path("pool.log");
+        let script = format!(
+            "echo start >> {0}; sleep 0.6; echo end >> {0}",
+            log.display()
+        );
+        let mut text = header("pooled", "");
+        for i in 0..6 {
+            text += &sh_job(&format!("j{i}"), &[], &script, "pool = \"warehouse\"");
+        }
+        // Two jobs outside the pool run beside them.
+        text += &sh_job("free", &[], "sleep 0.1", "");
+        env.apply("pooled.toml", &text);
+        let pools = [("PATRON__POOLS__WAREHOUSE", "2")];
+        let _a = env.daemon_with("pool-a", &pools);
+        let _b = env.daemon_with("pool-b", &pools);
+        let out = env.json(&["trigger", "pooled", "--wait"]);
+        assert_eq!(out["state"], "succeeded", "{backend:?}: {out:#}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.matches("start").count(), 6);
+        let most = most_at_once(&text);
+        assert!(
+            most <= 2,
+            "{backend:?}: {most} pooled jobs ran at once:\n{text}"
+        );
+        assert_eq!(most, 2, "{backend:?}: the pool's two slots were both used");
+    }
+}

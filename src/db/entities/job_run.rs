@@ -26,6 +26,8 @@ pub struct Model {
     pub finished_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// The job's pool, if any (see `[pools]`).
+    pub pool: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

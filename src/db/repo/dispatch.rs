@@ -10,7 +10,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
     sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType},
 };
 
@@ -43,6 +44,64 @@ fn lease_until(t: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
 /// `running` with a new attempt leased to `worker_id` until `now + lease_ttl`.
 /// PostgreSQL skips rows other daemons are claiming (`FOR UPDATE SKIP LOCKED`); SQLite's
 /// `BEGIN IMMEDIATE` makes the whole claim one writer.
+/// Room left in each configured pool: its size less its running job runs. Locks the pool
+/// rows on PostgreSQL for the rest of the transaction. Empty when no pool is configured.
+async fn pool_room(txn: &DatabaseTransaction) -> Result<HashMap<String, i64>> {
+    let backend = txn.get_database_backend();
+    let lock = if has_row_locks(txn) {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let pools = txn
+        .query_all_raw(Statement::from_string(
+            backend,
+            format!("SELECT name, size FROM pools ORDER BY name{lock}"),
+        ))
+        .await?;
+    if pools.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut room: HashMap<String, i64> = HashMap::new();
+    for p in &pools {
+        let name: String = p.try_get_by_index(0)?;
+        let size: i32 = p.try_get_by_index(1)?;
+        room.insert(name, i64::from(size));
+    }
+    for r in txn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT pool, COUNT(*) FROM job_runs WHERE state = 'running' AND pool IS NOT NULL GROUP BY pool",
+        ))
+        .await?
+    {
+        let name: String = r.try_get_by_index(0)?;
+        let n: i64 = r.try_get_by_index(1)?;
+        if let Some(left) = room.get_mut(&name) {
+            *left -= n;
+        }
+    }
+    Ok(room)
+}
+
+/// Stores the configured pool sizes (every daemon does at start; the last one wins).
+pub async fn sync_pools(db: &Db, pools: &std::collections::BTreeMap<String, u32>) -> Result {
+    let backend = db.get_database_backend();
+    for (name, size) in pools {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            super::intelligence::placeholder(
+                backend,
+                "INSERT INTO pools (name, size) VALUES (?, ?) \
+                 ON CONFLICT (name) DO UPDATE SET size = excluded.size",
+            ),
+            [name.clone().into(), i64::from(*size).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn claim(
     db: &Db,
     worker_id: &str,
@@ -54,6 +113,15 @@ pub async fn claim(
     }
     let txn = begin_write(db).await?;
     let t = now();
+    // Pools: with any configured, claims take their rows' locks first, so two daemons never
+    // both see room for the last slot of a pool (SQLite's write transaction already
+    // serialises claims).
+    let room = pool_room(&txn).await?;
+    let full: Vec<String> = room
+        .iter()
+        .filter(|(_, r)| **r <= 0)
+        .map(|(p, _)| p.clone())
+        .collect();
     let mut query = job_run::Entity::find()
         .filter(job_run::Column::State.eq(JobState::Ready))
         .filter(
@@ -63,10 +131,28 @@ pub async fn claim(
         )
         .order_by_asc(job_run::Column::Id)
         .limit(limit as u64);
+    if !full.is_empty() {
+        query = query.filter(
+            Condition::any()
+                .add(job_run::Column::Pool.is_null())
+                .add(job_run::Column::Pool.is_not_in(full)),
+        );
+    }
     if has_row_locks(&txn) {
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    let rows = query.all(&txn).await?;
+    let mut rows = query.all(&txn).await?;
+    if !room.is_empty() {
+        let mut room = room;
+        rows.retain(|r| match r.pool.as_ref().and_then(|p| room.get_mut(p)) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        });
+    }
     if rows.is_empty() {
         return Ok(Vec::new());
     }

@@ -105,6 +105,7 @@ pub async fn create(
             started_at: Set(None),
             finished_at: Set(None),
             error: Set(None),
+            pool: Set(j.pool.clone()),
             ..Default::default()
         })
         .collect();
