@@ -159,8 +159,11 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         .collect();
     let reversed = repo::loyalty::append(db, reverse).await.map_err(failed)?;
 
-    // Expire.
-    let due = repo::loyalty::with_due_lots(db, now)
+    // Expire. Rows written before this point are covered by this pass; rows written
+    // during it (another run) are looked at by the next.
+    let seen = repo::loyalty::expiry_seen(db).await.map_err(failed)?;
+    let last_id = repo::loyalty::last_ledger_id(db).await.map_err(failed)?;
+    let due = repo::loyalty::with_due_lots(db, now, seen)
         .await
         .map_err(failed)?;
     let mut expire = Vec::new();
@@ -184,6 +187,15 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     }
     let expired_points: i64 = expire.iter().map(|e| -e.points).sum();
     let expired = repo::loyalty::append(db, expire).await.map_err(failed)?;
+    repo::loyalty::set_expiry_seen(
+        db,
+        repo::loyalty::ExpirySeen {
+            at: now,
+            id: last_id,
+        },
+    )
+    .await
+    .map_err(failed)?;
 
     // Tiers.
     let earned_12m = repo::loyalty::earned_since(db, now - 365 * 86_400)

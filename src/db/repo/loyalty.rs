@@ -193,13 +193,23 @@ const ENTRY_COLUMNS: &str =
     "key, customer_id, kind, points, at, available_at, expires_at, order_id";
 
 /// Every row of the customers who hold a lot that expired by `now` and has no expire row.
-pub async fn with_due_lots(db: &Db, now: i64) -> Result<HashMap<String, Vec<Entry>>> {
+///
+/// `seen` is what an earlier expiry pass covered: lots that expired by `seen.at` and
+/// were written by `seen.id` were dealt with then (expired, or used up), so only lots that
+/// expired since, or were written since (a late order's back-dated lot), are looked at.
+pub async fn with_due_lots(
+    db: &Db,
+    now: i64,
+    seen: ExpirySeen,
+) -> Result<HashMap<String, Vec<Entry>>> {
+    let ExpirySeen { at, id } = seen;
     let mut out: HashMap<String, Vec<Entry>> = HashMap::new();
     bulk::fetch_each::<Row>(
         db,
         &format!(
             "SELECT {ENTRY_COLUMNS} FROM point_ledger WHERE customer_id IN \
                (SELECT l.customer_id FROM point_ledger l WHERE l.points > 0 AND l.expires_at <= $1 \
+                AND (l.expires_at > {at} OR l.id > {id}) \
                 AND NOT EXISTS (SELECT 1 FROM point_ledger e WHERE e.key = 'expire:' || l.key))"
         ),
         Some(now),
@@ -211,6 +221,37 @@ pub async fn with_due_lots(db: &Db, now: i64) -> Result<HashMap<String, Vec<Entr
     .await
     .map_err(corrupt("point_ledger"))?;
     Ok(out)
+}
+
+/// What an expiry pass covered: lots expiring by `at`, among the rows up to ledger id `id`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpirySeen {
+    pub at: i64,
+    pub id: i64,
+}
+
+const EXPIRED_AT: &str = "points-expired-at";
+const EXPIRED_ID: &str = "points-expired-id";
+
+/// What earlier expiry passes covered (nothing on a new database).
+pub async fn expiry_seen(db: &Db) -> Result<ExpirySeen> {
+    Ok(ExpirySeen {
+        at: super::feedback::watermark(db, EXPIRED_AT).await?,
+        id: super::feedback::watermark(db, EXPIRED_ID).await?,
+    })
+}
+
+/// Records what an expiry pass covered (watermarks never move back).
+pub async fn set_expiry_seen(db: &Db, seen: ExpirySeen) -> Result {
+    super::feedback::set_watermark(db, EXPIRED_AT, seen.at).await?;
+    super::feedback::set_watermark(db, EXPIRED_ID, seen.id).await
+}
+
+/// The newest ledger row id (0 when empty).
+pub async fn last_ledger_id(db: &Db) -> Result<i64> {
+    totals(db, "SELECT COALESCE(MAX(id), 0), 0 FROM point_ledger")
+        .await
+        .map(|(id, _)| id)
 }
 
 /// Points earned (less reversals) since `since`, per customer with any.
