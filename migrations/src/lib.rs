@@ -13,6 +13,7 @@ mod m20261130_000005_feedback;
 mod m20261130_000006_loyalty;
 mod m20261130_000007_sla;
 mod m20261130_000008_pools;
+mod m20261130_000009_claim_index;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_loyalty::Migration),
             Box::new(m20261130_000007_sla::Migration),
             Box::new(m20261130_000008_pools::Migration),
+            Box::new(m20261130_000009_claim_index::Migration),
         ]
     }
 }

@@ -249,9 +249,13 @@ pub async fn set_expiry_seen(db: &Db, seen: ExpirySeen) -> Result {
 
 /// The newest ledger row id (0 when empty).
 pub async fn last_ledger_id(db: &Db) -> Result<i64> {
-    totals(db, "SELECT COALESCE(MAX(id), 0), 0 FROM point_ledger")
-        .await
-        .map(|(id, _)| id)
+    // CAST: PostgreSQL types a bare 0 as int4, which does not read as i64.
+    totals(
+        db,
+        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT), CAST(0 AS BIGINT) FROM point_ledger",
+    )
+    .await
+    .map(|(id, _)| id)
 }
 
 /// Points earned (less reversals) since `since`, per customer with any.
