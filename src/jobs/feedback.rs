@@ -68,11 +68,11 @@ impl Job for Feedback {
             + ctx
                 .timeout
                 .map_or(HOLD_SECONDS, |t| t.as_secs() as i64 + 60);
-        if !repo::feedback::hold(db, WATERMARK, &holder, now, until)
+        if !repo::watermarks::hold(db, WATERMARK, &holder, now, until)
             .await
             .map_err(failed)?
         {
-            let other = repo::feedback::holder(db, WATERMARK)
+            let other = repo::watermarks::holder(db, WATERMARK)
                 .await
                 .map_err(failed)?
                 .unwrap_or_default();
@@ -82,7 +82,7 @@ impl Job for Feedback {
             return Ok(());
         }
         let result = self.pass(ctx, started).await;
-        repo::feedback::release(db, WATERMARK, &holder)
+        repo::watermarks::release(db, WATERMARK, &holder)
             .await
             .map_err(failed)?;
         result
@@ -97,7 +97,7 @@ impl Feedback {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let db = &ctx.db;
         let span = Span {
-            from: repo::feedback::watermark(db, WATERMARK)
+            from: repo::watermarks::watermark(db, WATERMARK)
                 .await
                 .map_err(failed)?,
             to: repo::feedback::settled(db).await.map_err(failed)?,
@@ -180,7 +180,7 @@ impl Feedback {
                 .info("no recommendation model yet: lists wait for the first recommend run"),
         }
 
-        repo::feedback::set_watermark(db, WATERMARK, span.to)
+        repo::watermarks::set_watermark(db, WATERMARK, span.to)
             .await
             .map_err(failed)?;
         pass.seconds = started.elapsed().as_secs_f64();
@@ -235,13 +235,8 @@ fn serve_touched(
         let mut out: Vec<Dealing> = dealings
             .iter()
             .filter_map(|d| {
-                Some(Dealing {
-                    user: customers.binary_search(&d.customer).ok()? as u32,
-                    item: *product.get(d.product.as_str())?,
-                    weight: weights.of(d),
-                    last_at: d.last_at,
-                    bought: d.purchases > 0,
-                })
+                let user = customers.binary_search(&d.customer).ok()? as u32;
+                Some(weights.dealing(d, user, *product.get(d.product.as_str())?))
             })
             .filter(|d| d.weight > 0.0)
             .collect();

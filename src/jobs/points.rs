@@ -166,25 +166,32 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let due = repo::loyalty::with_due_lots(db, now, seen)
         .await
         .map_err(failed)?;
-    let mut expire = Vec::new();
-    for (customer, entries) in due {
-        for e in due_expiries(&entries, now) {
-            expire.push(NewEntry {
-                key: e.key,
-                customer_id: customer.clone(),
-                kind: EntryKind::Expire,
-                points: -e.points,
-                at: e.at,
-                available_at: e.at,
-                expires_at: None,
-                order_id: None,
-                basis_cents: None,
-                campaign_id: None,
-                reason: Some(format!("lot {} expired", e.lot)),
-                run_id,
-            });
+    // FIFO over every affected customer's ledger: at scale, millions of rows, so off the
+    // async runtime.
+    let expire = tokio::task::spawn_blocking(move || {
+        let mut expire = Vec::new();
+        for (customer, entries) in due {
+            for e in due_expiries(&entries, now) {
+                expire.push(NewEntry {
+                    key: e.key,
+                    customer_id: customer.clone(),
+                    kind: EntryKind::Expire,
+                    points: -e.points,
+                    at: e.at,
+                    available_at: e.at,
+                    expires_at: None,
+                    order_id: None,
+                    basis_cents: None,
+                    campaign_id: None,
+                    reason: Some(format!("lot {} expired", e.lot)),
+                    run_id,
+                });
+            }
         }
-    }
+        expire
+    })
+    .await
+    .map_err(|e| JobError::Failed(format!("expiry thread: {e}")))?;
     let expired_points: i64 = expire.iter().map(|e| -e.points).sum();
     let expired = repo::loyalty::append(db, expire).await.map_err(failed)?;
     repo::loyalty::set_expiry_seen(

@@ -78,6 +78,19 @@ impl Weights {
     }
 }
 
+impl Weights {
+    /// One customer's dealings with one product as the recommender takes them.
+    pub fn dealing<Id>(&self, d: &Dealings<Id>, user: u32, item: u32) -> Dealing {
+        Dealing {
+            user,
+            item,
+            weight: self.of(d),
+            last_at: d.last_at,
+            bought: d.purchases > 0,
+        }
+    }
+}
+
 impl Default for Weights {
     fn default() -> Self {
         Weights {
@@ -490,13 +503,7 @@ impl Ids {
     fn dense(&self, dealings: &[Dealings<u32>], w: &Weights) -> Vec<Dealing> {
         let mut out = dealings
             .iter()
-            .map(|d| Dealing {
-                user: d.customer,
-                item: d.product,
-                weight: w.of(d),
-                last_at: d.last_at,
-                bought: d.purchases > 0,
-            })
+            .map(|d| w.dealing(d, d.customer, d.product))
             .filter(|d| d.weight > 0.0)
             .collect::<Vec<_>>();
         // The database returns groups in no set order; models are fitted in one.

@@ -236,15 +236,15 @@ const EXPIRED_ID: &str = "points-expired-id";
 /// What earlier expiry passes covered (nothing on a new database).
 pub async fn expiry_seen(db: &Db) -> Result<ExpirySeen> {
     Ok(ExpirySeen {
-        at: super::feedback::watermark(db, EXPIRED_AT).await?,
-        id: super::feedback::watermark(db, EXPIRED_ID).await?,
+        at: super::watermarks::watermark(db, EXPIRED_AT).await?,
+        id: super::watermarks::watermark(db, EXPIRED_ID).await?,
     })
 }
 
 /// Records what an expiry pass covered (watermarks never move back).
 pub async fn set_expiry_seen(db: &Db, seen: ExpirySeen) -> Result {
-    super::feedback::set_watermark(db, EXPIRED_AT, seen.at).await?;
-    super::feedback::set_watermark(db, EXPIRED_ID, seen.id).await
+    super::watermarks::set_watermark(db, EXPIRED_AT, seen.at).await?;
+    super::watermarks::set_watermark(db, EXPIRED_ID, seen.id).await
 }
 
 /// The newest ledger row id (0 when empty).

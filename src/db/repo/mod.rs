@@ -14,6 +14,7 @@ pub mod pipelines;
 pub mod recommend;
 pub mod runs;
 pub mod sources;
+pub mod watermarks;
 pub mod workers;
 
 /// Rows per statement for bulk inserts and `IN (...)` lists: far below both backends'
