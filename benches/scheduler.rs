@@ -309,6 +309,25 @@ fn recovery(url: &str) -> serde_json::Value {
     serde_json::json!({ "recovery_seconds_after_restart": secs })
 }
 
+async fn fresh_postgres(url: &str) -> String {
+    use sea_orm::ConnectionTrait as _;
+    let admin = db::connect(url, 1).await.unwrap();
+    for sql in [
+        "DROP DATABASE IF EXISTS patron_bench WITH (FORCE)",
+        "CREATE DATABASE patron_bench",
+    ] {
+        admin.execute_unprepared(sql).await.unwrap();
+    }
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{server}/patron_bench{query}")
+}
+
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let json = std::env::args().any(|a| a == "--json");
@@ -328,6 +347,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // Every measurement starts from an empty database (`patron_bench` beside the one given),
+    // so earlier runs' rows do not slow this one.
+    let url = if backend == "postgres" {
+        runtime.block_on(fresh_postgres(&url))
+    } else {
+        url
+    };
     let mut figures = runtime.block_on(in_process(&url));
     let rec = recovery(&url);
     if let (Some(f), Some(r)) = (figures.as_object_mut(), rec.as_object()) {

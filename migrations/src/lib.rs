@@ -14,6 +14,7 @@ mod m20261130_000006_loyalty;
 mod m20261130_000007_sla;
 mod m20261130_000008_pools;
 mod m20261130_000009_claim_index;
+mod m20261201_000010_shards;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_sla::Migration),
             Box::new(m20261130_000008_pools::Migration),
             Box::new(m20261130_000009_claim_index::Migration),
+            Box::new(m20261201_000010_shards::Migration),
         ]
     }
 }

@@ -45,6 +45,10 @@ impl Job for Command {
         Ok(())
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let mut cmd = tokio::process::Command::new(&p.program);
@@ -66,6 +70,12 @@ impl Job for Command {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        if let Some(shard) = ctx.shard {
+            // The program picks its customers itself: `hash % count == index` (see the
+            // README on `shards` for the hash).
+            cmd.env("PATRON_SHARD_INDEX", shard.index.to_string())
+                .env("PATRON_SHARD_COUNT", shard.count.to_string());
+        }
         if let Some(cwd) = &p.cwd {
             cmd.current_dir(cwd);
         }

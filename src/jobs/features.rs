@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::DbBackend;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -17,6 +17,7 @@ use crate::{
         Db,
         bulk::{self, Cell, TableSpec},
     },
+    pipeline::Shard,
 };
 
 pub struct Features;
@@ -130,14 +131,19 @@ impl Job for Features {
         Ok(())
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let as_of = ctx.as_of()?;
         let started = std::time::Instant::now();
-        let n = compute_and_store(&ctx.db, as_of)
+        let n = compute_and_store_where(&ctx.db, as_of, None, ctx.shard)
             .await
             .map_err(|e| JobError::Failed(e.to_string()))?;
         ctx.log.info(format!(
-            "features as of {as_of}: {n} customers in {:.2}s",
+            "features as of {as_of}{}: {n} customers in {:.2}s",
+            ctx.shard_note(),
             started.elapsed().as_secs_f64()
         ));
         Ok(())
@@ -166,8 +172,18 @@ pub async fn compute_and_store_of(
     as_of: NaiveDate,
     customers: Option<&str>,
 ) -> anyhow::Result<usize> {
+    compute_and_store_where(db, as_of, customers, None).await
+}
+
+/// As [`compute_and_store_of`], for the customers of `shard` among those (`None`: all).
+pub async fn compute_and_store_where(
+    db: &Db,
+    as_of: NaiveDate,
+    customers: Option<&str>,
+    shard: Option<Shard>,
+) -> anyhow::Result<usize> {
     let cutoff = cutoff(as_of);
-    let data = load(db, cutoff, customers).await?;
+    let data = load(db, cutoff, customers, shard).await?;
     let (ids, features) = tokio::task::spawn_blocking(move || {
         let Loaded {
             ids,
@@ -186,14 +202,13 @@ pub async fn compute_and_store_of(
     let only = customers
         .map(|q| format!(" AND customer_id IN ({q})"))
         .unwrap_or_default();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        match backend {
-            DbBackend::Postgres => format!("DELETE FROM customer_features WHERE as_of = $1{only}"),
-            _ => format!("DELETE FROM customer_features WHERE as_of = ?{only}"),
-        },
-        [as_of_text.clone().into()],
-    ))
+    crate::db::repo::shards::delete_where(
+        db,
+        "customer_features",
+        &format!("as_of = ?{only}"),
+        vec![as_of_text.clone().into()],
+        shard,
+    )
     .await?;
     let now = crate::db::now();
     let computed_at = match backend {
@@ -272,7 +287,15 @@ impl Index {
     }
 }
 
-async fn load(db: &Db, cutoff: i64, only: Option<&str>) -> anyhow::Result<Loaded> {
+async fn load(
+    db: &Db,
+    cutoff: i64,
+    only: Option<&str>,
+    shard: Option<Shard>,
+) -> anyhow::Result<Loaded> {
+    // Another shard's customers are skipped as their rows stream past: the grouped scans
+    // are the database's, the rest of the work is split.
+    let mine = |id: &str| shard.is_none_or(|s| s.owns(id));
     let only = |alias: &str| {
         only.map(|q| format!(" AND {alias}customer_id IN ({q})"))
             .unwrap_or_default()
@@ -286,6 +309,9 @@ async fn load(db: &Db, cutoff: i64, only: Option<&str>) -> anyhow::Result<Loaded
         ),
         None,
         |(id, signup)| {
+            if !mine(&id) {
+                return;
+            }
             let i = customers.get(id, None);
             customers.signups[i as usize] = signup;
         },
@@ -310,6 +336,9 @@ async fn load(db: &Db, cutoff: i64, only: Option<&str>) -> anyhow::Result<Loaded
         ),
         Some(cutoff),
         |(customer, orders, paid, cancelled, spend, products, last_paid, first_at)| {
+            if !mine(&customer) {
+                return;
+            }
             ordering.push(Ordering {
                 customer: customers.get(customer, Some(first_at)),
                 orders: orders.max(0) as u64,
@@ -334,6 +363,9 @@ async fn load(db: &Db, cutoff: i64, only: Option<&str>) -> anyhow::Result<Loaded
         ),
         Some(cutoff),
         |(customer, n, seconds, first_at)| {
+            if !mine(&customer) {
+                return;
+            }
             browsing.push(Browsing {
                 customer: customers.get(customer, Some(first_at)),
                 events: n.max(0) as u64,
@@ -354,6 +386,9 @@ async fn load(db: &Db, cutoff: i64, only: Option<&str>) -> anyhow::Result<Loaded
         ),
         Some(cutoff),
         |(customer, n, rating_sum, first_at, sentiment_sum, sentiment_n)| {
+            if !mine(&customer) {
+                return;
+            }
             reviewing.push(Reviewing {
                 customer: customers.get(customer, Some(first_at)),
                 reviews: n.max(0) as u64,

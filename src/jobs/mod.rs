@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     db::{Db, entities::LogStream},
-    pipeline::{KindCatalog, KindProblem},
+    pipeline::{KindCatalog, KindProblem, Shard},
 };
 
 /// How a job failed. The executor decides about retries from this.
@@ -56,6 +56,12 @@ pub trait Job: Send + Sync {
 
     /// Checks `params` (a JSON object) without side effects.
     fn check_params(&self, params: &Value) -> Result<(), String>;
+
+    /// Whether a job of this kind may set `shards = N`: it then processes only the customers
+    /// of `ctx.shard` (or, like `command`, is told its shard).
+    fn shardable(&self) -> bool {
+        false
+    }
 
     /// Runs one attempt. Must stop promptly when `ctx.cancel` fires.
     async fn run(&self, ctx: &JobContext) -> JobResult;
@@ -116,6 +122,10 @@ pub struct JobContext {
     /// The job's params with same-named run params applied.
     pub params: Map<String, Value>,
     pub timeout: Option<Duration>,
+    /// The customers this job run processes, when its job is sharded.
+    pub shard: Option<Shard>,
+    /// How many times the run was rerun (0 for its first execution).
+    pub reruns: i32,
     pub cancel: CancellationToken,
     pub log: LogSink,
     pub db: Db,
@@ -126,6 +136,28 @@ pub struct JobContext {
 impl JobContext {
     pub fn params_value(&self) -> Value {
         Value::Object(self.params.clone())
+    }
+
+    /// Whether this job run processes `customer_id` (always, when not sharded).
+    pub fn owns(&self, customer_id: &str) -> bool {
+        self.shard.is_none_or(|s| s.owns(customer_id))
+    }
+
+    /// A key the shards of one job in one execution of a run share (and a retry of any of
+    /// them reuses), so that what they build together, such as a model version, is made
+    /// once: `RUN.RERUNS/JOB`.
+    pub fn shared_key(&self) -> String {
+        format!(
+            "{}.{}/{}",
+            self.run_id,
+            self.reruns,
+            crate::pipeline::shard::base_name(&self.job)
+        )
+    }
+
+    /// ` (shard i of n)` for log lines, or nothing.
+    pub fn shard_note(&self) -> String {
+        self.shard.map(|s| format!(" ({s})")).unwrap_or_default()
     }
 
     /// The run's `as_of` date: the job param, else the run param, else the run's logical
@@ -185,6 +217,10 @@ impl Registry {
 }
 
 impl KindCatalog for Registry {
+    fn shardable(&self, kind: &str) -> bool {
+        self.kinds.get(kind).is_some_and(|k| k.shardable())
+    }
+
     fn check(&self, kind: &str, params: &Value) -> Result<(), KindProblem> {
         match self.kinds.get(kind) {
             Some(job) => job.check_params(params).map_err(KindProblem::BadParams),

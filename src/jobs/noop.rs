@@ -20,6 +20,10 @@ impl Job for Noop {
         parse_params::<Params>(params).map(|_| ())
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     async fn run(&self, _ctx: &JobContext) -> JobResult {
         Ok(())
     }

@@ -68,6 +68,10 @@ impl Job for Points {
         Ok(())
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let rules = ctx.settings.loyalty.rules().map_err(JobError::Fatal)?;
@@ -84,6 +88,9 @@ impl Job for Points {
         match (campaign, p.campaign_file) {
             (Some(_), Some(_)) => Err(JobError::Fatal(
                 "give `campaign` or `campaign_file`, not both".to_owned(),
+            )),
+            (Some(_), _) | (_, Some(_)) if ctx.shard.is_some() => Err(JobError::Fatal(
+                "a campaign is paid in one statement and cannot be sharded; remove `shards` from this job".to_owned(),
             )),
             (Some(id), None) => launch(ctx, &rules, id).await,
             (None, Some(path)) => monthly(ctx, &rules, &path).await,
@@ -104,8 +111,10 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let orders = repo::loyalty::unearned_orders(db, now)
         .await
         .map_err(failed)?;
+    // A sharded job deals with its own customers only, in every step.
     let earn: Vec<NewEntry> = orders
         .into_iter()
+        .filter(|o| ctx.owns(&o.customer_id))
         .filter_map(|o| {
             let multiplier = standings
                 .get(&o.customer_id)
@@ -138,6 +147,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let refunded = repo::loyalty::refunded_orders(db).await.map_err(failed)?;
     let reverse: Vec<NewEntry> = refunded
         .into_iter()
+        .filter(|r| ctx.owns(&r.customer_id))
         .filter_map(|r| {
             let keep = kept_after_refund(r.earned, r.basis_cents, r.paid_cents);
             let delta = keep - (r.earned + r.reversed);
@@ -161,11 +171,14 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
 
     // Expire. Rows written before this point are covered by this pass; rows written
     // during it (another run) are looked at by the next.
-    let seen = repo::loyalty::expiry_seen(db).await.map_err(failed)?;
-    let last_id = repo::loyalty::last_ledger_id(db).await.map_err(failed)?;
-    let due = repo::loyalty::with_due_lots(db, now, seen)
+    let seen = repo::loyalty::expiry_seen(db, ctx.shard)
         .await
         .map_err(failed)?;
+    let last_id = repo::loyalty::last_ledger_id(db).await.map_err(failed)?;
+    let mut due = repo::loyalty::with_due_lots(db, now, seen)
+        .await
+        .map_err(failed)?;
+    due.retain(|customer, _| ctx.owns(customer));
     // FIFO over every affected customer's ledger: at scale, millions of rows, so off the
     // async runtime.
     let expire = tokio::task::spawn_blocking(move || {
@@ -196,6 +209,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let expired = repo::loyalty::append(db, expire).await.map_err(failed)?;
     repo::loyalty::set_expiry_seen(
         db,
+        ctx.shard,
         repo::loyalty::ExpirySeen {
             at: now,
             id: last_id,
@@ -208,7 +222,11 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let earned_12m = repo::loyalty::earned_since(db, now - 365 * 86_400)
         .await
         .map_err(failed)?;
-    let mut customers: Vec<&String> = earned_12m.keys().chain(standings.keys()).collect();
+    let mut customers: Vec<&String> = earned_12m
+        .keys()
+        .chain(standings.keys())
+        .filter(|c| ctx.owns(c))
+        .collect();
     customers.sort();
     customers.dedup();
     let mut changes = Vec::new();
@@ -234,7 +252,8 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         .await
         .map_err(failed)?;
     ctx.log.info(format!(
-        "earned {earned} orders ({earned_points} points offered), reversed {reversed}, expired {expired} lots ({expired_points} points), {tiers} tier changes in {:.2}s",
+        "{}earned {earned} orders ({earned_points} points offered), reversed {reversed}, expired {expired} lots ({expired_points} points), {tiers} tier changes in {:.2}s",
+        ctx.shard.map(|s| format!("{s}: ")).unwrap_or_default(),
         started.elapsed().as_secs_f64()
     ));
     Ok(())

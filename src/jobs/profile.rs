@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
-    analytics::segments::{self, SegmentInput, SegmentParams},
+    analytics::segments::{self, SegmentInput, SegmentModel, SegmentParams},
     db::{
         bulk::Cell,
         repo::{
@@ -65,6 +65,10 @@ impl Job for Profile {
         Ok(())
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let as_of = super::features::ensure_features(ctx).await?;
@@ -104,18 +108,65 @@ impl Job for Profile {
             seed: p.seed,
             ..SegmentParams::default()
         };
+        // Shards share one model: the first to finish fitting registers it, the others
+        // (and any retry) score with the stored one, so every customer of the run is in a
+        // segment of the same model.
+        let stored = match ctx.shard {
+            Some(_) => repo::models::shared(&ctx.db, &ctx.shared_key())
+                .await
+                .map_err(failed)?,
+            None => None,
+        };
         let loaded = started.elapsed().as_secs_f64();
-        let (model, assigned) = tokio::task::spawn_blocking(move || {
-            let model = segments::fit(&inputs, &params)?;
-            let assigned = model.assign(&inputs);
-            Ok::<_, segments::SegmentError>((model, assigned))
-        })
-        .await
-        .map_err(|e| JobError::Failed(format!("segmentation thread: {e}")))?
-        .map_err(|e| JobError::Failed(format!("segmentation: {e}")))?;
+        let (model, registered) = match stored {
+            Some(row) => (stored_model(&row)?, row),
+            None => {
+                let sample = inputs.clone();
+                let model = tokio::task::spawn_blocking(move || segments::fit(&sample, &params))
+                    .await
+                    .map_err(|e| JobError::Failed(format!("segmentation thread: {e}")))?
+                    .map_err(|e| JobError::Failed(format!("segmentation: {e}")))?;
+                let new = NewModel {
+                    kind: "segments".to_owned(),
+                    algorithm: "kmeans".to_owned(),
+                    params: json!({ "k": model.k(), "sample": p.sample, "seed": p.seed }),
+                    metrics: json!({}),
+                    as_of: Some(as_of.clone()),
+                    payload: serde_json::to_string(&model)
+                        .map_err(|e| JobError::Failed(e.to_string()))?,
+                };
+                let (row, created) = match ctx.shard {
+                    Some(_) => repo::models::register_shared(&ctx.db, new, &ctx.shared_key())
+                        .await
+                        .map_err(failed)?,
+                    None => (
+                        repo::models::register(&ctx.db, new).await.map_err(failed)?,
+                        true,
+                    ),
+                };
+                if created {
+                    (model, row)
+                } else {
+                    (stored_model(&row)?, row)
+                }
+            }
+        };
+
+        // Only this shard's customers are scored and stored.
+        let (customers, inputs): (Vec<String>, Vec<SegmentInput>) = matrix
+            .customers
+            .into_iter()
+            .zip(inputs)
+            .filter(|(id, _)| ctx.owns(id))
+            .unzip();
+        let scorer = model.clone();
+        let assigned = tokio::task::spawn_blocking(move || scorer.assign(&inputs))
+            .await
+            .map_err(|e| JobError::Failed(format!("segmentation thread: {e}")))?;
 
         let fitted = started.elapsed().as_secs_f64();
-        // Population sizes per segment (the model's own summary counts its fitting sample).
+        // Population sizes per segment (the model's own summary counts its fitting sample);
+        // a sharded job counts the customers of the shard that wrote the summary.
         let counts = model.counts(&assigned);
         let total = assigned.len().max(1) as f64;
         let segments: Vec<Value> = model
@@ -132,35 +183,27 @@ impl Job for Profile {
                 })
             })
             .collect();
-        let summary = json!({
+        let mut summary = json!({
             "silhouette": model.silhouette(),
             "explained_variance": model.explained_variance(),
             "smallest_share": counts.iter().copied().min().unwrap_or(0) as f64 / total,
             "segments": segments,
         });
-        let registered = repo::models::register(
-            &ctx.db,
-            NewModel {
-                kind: "segments".to_owned(),
-                algorithm: "kmeans".to_owned(),
-                params: json!({ "k": model.k(), "sample": p.sample, "seed": p.seed }),
-                metrics: summary.clone(),
-                as_of: Some(as_of.clone()),
-                payload: serde_json::to_string(&model)
-                    .map_err(|e| JobError::Failed(e.to_string()))?,
-            },
-        )
-        .await
-        .map_err(failed)?;
+        if let Some(shard) = ctx.shard {
+            summary["counted_on"] = json!(shard.to_string());
+        }
+        repo::models::set_metrics(&ctx.db, registered.id, &summary)
+            .await
+            .map_err(failed)?;
         repo::models::promote(&ctx.db, registered.id)
             .await
             .map_err(failed)?;
 
-        intelligence::clear_as_of(&ctx.db, "customer_profiles", &as_of)
+        let only: Vec<sea_orm::Value> = vec![as_of.clone().into()];
+        repo::shards::delete_where(&ctx.db, "customer_profiles", "as_of = ?", only, ctx.shard)
             .await
             .map_err(failed)?;
-        let rows: Vec<Vec<Cell>> = matrix
-            .customers
+        let rows: Vec<Vec<Cell>> = customers
             .into_iter()
             .zip(assigned)
             .map(|(id, s)| {
@@ -193,7 +236,8 @@ impl Job for Profile {
             })
             .collect();
         ctx.log.info(format!(
-            "profiles as of {as_of}: {n} customers in {} segments (model {}, silhouette {:.3}) in {:.2}s (load {loaded:.2}s, fit {:.2}s, store {:.2}s): {}",
+            "profiles as of {as_of}{}: {n} customers in {} segments (model {}, silhouette {:.3}) in {:.2}s (load {loaded:.2}s, fit {:.2}s, store {:.2}s): {}",
+            ctx.shard_note(),
             model.k(),
             registered.id,
             model.silhouette(),
@@ -204,4 +248,10 @@ impl Job for Profile {
         ));
         Ok(())
     }
+}
+
+/// The segmentation model stored in a registry row.
+fn stored_model(row: &crate::db::entities::model::Model) -> Result<SegmentModel, JobError> {
+    serde_json::from_str(&row.payload)
+        .map_err(|e| JobError::Failed(format!("model {} cannot be read: {e}", row.id)))
 }

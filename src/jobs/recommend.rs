@@ -170,6 +170,10 @@ impl Job for Recommend {
         Ok(())
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let as_of = ctx.as_of()?;
@@ -205,6 +209,8 @@ impl Job for Recommend {
 
         let weights = p.weights;
         let work = ids.clone();
+        let shard = ctx.shard;
+        let owns = move |c: &str| shard.is_none_or(|s| s.owns(c));
         let (evaluation, lists, artifact, steps) = tokio::task::spawn_blocking(move || {
             let ids = work;
             let mut steps = Steps::default();
@@ -237,7 +243,12 @@ impl Job for Recommend {
             let all = ids.dense(&all, &weights);
             let fitted = serve::fit(&shop_of(&ids, &all), end, &settings, content);
             steps.mark("refit");
-            let lists = fitted.recommend_all(&Hybrid::new(evaluation.weights.clone()));
+            // A shard ranks only its own customers (the fit above is the same in every
+            // shard: the same data and seeds).
+            let mine: Vec<bool> = ids.customers.iter().map(|c| owns(c)).collect();
+            let lists = fitted.recommend_where(&Hybrid::new(evaluation.weights.clone()), |u| {
+                mine.get(u as usize).copied().unwrap_or(false)
+            });
             steps.mark("rank");
             let artifact = Artifact {
                 products: ids.products.clone(),
@@ -270,22 +281,27 @@ impl Job for Recommend {
         });
         let beats_popularity =
             evaluation.hybrid.users == 0 || evaluation.hybrid.ndcg >= evaluation.popularity.ndcg;
-        let registered = repo::models::register(
-            db,
-            NewModel {
-                kind: "recommend".to_owned(),
-                algorithm: "hybrid(item_knn,als,content,popularity,history)".to_owned(),
-                params: json!({
-                    "n": p.n, "repeat": p.repeat, "neighbours": p.neighbours, "factors": p.factors,
-                    "iterations": p.iterations, "content": p.content, "weights": evaluation.weights,
-                }),
-                metrics,
-                as_of: Some(as_of.format("%Y-%m-%d").to_string()),
-                payload: "{}".to_owned(),
-            },
-        )
-        .await
-        .map_err(failed)?;
+        let new = NewModel {
+            kind: "recommend".to_owned(),
+            algorithm: "hybrid(item_knn,als,content,popularity,history)".to_owned(),
+            params: json!({
+                "n": p.n, "repeat": p.repeat, "neighbours": p.neighbours, "factors": p.factors,
+                "iterations": p.iterations, "content": p.content, "weights": evaluation.weights,
+            }),
+            metrics,
+            as_of: Some(as_of.format("%Y-%m-%d").to_string()),
+            payload: "{}".to_owned(),
+        };
+        // The shards of a sharded job register one model version between them.
+        let registered = match ctx.shard {
+            Some(_) => {
+                repo::models::register_shared(db, new, &ctx.shared_key())
+                    .await
+                    .map_err(failed)?
+                    .0
+            }
+            None => repo::models::register(db, new).await.map_err(failed)?,
+        };
         ctx.log.info(format!("fit and rank: {steps}"));
         ctx.log.info(format!(
             "hybrid on {} customers' purchases in the last {} days: P@10 {:.3}, R@10 {:.3}, NDCG@10 {:.3}, coverage {:.3} (popularity NDCG@10 {:.3}); weights {:?}",
@@ -309,6 +325,8 @@ impl Job for Recommend {
             .await
             .map_err(failed)?;
         match artifact {
+            // One shard stores the serving model (every shard fitted the same one).
+            Ok(_) if ctx.shard.is_some_and(|s| s.index != 0) => {}
             Ok(bytes) => {
                 let size = bytes.len();
                 repo::recommend::store_artifact(db, registered.id, bytes)
@@ -325,12 +343,13 @@ impl Job for Recommend {
         }
 
         let rows = rows(&lists, &ids.customers, &ids.products, registered.id);
-        let written = repo::recommend::replace_all(db, rows)
+        let written = repo::recommend::replace_shard(db, ctx.shard, rows)
             .await
             .map_err(failed)?;
         ctx.log.info(format!(
-            "{written} recommendations for {} customers (model {}) in {:.2}s (load {loaded:.2}s of which ids and texts {ids_loaded:.2}s, fit and rank {:.2}s, store {:.2}s)",
+            "{written} recommendations for {} customers{} (model {}) in {:.2}s (load {loaded:.2}s of which ids and texts {ids_loaded:.2}s, fit and rank {:.2}s, store {:.2}s)",
             lists.iter().filter(|l| !l.is_empty()).count(),
+            ctx.shard_note(),
             registered.id,
             started.elapsed().as_secs_f64(),
             computed - loaded,

@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::{
     graph,
+    shard::{MAX_SHARDS, Shard},
     spec::{DEFAULT_RETRY_BACKOFF, JobSpec, PipelineSpec, ScheduleSpec},
 };
 
@@ -34,6 +35,12 @@ impl std::fmt::Display for Problem {
 /// in `jobs`, so this module does not depend on the kinds themselves.
 pub trait KindCatalog {
     fn check(&self, kind: &str, params: &Value) -> Result<(), KindProblem>;
+
+    /// Whether jobs of `kind` may set `shards` (the kind processes only its shard's
+    /// customers, or, like `command`, is told its shard).
+    fn shardable(&self, _kind: &str) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +92,7 @@ struct RawJob {
     retry_backoff: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     pool: Option<Spanned<String>>,
+    shards: Option<Spanned<i64>>,
 }
 
 /// Loads every file named, and every `*.toml` file in every folder named (sorted, not
@@ -274,6 +282,7 @@ pub fn parse_source(
 
     let mut jobs = Vec::new();
     let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut shard_counts: HashMap<String, u32> = HashMap::new();
     for job in &raw.job {
         let j = job.get_ref();
         let name = j.name.get_ref().clone();
@@ -336,6 +345,28 @@ pub fn parse_source(
             }
         });
 
+        let shards = match &j.shards {
+            Some(n) if !(1..=i64::from(MAX_SHARDS)).contains(n.get_ref()) => {
+                problem(
+                    n.span(),
+                    format!("shards must be between 1 and {MAX_SHARDS}"),
+                );
+                1
+            }
+            Some(n) if *n.get_ref() > 1 && !kinds.shardable(&kind) => {
+                problem(
+                    n.span(),
+                    format!(
+                        "kind `{kind}` cannot be sharded (features, profile, recommend, points, command and noop can)"
+                    ),
+                );
+                1
+            }
+            Some(n) => *n.get_ref() as u32,
+            None => 1,
+        };
+        shard_counts.insert(name.clone(), shards);
+
         jobs.push(JobSpec {
             name,
             kind,
@@ -345,6 +376,7 @@ pub fn parse_source(
             retry_backoff,
             timeout,
             pool,
+            shard: None,
         });
     }
 
@@ -402,12 +434,44 @@ pub fn parse_source(
             catchup: p.catchup,
             max_active_runs,
             sla,
-            jobs,
+            jobs: expand_shards(jobs, &shard_counts),
         })
     } else {
         problems.sort_by_key(|p| p.line);
         Err(problems)
     }
+}
+
+/// Replaces each job with `shards = N` (N > 1) by its N shards, and every `after` naming it
+/// by all of them.
+fn expand_shards(jobs: Vec<JobSpec>, counts: &HashMap<String, u32>) -> Vec<JobSpec> {
+    let count = |name: &str| counts.get(name).copied().unwrap_or(1);
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let after: Vec<String> = job
+            .after
+            .iter()
+            .flat_map(|up| match count(up) {
+                1 => vec![up.clone()],
+                n => (0..n)
+                    .map(|index| Shard { index, count: n }.job_name(up))
+                    .collect(),
+            })
+            .collect();
+        match count(&job.name) {
+            1 => out.push(JobSpec { after, ..job }),
+            n => out.extend((0..n).map(|index| {
+                let shard = Shard { index, count: n };
+                JobSpec {
+                    name: shard.job_name(&job.name),
+                    after: after.clone(),
+                    shard: Some(shard),
+                    ..job.clone()
+                }
+            })),
+        }
+    }
+    out
 }
 
 /// Durations are written like `"100ms"`, `"30s"`, `"10m"`, `"1h 30m"`.
@@ -480,6 +544,59 @@ mod tests {
                 other => Err(KindProblem::Unknown(format!("unknown kind `{other}`"))),
             }
         }
+
+        fn shardable(&self, kind: &str) -> bool {
+            kind == "noop"
+        }
+    }
+
+    #[test]
+    fn a_sharded_job_becomes_its_shards_and_downstream_waits_for_all() {
+        let spec = parse_source(
+            "p.toml",
+            "[pipeline]\nname = \"p\"\n\
+             [[job]]\nname = \"a\"\nkind = \"noop\"\n\
+             [[job]]\nname = \"b\"\nkind = \"noop\"\nafter = [\"a\"]\nshards = 3\npool = \"heavy\"\n\
+             [[job]]\nname = \"c\"\nkind = \"noop\"\nafter = [\"b\"]\n",
+            &TestKinds,
+        )
+        .unwrap();
+        let names: Vec<&str> = spec.jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["a", "b:0", "b:1", "b:2", "c"]);
+        for (i, j) in spec.jobs[1..4].iter().enumerate() {
+            assert_eq!(j.after, ["a"]);
+            assert_eq!(j.pool.as_deref(), Some("heavy"));
+            assert_eq!(
+                j.shard,
+                Some(Shard {
+                    index: i as u32,
+                    count: 3
+                })
+            );
+        }
+        assert_eq!(spec.jobs[4].after, ["b:0", "b:1", "b:2"]);
+        assert_eq!(spec.resolve("b"), ["b:0", "b:1", "b:2"]);
+        assert_eq!(spec.resolve("c"), ["c"]);
+        assert!(spec.resolve("d").is_empty());
+        // The stored form reads back the same.
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<PipelineSpec>(&json).unwrap(), spec);
+    }
+
+    #[test]
+    fn shards_must_be_in_range_and_of_a_shardable_kind() {
+        let p = problems(
+            "[pipeline]\nname = \"p\"\n\
+             [[job]]\nname = \"a\"\nkind = \"noop\"\nshards = 0\n\
+             [[job]]\nname = \"b\"\nkind = \"command\"\nparams = { program = \"x\" }\nshards = 2\n",
+        );
+        assert_eq!(
+            p,
+            [
+                "p.toml:6: shards must be between 1 and 256",
+                "p.toml:11: kind `command` cannot be sharded (features, profile, recommend, points, command and noop can)"
+            ]
+        );
     }
 
     fn problems(source: &str) -> Vec<String> {

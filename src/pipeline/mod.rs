@@ -5,8 +5,10 @@ pub mod graph;
 pub mod load;
 pub mod progress;
 pub mod schedule;
+pub mod shard;
 pub mod spec;
 
 pub use load::{KindCatalog, KindProblem, LoadedPipeline, Problem, load_paths, parse_source};
 pub use schedule::Schedule;
+pub use shard::Shard;
 pub use spec::{JobSpec, PipelineSpec, ScheduleSpec};

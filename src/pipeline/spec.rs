@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{graph, schedule::Schedule};
+use super::{graph, schedule::Schedule, shard::Shard};
 
 /// Retry backoff when a job does not set `retry_backoff`.
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(10);
@@ -63,11 +63,27 @@ pub struct JobSpec {
     /// once across every daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
+    /// Set on each job a `shards = N` job was expanded into (see [`super::shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl PipelineSpec {
     pub fn job(&self, name: &str) -> Option<&JobSpec> {
         self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// The jobs a name given on the command line means: the job of that name, or every shard
+    /// of a sharded job (`features` → `features:0`, `features:1`, …). Empty if neither.
+    pub fn resolve(&self, name: &str) -> Vec<String> {
+        if self.job(name).is_some() {
+            return vec![name.to_owned()];
+        }
+        self.jobs
+            .iter()
+            .filter(|j| j.shard.is_some() && super::shard::base_name(&j.name) == name)
+            .map(|j| j.name.clone())
+            .collect()
     }
 
     /// Jobs in an order where every job comes after its upstreams. Validated specs have no

@@ -150,6 +150,8 @@ async fn prepare(
         run_params,
         params,
         timeout: job_spec.timeout,
+        shard: job_spec.shard,
+        reruns: run.reruns,
         cancel,
         log,
         db: shared.jobs_db.clone(),

@@ -14,4 +14,5 @@ mod intelligence;
 mod loyalty;
 mod ops;
 mod recovery;
+mod shards;
 mod triggers;

@@ -399,11 +399,27 @@ impl Fitted {
 
     /// Top-n for every user, in parallel.
     pub fn recommend_all(&self, hybrid: &Hybrid) -> Vec<Vec<Recommendation>> {
+        self.recommend_where(hybrid, |_| true)
+    }
+
+    /// Top-n for the users `keep` accepts (one shard's customers), in parallel; an empty
+    /// list for the others.
+    pub fn recommend_where(
+        &self,
+        hybrid: &Hybrid,
+        keep: impl Fn(u32) -> bool + Sync,
+    ) -> Vec<Vec<Recommendation>> {
         (0..self.customers.histories.len() as u32)
             .into_par_iter()
             .map_init(
                 || self.accumulator(),
-                |acc, u| self.recommend_with(acc, u, hybrid),
+                |acc, u| {
+                    if keep(u) {
+                        self.recommend_with(acc, u, hybrid)
+                    } else {
+                        Vec::new()
+                    }
+                },
             )
             .collect()
     }
@@ -565,6 +581,19 @@ mod tests {
         // User 20 has no history: popularity, which never recommends nothing.
         assert_eq!(all[20].len(), 1);
         assert_eq!(all[20][0].source, Source::Popularity);
+
+        // Shards of the users, ranked apart, make the same lists as everyone at once.
+        let odd = fitted.recommend_where(&hybrid, |u| u % 2 == 1);
+        let even = fitted.recommend_where(&hybrid, |u| u % 2 == 0);
+        for u in 0..21 {
+            let (mine, other) = if u % 2 == 1 {
+                (&odd, &even)
+            } else {
+                (&even, &odd)
+            };
+            assert_eq!(mine[u], all[u], "user {u}");
+            assert!(other[u].is_empty(), "user {u}");
+        }
     }
 
     #[test]

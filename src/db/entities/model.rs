@@ -26,6 +26,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub payload: String,
     pub trained_at: DateTimeUtc,
+    /// Set when the shards of one sharded job build this model together (see
+    /// `repo::models::register_shared`).
+    pub share_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

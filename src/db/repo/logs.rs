@@ -56,7 +56,12 @@ pub async fn list(
         .column(job_run::Column::JobName)
         .filter(job_run::Column::RunId.eq(run_id));
     if let Some(job) = job {
-        jobs = jobs.filter(job_run::Column::JobName.eq(job));
+        // A sharded job's name means all its shards (`JOB:0`, `JOB:1`, …).
+        jobs = jobs.filter(
+            sea_orm::Condition::any()
+                .add(job_run::Column::JobName.eq(job))
+                .add(job_run::Column::JobName.starts_with(format!("{job}:"))),
+        );
     }
     let jobs: HashMap<i64, String> = jobs
         .into_tuple::<(i64, String)>()

@@ -15,6 +15,7 @@ use crate::{
         bulk::{self, Cell, TableSpec},
     },
     loyalty::{Candidate, Entry, EntryKind, Standing},
+    pipeline::Shard,
 };
 
 pub static LEDGER_TABLE: TableSpec = TableSpec {
@@ -233,18 +234,32 @@ pub struct ExpirySeen {
 const EXPIRED_AT: &str = "points-expired-at";
 const EXPIRED_ID: &str = "points-expired-id";
 
-/// What earlier expiry passes covered (nothing on a new database).
-pub async fn expiry_seen(db: &Db) -> Result<ExpirySeen> {
+/// The watermark names of the expiry passes of `shard`'s customers (each shard keeps its
+/// own; a new shard count starts from nothing, which only costs one full look).
+fn expiry_marks(shard: Option<Shard>) -> (String, String) {
+    match shard {
+        None => (EXPIRED_AT.to_owned(), EXPIRED_ID.to_owned()),
+        Some(s) => (
+            format!("{EXPIRED_AT}:{}/{}", s.index, s.count),
+            format!("{EXPIRED_ID}:{}/{}", s.index, s.count),
+        ),
+    }
+}
+
+/// What earlier expiry passes over `shard`'s customers covered (nothing on a new database).
+pub async fn expiry_seen(db: &Db, shard: Option<Shard>) -> Result<ExpirySeen> {
+    let (at, id) = expiry_marks(shard);
     Ok(ExpirySeen {
-        at: super::watermarks::watermark(db, EXPIRED_AT).await?,
-        id: super::watermarks::watermark(db, EXPIRED_ID).await?,
+        at: super::watermarks::watermark(db, &at).await?,
+        id: super::watermarks::watermark(db, &id).await?,
     })
 }
 
 /// Records what an expiry pass covered (watermarks never move back).
-pub async fn set_expiry_seen(db: &Db, seen: ExpirySeen) -> Result {
-    super::watermarks::set_watermark(db, EXPIRED_AT, seen.at).await?;
-    super::watermarks::set_watermark(db, EXPIRED_ID, seen.id).await
+pub async fn set_expiry_seen(db: &Db, shard: Option<Shard>, seen: ExpirySeen) -> Result {
+    let (at, id) = expiry_marks(shard);
+    super::watermarks::set_watermark(db, &at, seen.at).await?;
+    super::watermarks::set_watermark(db, &id, seen.id).await
 }
 
 /// The newest ledger row id (0 when empty).

@@ -13,6 +13,7 @@ pub mod models;
 pub mod pipelines;
 pub mod recommend;
 pub mod runs;
+pub mod shards;
 pub mod sources;
 pub mod watermarks;
 pub mod workers;

@@ -1,14 +1,14 @@
 //! The model registry: every trained model with its metrics, and one champion per kind.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use crate::db::{
     Db, RepoError, Result, begin_write,
     entities::{ModelStatus, model},
-    now,
+    has_row_locks, now,
 };
 
 /// What to store.
@@ -24,7 +24,33 @@ pub struct NewModel {
 
 /// Stores a model as a challenger with the next version of its kind.
 pub async fn register(db: &Db, new: NewModel) -> Result<model::Model> {
+    Ok(register_keyed(db, new, None).await?.0)
+}
+
+/// Stores a model once per `key`: the first caller creates it and gets `true`; every later
+/// caller with the same key (the other shards of a sharded job, or a retry) gets the stored
+/// row and `false`, and should use it rather than its own.
+pub async fn register_shared(db: &Db, new: NewModel, key: &str) -> Result<(model::Model, bool)> {
+    register_keyed(db, new, Some(key)).await
+}
+
+async fn register_keyed(db: &Db, new: NewModel, key: Option<&str>) -> Result<(model::Model, bool)> {
     let txn = begin_write(db).await?;
+    if has_row_locks(&txn) {
+        // Registrations take turns (SQLite's write transaction already does): two daemons
+        // must not give out the same version, nor both create a shared model.
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7305001)")
+            .await?;
+    }
+    if let Some(key) = key
+        && let Some(existing) = model::Entity::find()
+            .filter(model::Column::ShareKey.eq(key))
+            .one(&txn)
+            .await?
+    {
+        txn.commit().await?;
+        return Ok((existing, false));
+    }
     let latest: Option<i32> = model::Entity::find()
         .select_only()
         .column(model::Column::Version)
@@ -43,12 +69,21 @@ pub async fn register(db: &Db, new: NewModel) -> Result<model::Model> {
         as_of: Set(new.as_of),
         payload: Set(new.payload),
         trained_at: Set(now()),
+        share_key: Set(key.map(str::to_owned)),
         ..Default::default()
     }
     .insert(&txn)
     .await?;
     txn.commit().await?;
-    Ok(row)
+    Ok((row, true))
+}
+
+/// The model registered under a shared key (see [`register_shared`]), if any yet.
+pub async fn shared(db: &Db, key: &str) -> Result<Option<model::Model>> {
+    Ok(model::Entity::find()
+        .filter(model::Column::ShareKey.eq(key))
+        .one(db)
+        .await?)
 }
 
 /// The current champion of a kind.

@@ -316,6 +316,19 @@ pub async fn replace_all(db: &Db, rows: Vec<Vec<Cell>>) -> Result<u64> {
     replace_of(db, None, rows).await
 }
 
+/// Replaces the recommendations of `shard`'s customers (`None`: everyone's) with `rows`.
+pub async fn replace_shard(
+    db: &Db,
+    shard: Option<crate::pipeline::Shard>,
+    rows: Vec<Vec<Cell>>,
+) -> Result<u64> {
+    if shard.is_none() {
+        return replace_all(db, rows).await;
+    }
+    super::shards::delete_where(db, "recommendations", "1 = 1", Vec::new(), shard).await?;
+    super::intelligence::write_all(db, &RECOMMENDATIONS_TABLE, rows, 50_000).await
+}
+
 /// Replaces the recommendations of the customers a subquery selects (`None`: everyone)
 /// with `rows`. Rerunning with the same rows leaves the same lists.
 pub async fn replace_of(db: &Db, customers: Option<&str>, rows: Vec<Vec<Cell>>) -> Result<u64> {
@@ -339,7 +352,9 @@ pub async fn store_artifact(db: &Db, model_id: i64, bytes: Vec<u8>) -> Result {
         backend,
         super::intelligence::placeholder(
             backend,
-            "INSERT INTO model_artifacts (model_id, format, bytes) VALUES (?, ?, ?)",
+            // A retried job may store the same model's artifact again.
+            "INSERT INTO model_artifacts (model_id, format, bytes) VALUES (?, ?, ?) \
+             ON CONFLICT (model_id) DO UPDATE SET format = excluded.format, bytes = excluded.bytes",
         ),
         [model_id.into(), ARTIFACT_FORMAT.into(), bytes.into()],
     ))

@@ -581,13 +581,23 @@ pub async fn rerun(
             .map(|j| j.job_name.clone())
             .collect(),
         RerunScope::From(job) => {
-            if !compiled.index.contains_key(job) {
+            // A sharded job's name means all its shards.
+            let from = compiled.spec.resolve(job);
+            if from.is_empty() {
                 return Err(RepoError::not_found(
                     "job",
                     format!("{job} in run {run_id}"),
                 ));
             }
-            compiled.spec.downstream_of(job)
+            let mut names: Vec<String> = Vec::new();
+            for f in &from {
+                for name in compiled.spec.downstream_of(f) {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+            names
         }
     };
     if names.is_empty() {
