@@ -13,5 +13,6 @@ mod ingest;
 mod intelligence;
 mod loyalty;
 mod ops;
+mod outage;
 mod recovery;
 mod triggers;
