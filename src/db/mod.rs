@@ -39,6 +39,38 @@ impl RepoError {
             id: id.to_string(),
         }
     }
+
+    /// Whether the database could not be reached (see [`unreachable`]).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Db(e) if unreachable(e))
+    }
+}
+
+/// Whether `e` says the database could not be reached or the connection broke, rather than
+/// that a statement failed: the same step may succeed once the database is back. A dropped
+/// connection shows up as a query or execution error (sea-orm wraps whatever sqlx returned
+/// there), so those are looked into too.
+pub fn unreachable(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                Error::Io(_)
+                | Error::Tls(_)
+                | Error::PoolTimedOut
+                | Error::PoolClosed
+                | Error::WorkerCrashed => true,
+                // PostgreSQL's connection exceptions (class 08) and its shutting down or
+                // starting up (57P01..57P03).
+                Error::Database(d) => d.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")
+                }),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
 }
 
 /// Opens the database named by `url`.

@@ -3,14 +3,14 @@
 
 use std::{
     sync::{Arc, atomic::Ordering},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{debug, warn};
 
-use super::{Shared, StopReason, execute};
+use super::{Backoff, Shared, StopReason, execute};
 use crate::db::repo;
 
 pub(super) async fn run(
@@ -20,6 +20,11 @@ pub(super) async fn run(
 ) -> anyhow::Result<()> {
     let permits = Arc::new(Semaphore::new(shared.settings.max_concurrency));
     let mut last_housekeeping = Instant::now() - shared.settings.poll_interval;
+    // While the database is away claims back off (a wake-up still cuts the wait short: the
+    // recorder's first write after an outage brings the dispatcher back at once).
+    let poll = shared.settings.poll_interval;
+    let mut claiming = Backoff::new("claiming jobs", poll);
+    let mut housekeeping_trouble = Backoff::new("dispatcher housekeeping", poll);
     loop {
         shared
             .metrics
@@ -28,8 +33,12 @@ pub(super) async fn run(
             || shared.housekeeping.swap(false, Ordering::AcqRel);
         if due {
             last_housekeeping = Instant::now();
-            if let Err(e) = housekeeping(&shared).await {
-                warn!(error = %e, "dispatcher housekeeping failed; retrying at the next poll");
+            match housekeeping(&shared).await {
+                Ok(()) => housekeeping_trouble.succeeded(),
+                // Retried at the next turn, paced by the claims' backoff.
+                Err(e) => {
+                    housekeeping_trouble.failed(&e);
+                }
             }
         }
         let free = permits.available_permits();
@@ -45,6 +54,7 @@ pub(super) async fn run(
             shared.metrics.claimed(claim_started.elapsed());
             match claimed {
                 Ok(claimed) => {
+                    claiming.succeeded();
                     if !claimed.is_empty() {
                         debug!(count = claimed.len(), "claimed jobs");
                     }
@@ -60,16 +70,16 @@ pub(super) async fn run(
                     }
                     if !full {
                         // Nothing more is ready now; wait for a wake-up or the next poll.
-                        wait(&shared, &stop).await;
+                        wait(&shared, &stop, poll).await;
                     }
                 }
                 Err(e) => {
-                    warn!(error = %e, "claiming jobs failed");
-                    wait(&shared, &stop).await;
+                    let delay = claiming.failed(&e);
+                    wait(&shared, &stop, delay).await;
                 }
             }
         } else {
-            wait(&shared, &stop).await;
+            wait(&shared, &stop, poll).await;
         }
         if stop.is_cancelled() {
             return Ok(());
@@ -77,11 +87,11 @@ pub(super) async fn run(
     }
 }
 
-async fn wait(shared: &Shared, stop: &CancellationToken) {
+async fn wait(shared: &Shared, stop: &CancellationToken, at_most: Duration) {
     tokio::select! {
         _ = stop.cancelled() => {}
         _ = shared.wake.notified() => {}
-        _ = tokio::time::sleep(shared.settings.poll_interval) => {}
+        _ = tokio::time::sleep(at_most) => {}
     }
 }
 

@@ -89,6 +89,14 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             Outcome::Interrupted => "interrupted by daemon shutdown".to_owned(),
             Outcome::Lost => "stopped: this worker lost the lease".to_owned(),
         });
+        // Held until the recorder has written the outcome (`Shared::recording`); it enters
+        // `recording` before it leaves `running`, so it is never in neither.
+        if let Ok(mut recording) = shared.recording.lock() {
+            recording.insert(job.attempt_id);
+        }
+        if let Ok(mut map) = shared.running.lock() {
+            map.remove(&job.attempt_id);
+        }
         // The recorder outlives every attempt task, so this only fails if the daemon is
         // already gone; then the lease expires and another daemon retries the job.
         let _ = shared.records.send(Record::Outcome(Finished {
@@ -98,9 +106,6 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             outcome,
             at: now(),
         }));
-        if let Ok(mut map) = shared.running.lock() {
-            map.remove(&job.attempt_id);
-        }
         drop(permit);
         shared.wake.notify_one();
     }

@@ -22,12 +22,12 @@ mod recorder;
 mod triggers;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -80,6 +80,11 @@ struct Shared {
     /// poll.
     housekeeping: AtomicBool,
     running: Mutex<HashMap<i64, RunningAttempt>>,
+    /// Attempts that ended here whose outcome the recorder has not written yet. They are
+    /// still this worker's: their leases are renewed and the reaper leaves them alone, so a
+    /// result kept through a database outage longer than the lease is written when the
+    /// database returns instead of the job being taken for lost and run again.
+    recording: Mutex<HashSet<i64>>,
     records: mpsc::UnboundedSender<recorder::Record>,
     /// Cancelled when running jobs must stop (after the shutdown grace).
     hard_stop: CancellationToken,
@@ -106,6 +111,18 @@ impl Shared {
             .lock()
             .map(|m| m.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The attempts this worker holds: running, or ended with the outcome not yet written.
+    fn held_ids(&self) -> Vec<i64> {
+        // Read `running` first: an attempt enters `recording` before it leaves `running`.
+        let mut ids = self.running_ids();
+        if let Ok(recording) = self.recording.lock() {
+            ids.extend(recording.iter().copied());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// Stops local attempts matching `pick`, recording why.
@@ -198,6 +215,7 @@ pub async fn run(
         wake: Notify::new(),
         housekeeping: AtomicBool::new(true),
         running: Mutex::new(HashMap::new()),
+        recording: Mutex::new(HashSet::new()),
         records: records_tx,
         hard_stop: CancellationToken::new(),
         metrics: metrics::Metrics::default(),
@@ -323,10 +341,79 @@ pub async fn run(
     }
 }
 
+/// Longest wait between tries of a failing database step.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// While a database step keeps failing, how often its warning is repeated.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Waits and warnings for a loop whose database step keeps failing (the database is away).
+/// The wait doubles from the loop's own interval up to [`MAX_BACKOFF`], so the database is not
+/// hammered while it is away and the step is retried within seconds once it is back. The
+/// warning is logged at the first failure and then at most every [`WARN_EVERY`], so an
+/// outage of an hour is a few lines per loop rather than one per poll; an info line says
+/// when the step works again.
+struct Backoff {
+    what: &'static str,
+    base: Duration,
+    max: Duration,
+    delay: Duration,
+    failures: u32,
+    since: Option<Instant>,
+    warned: Option<Instant>,
+}
+
+impl Backoff {
+    fn new(what: &'static str, base: Duration) -> Self {
+        Self {
+            what,
+            base,
+            max: MAX_BACKOFF.max(base),
+            delay: base,
+            failures: 0,
+            since: None,
+            warned: None,
+        }
+    }
+
+    /// For a loop that keeps its interval while failing (the step is cheap, or must be
+    /// retried as soon as the database is back): only the warnings back off.
+    fn steady(what: &'static str, interval: Duration) -> Self {
+        Self {
+            max: interval,
+            ..Self::new(what, interval)
+        }
+    }
+
+    /// Notes a failure, warns if due, and returns how long to wait before the next try.
+    fn failed(&mut self, error: &dyn std::fmt::Display) -> Duration {
+        self.failures += 1;
+        self.since.get_or_insert_with(Instant::now);
+        let wait = self.delay;
+        self.delay = (self.delay * 2).min(self.max);
+        if self.warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            self.warned = Some(Instant::now());
+            warn!(error = %error, what = self.what, failures = self.failures, retry_in = ?wait, "database step failed");
+        }
+        wait
+    }
+
+    /// Notes a success; says so if the step had been failing.
+    fn succeeded(&mut self) {
+        if let Some(since) = self.since.take() {
+            info!(what = self.what, failures = self.failures, failing_for = ?since.elapsed(), "database step works again");
+        }
+        self.failures = 0;
+        self.delay = self.base;
+        self.warned = None;
+    }
+}
+
 /// Retries a database step forever while the database is unreachable, a few times for other
-/// errors; returns the last error if it keeps failing for another reason.
+/// errors; returns the last error if it keeps failing for another reason, or once `stop` is
+/// cancelled.
 async fn with_db_retry<T, F, Fut>(
-    what: &str,
+    what: &'static str,
     stop: &CancellationToken,
     mut step: F,
 ) -> Result<T, crate::db::RepoError>
@@ -334,30 +421,26 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, crate::db::RepoError>>,
 {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::new(what, Duration::from_millis(100));
     let mut other_failures = 0;
     loop {
         match step().await {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                backoff.succeeded();
+                return Ok(v);
+            }
             Err(e) => {
-                let connection = matches!(
-                    &e,
-                    crate::db::RepoError::Db(
-                        sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)
-                    )
-                );
-                if !connection {
+                if !e.is_unreachable() {
                     other_failures += 1;
                     if other_failures >= 3 {
                         return Err(e);
                     }
                 }
-                warn!(error = %e, what, retry_in = ?delay, "database step failed");
+                let delay = backoff.failed(&e);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = stop.cancelled() => return Err(e),
                 }
-                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
     }

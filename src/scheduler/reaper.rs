@@ -1,52 +1,95 @@
 //! Leases: this worker's heartbeat, and the reaper that gives back the jobs of workers that
 //! stopped heartbeating.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Shared, StopReason};
-use crate::db::repo;
+use super::{Backoff, Shared, StopReason};
+use crate::db::{RepoError, repo};
 
 /// How many reaper rounds between sweeps for runs left `running` with nothing to do.
 const SETTLE_EVERY: u32 = 5;
 
-/// Renews this worker's leases until the daemon has drained.
+/// Renews this worker's leases (of running attempts, and of ended ones whose outcome is not
+/// written yet) until the daemon has drained. While the database is away it keeps its
+/// interval (only its warnings back off), so leases are renewed as soon as it returns.
 pub(super) async fn heartbeat(
     shared: Arc<Shared>,
     drained: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(shared.settings.heartbeat_interval);
+    let interval = shared.settings.heartbeat_interval;
+    let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut trouble = Backoff::steady("heartbeat (jobs keep running)", interval);
     loop {
         tokio::select! {
             _ = drained.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
-        if let Err(e) = repo::workers::touch(&shared.db, &shared.worker_id).await {
-            warn!(error = %e, "worker heartbeat failed");
-        }
-        let ids = shared.running_ids();
-        if ids.is_empty() {
-            continue;
-        }
-        match repo::dispatch::heartbeat(&shared.db, &ids, shared.settings.lease_ttl).await {
-            Ok(lost) if !lost.is_empty() => {
-                warn!(attempts = ?lost, "lost the lease of running attempts; stopping them");
-                shared.stop_where(StopReason::LeaseLost, |id, _| lost.contains(&id));
+        // A database that refuses connections raises no error before the pool's acquire
+        // timeout (sqlx retries the connection meanwhile), so a heartbeat not answered within
+        // its interval is reported as a failure; it is still awaited, as a slow database is
+        // no reason to give up a renewal.
+        let beat = beat(&shared);
+        tokio::pin!(beat);
+        let errors = match tokio::time::timeout(interval, &mut beat).await {
+            Ok(errors) => errors,
+            Err(_) => {
+                trouble.failed(&format!("the database did not answer within {interval:?}"));
+                beat.await
             }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "lease heartbeat failed; jobs keep running"),
+        };
+        if errors.is_empty() {
+            trouble.succeeded();
+        }
+        for e in &errors {
+            trouble.failed(e);
         }
     }
 }
 
+/// Renews this worker's row and its attempts' leases, and stops running attempts whose lease
+/// another worker took; returns what failed.
+async fn beat(shared: &Shared) -> Vec<RepoError> {
+    let mut errors = Vec::new();
+    if let Err(e) = repo::workers::touch(&shared.db, &shared.worker_id).await {
+        errors.push(e);
+    }
+    let ids = shared.held_ids();
+    if ids.is_empty() {
+        return errors;
+    }
+    match repo::dispatch::heartbeat(&shared.db, &ids, shared.settings.lease_ttl).await {
+        Ok(lost) => {
+            // Ended attempts leave the list once their outcome is written; only running ones
+            // can have lost their lease.
+            let running = shared.running_ids();
+            let lost: Vec<i64> = lost.into_iter().filter(|id| running.contains(id)).collect();
+            if !lost.is_empty() {
+                warn!(attempts = ?lost, "lost the lease of running attempts; stopping them");
+                shared.stop_where(StopReason::LeaseLost, |id, _| lost.contains(&id));
+            }
+        }
+        Err(e) => errors.push(e),
+    }
+    errors
+}
+
 /// Marks attempts with expired leases lost and retries their jobs.
+///
+/// While the database is away no worker can renew its leases, so when it returns every lease
+/// may have expired without any worker having died. After a round that could not reach the
+/// database the reaper reaps nothing for one `lease_ttl` (it still checks SLAs and settles
+/// runs), which gives live workers' heartbeats (every `heartbeat_interval`, shorter than the
+/// lease) time to renew theirs first.
 pub(super) async fn reap(shared: Arc<Shared>, stop: CancellationToken) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(shared.settings.reaper_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut trouble = Backoff::steady("reaper round", shared.settings.reaper_interval);
+    let mut reap_after = Instant::now();
     let mut round = 0u32;
     loop {
         tokio::select! {
@@ -54,31 +97,51 @@ pub(super) async fn reap(shared: Arc<Shared>, stop: CancellationToken) -> anyhow
             _ = tick.tick() => {}
         }
         round = round.wrapping_add(1);
-        match reap_once(&shared).await {
-            Ok(0) => {}
-            Ok(n) => {
-                info!(attempts = n, "reaped attempts whose lease expired");
-                shared.kick();
+        let (mut failed, mut unreachable) = (false, false);
+        if Instant::now() >= reap_after {
+            match reap_once(&shared).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!(attempts = n, "reaped attempts whose lease expired");
+                    shared.kick();
+                }
+                Err(e) => {
+                    trouble.failed(&e);
+                    failed = true;
+                    unreachable |= e.is_unreachable();
+                }
             }
-            Err(e) => warn!(error = %e, "reaper round failed"),
         }
         if let Err(e) = super::notify::sla_misses(&shared).await {
-            warn!(error = %e, "checking SLAs failed");
+            trouble.failed(&e);
+            failed = true;
+            unreachable |= e.is_unreachable();
         }
         if round.is_multiple_of(SETTLE_EVERY) {
             match repo::runs::settle_stuck(&shared.db, &shared.specs).await {
                 Ok(0) => {}
                 Ok(n) => info!(runs = n, "finished runs that had nothing left to do"),
-                Err(e) => warn!(error = %e, "settling runs failed"),
+                Err(e) => {
+                    trouble.failed(&e);
+                    failed = true;
+                    unreachable |= e.is_unreachable();
+                }
             }
+        }
+        if unreachable {
+            reap_after = Instant::now() + shared.settings.lease_ttl;
+        }
+        if !failed {
+            trouble.succeeded();
         }
     }
 }
 
 async fn reap_once(shared: &Shared) -> crate::db::Result<usize> {
-    // This worker's own running attempts are alive whatever their lease says (a long write by
-    // a job may have delayed the heartbeat); only other workers' attempts are reaped.
-    let mine = shared.running_ids();
+    // This worker's own attempts are alive whatever their lease says (a long write by a job
+    // may have delayed the heartbeat; an outage may have kept an ended one's outcome from
+    // being written); only other workers' attempts are reaped.
+    let mine = shared.held_ids();
     let mut expired = repo::dispatch::expired(&shared.db, 500).await?;
     expired.retain(|f| !mine.contains(&f.attempt_id));
     if expired.is_empty() {

@@ -58,8 +58,8 @@ pub(super) async fn record(
             }
         }
         if !logs.is_empty() {
-            let stop = CancellationToken::new();
-            if let Err(e) = with_db_retry("writing attempt logs", &stop, || {
+            // Kept, like outcomes, while the database is away, until the final shutdown.
+            if let Err(e) = with_db_retry("writing attempt logs", &drained, || {
                 repo::logs::append(&shared.db, &logs)
             })
             .await
@@ -69,20 +69,21 @@ pub(super) async fn record(
         }
         if !outcomes.is_empty() {
             write_outcomes(&shared, &outcomes, &drained).await;
+            // Written, stale or given up on: either way no longer this worker's to hold.
+            if let Ok(mut recording) = shared.recording.lock() {
+                for f in &outcomes {
+                    recording.remove(&f.attempt_id);
+                }
+            }
         }
     }
 }
 
 async fn write_outcomes(shared: &Shared, batch: &[Finished], drained: &CancellationToken) {
     // Results are kept while the database is away; the wait is cut short only by the final
-    // shutdown, and then the leases expire and the jobs are retried elsewhere.
-    let never = CancellationToken::new();
-    let stop = if drained.is_cancelled() {
-        drained
-    } else {
-        &never
-    };
-    match with_db_retry("recording attempt outcomes", stop, || {
+    // shutdown (`drained`: a daemon asked to stop during an outage still exits), and then the
+    // leases expire and the jobs are retried elsewhere.
+    match with_db_retry("recording attempt outcomes", drained, || {
         repo::dispatch::finish(&shared.db, &shared.specs, shared.policy(), batch)
     })
     .await

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::Shared;
+use super::{Backoff, Shared};
 use crate::{
     db::{
         entities::Trigger,
@@ -54,19 +54,27 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) -> anyhow:
     let mut fingerprint = None;
     let mut reload = tokio::time::interval(shared.settings.reload_interval);
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Only the warnings back off: a reload is one cheap query per `reload_interval`.
+    let mut trouble = Backoff::steady(
+        "checking for pipeline changes",
+        shared.settings.reload_interval,
+    );
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = reload.tick() => {
                 match repo::pipelines::fingerprint(&shared.db).await {
                     Ok(current) if fingerprint.as_ref() != Some(&current) => {
+                        trouble.succeeded();
                         match sync(&shared, &timers, &fire_tx, &mut planned).await {
                             Ok(()) => fingerprint = Some(current),
                             Err(e) => warn!(error = %e, "loading pipelines failed; retrying"),
                         }
                     }
-                    Ok(_) => {}
-                    Err(e) => warn!(error = %e, "checking for pipeline changes failed"),
+                    Ok(_) => trouble.succeeded(),
+                    Err(e) => {
+                        trouble.failed(&e);
+                    }
                 }
             }
             Some(fire) = fire_rx.recv() => {

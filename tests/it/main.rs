@@ -13,6 +13,7 @@ mod ingest;
 mod intelligence;
 mod loyalty;
 mod ops;
+mod outage;
 mod recovery;
 mod shards;
 mod triggers;

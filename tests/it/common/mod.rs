@@ -282,6 +282,13 @@ impl Daemon {
         }
     }
 
+    /// Whether the process is still running (it has not exited on its own).
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("wait").is_none())
+    }
+
     pub fn kill9(mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
