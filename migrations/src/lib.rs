@@ -15,6 +15,7 @@ mod m20261130_000007_sla;
 mod m20261130_000008_pools;
 mod m20261130_000009_claim_index;
 mod m20261201_000010_shards;
+mod m20261201_000011_run_state_index;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_pools::Migration),
             Box::new(m20261130_000009_claim_index::Migration),
             Box::new(m20261201_000010_shards::Migration),
+            Box::new(m20261201_000011_run_state_index::Migration),
         ]
     }
 }

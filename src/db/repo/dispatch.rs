@@ -117,6 +117,9 @@ pub async fn claim(
     // both see room for the last slot of a pool (SQLite's write transaction already
     // serialises claims).
     let room = pool_room(&txn).await?;
+    if room.is_empty() && has_row_locks(&txn) {
+        return claim_returning(txn, worker_id, limit, lease_ttl, t).await;
+    }
     let full: Vec<String> = room
         .iter()
         .filter(|(_, r)| **r <= 0)
@@ -206,7 +209,96 @@ pub async fn claim(
         .into_iter()
         .map(|(job_run_id, id, number)| (job_run_id, (id, number)))
         .collect();
-    let mut run_ids: Vec<i64> = rows.iter().map(|r| r.run_id).collect();
+    let taken = rows
+        .into_iter()
+        .map(|r| Taken {
+            id: r.id,
+            run_id: r.run_id,
+            job_name: r.job_name,
+            kind: r.kind,
+        })
+        .collect();
+    finish_claim(txn, taken, attempt_ids).await
+}
+
+/// A job run a claim took.
+struct Taken {
+    id: i64,
+    run_id: i64,
+    job_name: String,
+    kind: String,
+}
+
+/// The claim on PostgreSQL when no pool is configured: one `UPDATE … RETURNING` takes the
+/// oldest ready job runs (skipping rows other daemons are claiming) and one
+/// `INSERT … RETURNING` makes their attempts. Claims are the dispatcher's hot path: this is
+/// three statements where the general path needs six.
+async fn claim_returning(
+    txn: DatabaseTransaction,
+    worker_id: &str,
+    limit: usize,
+    lease_ttl: Duration,
+    t: DateTime<Utc>,
+) -> Result<Vec<Claimed>> {
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE job_runs SET state = 'running', attempts = attempts + 1, not_before = NULL, \
+                 started_at = COALESCE(started_at, $1) \
+             WHERE id IN (SELECT id FROM job_runs WHERE state = 'ready' \
+                 AND (not_before IS NULL OR not_before <= $1) \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, run_id, job_name, kind, attempts",
+            [t.into(), (limit as i64).into()],
+        ))
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut taken = Vec::with_capacity(rows.len());
+    let mut numbers = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get_by_index(0)?;
+        taken.push(Taken {
+            id,
+            run_id: row.try_get_by_index(1)?,
+            job_name: row.try_get_by_index(2)?,
+            kind: row.try_get_by_index(3)?,
+        });
+        numbers.push((id, row.try_get_by_index::<i32>(4)?));
+    }
+    taken.sort_unstable_by_key(|t| t.id);
+    let lease = lease_until(t, lease_ttl);
+    let attempts = attempt::Entity::insert_many(numbers.into_iter().map(|(id, number)| {
+        attempt::ActiveModel {
+            job_run_id: Set(id),
+            number: Set(number),
+            state: Set(AttemptState::Running),
+            worker_id: Set(worker_id.to_owned()),
+            started_at: Set(t),
+            finished_at: Set(None),
+            lease_expires_at: Set(Some(lease)),
+            error: Set(None),
+            ..Default::default()
+        }
+    }))
+    .exec_with_returning(&txn)
+    .await?;
+    let attempt_ids = attempts
+        .into_iter()
+        .map(|a| (a.job_run_id, (a.id, a.number)))
+        .collect();
+    finish_claim(txn, taken, attempt_ids).await
+}
+
+/// Reads the runs of the job runs taken, commits the claim and pairs each job run with its
+/// attempt.
+async fn finish_claim(
+    txn: DatabaseTransaction,
+    taken: Vec<Taken>,
+    attempt_ids: HashMap<i64, (i64, i32)>,
+) -> Result<Vec<Claimed>> {
+    let mut run_ids: Vec<i64> = taken.iter().map(|r| r.run_id).collect();
     run_ids.sort_unstable();
     run_ids.dedup();
     let runs: HashMap<i64, std::sync::Arc<run::Model>> = run::Entity::find()
@@ -217,7 +309,7 @@ pub async fn claim(
         .map(|r| (r.id, std::sync::Arc::new(r)))
         .collect();
     txn.commit().await?;
-    Ok(rows
+    Ok(taken
         .into_iter()
         .filter_map(|r| {
             let (attempt_id, number) = attempt_ids.get(&r.id).copied()?;

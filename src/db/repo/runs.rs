@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, Iterable, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, TryInsertResult,
     sea_query::{Expr, ExprTrait, LockType},
 };
@@ -266,6 +266,21 @@ async fn finish_if_done(
     run: &run::Model,
     t: DateTime<Utc>,
 ) -> Result<RunState> {
+    // Most completions leave work in the run: one probe of the (run, state) index says so
+    // without counting every job of the run at every completion.
+    let open: Vec<JobState> = JobState::iter().filter(|s| !s.is_terminal()).collect();
+    let unfinished: Option<i64> = job_run::Entity::find()
+        .select_only()
+        .column(job_run::Column::Id)
+        .filter(job_run::Column::RunId.eq(run.id))
+        .filter(job_run::Column::State.is_in(open))
+        .limit(1)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    if unfinished.is_some() {
+        return Ok(RunState::Running);
+    }
     let counts: Vec<(JobState, i64)> = job_run::Entity::find()
         .select_only()
         .column(job_run::Column::State)
