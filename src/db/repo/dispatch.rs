@@ -429,6 +429,82 @@ fn case_by_id<C: ColumnTrait, V: Into<sea_orm::Value> + Clone>(id: C, rows: &[(i
     case.into()
 }
 
+/// `UPDATE table AS t SET … FROM (rows) AS v WHERE t.id = v.id` on PostgreSQL, with the rows'
+/// values bound as arrays (`v.at`, `v.error`, `v.not_before`; `extra` is bound as `$7`):
+/// one statement for any number of rows, whose cost grows with the rows (`t.id = ANY(ids)`
+/// makes the planner look rows up by key; joined only with the array, it scans the table).
+/// A `CASE id WHEN …`
+/// per row, as the portable path writes, is quadratic: at hundreds of rows per batch it was
+/// the daemon's largest cost.
+async fn update_from_rows(
+    txn: &DatabaseTransaction,
+    table: &str,
+    set: &str,
+    and: &str,
+    rows: &[RowUpdate],
+    extra: Option<sea_orm::Value>,
+) -> Result<u64> {
+    use sea_orm::{Value, sea_query::ArrayType};
+    // Arrays of non-null elements only (the driver cannot bind a NULL element), with a
+    // flag per row saying whether the value is there.
+    let array = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
+    let now = rows.first().map_or_else(now, |r| r.at);
+    let mut values = vec![
+        array(
+            ArrayType::BigInt,
+            rows.iter().map(|r| Value::BigInt(Some(r.id))).collect(),
+        ),
+        array(
+            ArrayType::ChronoDateTimeUtc,
+            rows.iter()
+                .map(|r| Value::ChronoDateTimeUtc(Some(r.at)))
+                .collect(),
+        ),
+        array(
+            ArrayType::String,
+            rows.iter()
+                .map(|r| Value::String(Some(r.error.clone().unwrap_or_default())))
+                .collect(),
+        ),
+        array(
+            ArrayType::Bool,
+            rows.iter()
+                .map(|r| Value::Bool(Some(r.error.is_some())))
+                .collect(),
+        ),
+        array(
+            ArrayType::ChronoDateTimeUtc,
+            rows.iter()
+                .map(|r| Value::ChronoDateTimeUtc(Some(r.not_before.unwrap_or(now))))
+                .collect(),
+        ),
+        array(
+            ArrayType::Bool,
+            rows.iter()
+                .map(|r| Value::Bool(Some(r.not_before.is_some())))
+                .collect(),
+        ),
+    ];
+    values.extend(extra);
+    let sql = format!(
+        "UPDATE {table} AS t SET {set} FROM (\
+           SELECT id, at, CASE WHEN has_error THEN error END AS error, \
+                  CASE WHEN has_not_before THEN not_before END AS not_before \
+           FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::bool[], \
+                       $5::timestamptz[], $6::bool[]) \
+             AS u(id, at, error, has_error, not_before, has_not_before)) AS v \
+         WHERE t.id = v.id AND t.id = ANY($1::bigint[]) {and}"
+    );
+    Ok(txn
+        .execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?
+        .rows_affected())
+}
+
 /// Records a batch of attempt ends in one transaction and moves the affected runs forward.
 ///
 /// Statements are grouped (one UPDATE per kind of change, per-row values in `CASE`), so a
@@ -445,6 +521,14 @@ pub async fn finish(
     }
     let txn = begin_write(db).await?;
     let locks = has_row_locks(&txn);
+    if locks {
+        // Plan this transaction's statements for their values. A generic plan, which
+        // PostgreSQL settles on after a few runs of a prepared statement, can scan a run's
+        // every job row to update one (measured: 100 ms instead of 0.2 ms per statement in
+        // a 10,000-job run); planning anew costs far less, at a few statements per batch.
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?;
+    }
 
     // Only attempts still running count; the rest were taken over (stale results).
     let ids: Vec<i64> = batch.iter().map(|f| f.attempt_id).collect();
@@ -525,6 +609,12 @@ pub async fn finish(
         });
     }
     for (state, rows) in attempt_groups {
+        if locks {
+            let set = "state = $7, finished_at = v.at, lease_expires_at = NULL, error = v.error";
+            let state = sea_orm::ActiveEnum::to_value(&state);
+            update_from_rows(&txn, "attempts", set, "", &rows, Some(state.into())).await?;
+            continue;
+        }
         for chunk in rows.chunks(CHUNK) {
             let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
             let at: Vec<(i64, DateTime<Utc>)> = chunk.iter().map(|r| (r.id, r.at)).collect();
@@ -634,6 +724,33 @@ pub async fn finish(
         });
     }
     for (change, rows) in changes {
+        if locks {
+            // The same changes as below, by name.
+            let mut set = vec![format!(
+                "state = '{}'",
+                sea_orm::ActiveEnum::to_value(&change.state())
+            )];
+            if change.state().is_terminal() {
+                set.push("finished_at = v.at".to_owned());
+            }
+            if let Some(counter) = change.counter() {
+                let name = sea_orm::IdenStatic::as_str(&counter);
+                set.push(format!("{name} = t.{name} + 1"));
+            }
+            if change.records_error() {
+                set.push("error = v.error".to_owned());
+            } else if change == JobChange::Succeed {
+                set.push("error = NULL".to_owned());
+            }
+            if change == JobChange::RetryFailure {
+                set.push("not_before = v.not_before".to_owned());
+            } else if change.state() != JobState::Failed {
+                set.push("not_before = NULL".to_owned());
+            }
+            let running = "AND t.state = 'running'";
+            update_from_rows(&txn, "job_runs", &set.join(", "), running, &rows, None).await?;
+            continue;
+        }
         for chunk in rows.chunks(CHUNK) {
             let ids: Vec<i64> = chunk.iter().map(|r| r.id).collect();
             let mut update = job_run::Entity::update_many()
@@ -677,17 +794,23 @@ pub async fn finish(
         }
     }
 
+    let mut wake = report.retried > 0;
     for run_id in run_ids {
         let Some(run) = runs_by_id.get(&run_id) else {
             continue;
         };
         let (succeeded, failed) = settled.remove(&run_id).unwrap_or_default();
-        let state = runs::progress_after(&txn, specs, run, &succeeded, &failed).await?;
+        let (state, readied) = runs::progress_after(&txn, specs, run, &succeeded, &failed).await?;
+        wake |= readied > 0 || state.is_terminal();
         report.runs.push((run_id, state));
     }
     txn.commit().await?;
-    // Jobs downstream of these may be ready: other daemons need not wait for their poll.
-    crate::db::wake_daemons(db).await;
+    // Jobs downstream of these, or retries, are ready, or a run ended (a queued one may
+    // start): other daemons need not wait for their poll. Otherwise they are not woken for
+    // nothing (in a wide fan-out most completions make nothing ready).
+    if wake {
+        crate::db::wake_daemons(db).await;
+    }
     Ok(report)
 }
 

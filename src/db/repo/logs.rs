@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
 
 use super::CHUNK;
 use crate::{
@@ -15,6 +18,9 @@ use crate::{
 };
 
 pub async fn append(db: &Db, lines: &[LogLine]) -> Result {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return append_unnest(db, lines).await;
+    }
     for chunk in lines.chunks(CHUNK) {
         let rows: Vec<attempt_log::ActiveModel> = chunk
             .iter()
@@ -28,6 +34,54 @@ pub async fn append(db: &Db, lines: &[LogLine]) -> Result {
             .collect();
         attempt_log::Entity::insert_many(rows).exec(db).await?;
     }
+    Ok(())
+}
+
+/// On PostgreSQL, every line in one statement, the columns bound as arrays (the ORM's
+/// multi-row insert binds four parameters per line and is parsed anew for each size).
+async fn append_unnest(db: &Db, lines: &[LogLine]) -> Result {
+    use sea_orm::{Value, sea_query::ArrayType};
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let array = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
+    let values = vec![
+        array(
+            ArrayType::BigInt,
+            lines
+                .iter()
+                .map(|l| Value::BigInt(Some(l.attempt_id)))
+                .collect(),
+        ),
+        array(
+            ArrayType::String,
+            lines
+                .iter()
+                .map(|l| Value::String(Some(sea_orm::ActiveEnum::to_value(&l.stream))))
+                .collect(),
+        ),
+        array(
+            ArrayType::String,
+            lines
+                .iter()
+                .map(|l| Value::String(Some(l.line.clone())))
+                .collect(),
+        ),
+        array(
+            ArrayType::ChronoDateTimeUtc,
+            lines
+                .iter()
+                .map(|l| Value::ChronoDateTimeUtc(Some(l.at)))
+                .collect(),
+        ),
+    ];
+    db.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "INSERT INTO attempt_logs (attempt_id, stream, line, at) \
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])",
+        values,
+    ))
+    .await?;
     Ok(())
 }
 

@@ -194,18 +194,20 @@ async fn lock_run(db: &impl ConnectionTrait, run_id: i64) -> Result<run::Model> 
 /// jobs that just became succeeded, and failed or cancelled. Downstream jobs' pending counts
 /// drop, jobs at zero become ready, everything below a failure becomes `upstream_failed`, and
 /// the run finishes when no job is left. Costs a few statements whatever the run's size.
+/// Returns the run's state and how many jobs became ready.
 pub async fn progress_after(
     txn: &impl ConnectionTrait,
     specs: &SpecCache,
     run: &run::Model,
     succeeded: &[usize],
     failed: &[usize],
-) -> Result<RunState> {
+) -> Result<(RunState, u64)> {
     if run.state != RunState::Running {
-        return Ok(run.state);
+        return Ok((run.state, 0));
     }
     let compiled = specs.get(txn, run.pipeline_version_id).await?;
     let t = now();
+    let mut readied = 0;
     let names = |idx: &[usize]| -> Vec<String> {
         idx.iter().map(|&i| compiled.edges[i].0.clone()).collect()
     };
@@ -219,7 +221,8 @@ pub async fn progress_after(
             .await?;
     } else {
         let mut by_amount: HashMap<i32, Vec<usize>> = HashMap::new();
-        for (job, amount) in progress::upstream_decrements(&compiled.down, succeeded) {
+        let decrements = progress::upstream_decrements(&compiled.down, succeeded);
+        for &(job, amount) in &decrements {
             by_amount.entry(amount).or_default().push(job);
         }
         for (amount, jobs) in by_amount {
@@ -249,15 +252,34 @@ pub async fn progress_after(
                 .exec(txn)
                 .await?;
         }
-        job_run::Entity::update_many()
-            .col_expr(job_run::Column::State, Expr::value(JobState::Ready))
-            .filter(job_run::Column::RunId.eq(run.id))
-            .filter(job_run::Column::State.eq(JobState::Waiting))
-            .filter(job_run::Column::PendingUpstreams.lte(0))
-            .exec(txn)
-            .await?;
+        // Only jobs whose count just dropped can have reached zero; when nothing settled
+        // (a run starting), every waiting job is looked at. Naming the jobs keeps this an
+        // index lookup: by state, a wide run's index holds thousands of stale entries.
+        let touched: Vec<usize> = decrements.iter().map(|&(job, _)| job).collect();
+        let ready = || {
+            job_run::Entity::update_many()
+                .col_expr(job_run::Column::State, Expr::value(JobState::Ready))
+                .filter(job_run::Column::RunId.eq(run.id))
+                .filter(job_run::Column::State.eq(JobState::Waiting))
+                .filter(job_run::Column::PendingUpstreams.lte(0))
+        };
+        if succeeded.is_empty() && failed.is_empty() {
+            readied = ready().exec(txn).await?.rows_affected;
+        } else {
+            for chunk in names(&touched).chunks(CHUNK) {
+                readied += ready()
+                    .filter(job_run::Column::JobName.is_in(chunk.to_vec()))
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+            }
+        }
     }
-    finish_if_done(txn, run, t).await
+    if readied > 0 {
+        // A ready job is unfinished work: the run goes on.
+        return Ok((RunState::Running, readied));
+    }
+    Ok((finish_if_done(txn, run, t).await?, readied))
 }
 
 /// Ends the run if every job is terminal; returns its state.
