@@ -119,6 +119,12 @@ pub async fn connect_sized(url: &str, max_connections: u32, sqlite_connections: 
     Ok(Database::connect(options).await?)
 }
 
+/// A PostgreSQL array parameter of `values` (all of type `ty`, none NULL: the driver cannot
+/// bind a NULL element), for statements that take rows as arrays (`UNNEST($1::bigint[], …)`).
+pub fn pg_array(ty: sea_orm::sea_query::ArrayType, values: Vec<sea_orm::Value>) -> sea_orm::Value {
+    sea_orm::Value::Array(ty, Some(Box::new(values)))
+}
+
 /// Key of the PostgreSQL advisory lock that serialises migrations across processes.
 const MIGRATION_LOCK: i64 = 0x7061_7472_6f6e; // "patron"
 

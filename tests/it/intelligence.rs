@@ -38,17 +38,7 @@ fn champion<'a>(models: &'a Value, kind: &str) -> Option<&'a Value> {
 fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
     for backend in backends() {
         let env = Env::new(backend);
-        let dir = env.path("shop");
-        let out = env.json(&[
-            "demo",
-            "--customers",
-            "800",
-            "--products",
-            "300",
-            "--dir",
-            dir.to_str().unwrap(),
-        ]);
-        assert_eq!(out["run"]["state"], "succeeded", "{backend:?}: {out:#}");
+        env.demo_shop(800, 300);
 
         let profiles = env.path("profiles.csv");
         env.ok(&["export", "profiles", "--out", profiles.to_str().unwrap()]);

@@ -39,17 +39,7 @@ fn ledger(env: &Env) -> Vec<i64> {
 fn sharded_jobs_split_the_customers_and_match_the_unsharded_run() {
     for backend in backends() {
         let env = Env::new(backend);
-        let dir = env.path("shop");
-        let out = env.json(&[
-            "demo",
-            "--customers",
-            "600",
-            "--products",
-            "200",
-            "--dir",
-            dir.to_str().unwrap(),
-        ]);
-        assert_eq!(out["run"]["state"], "succeeded", "{backend:?}: {out:#}");
+        env.demo_shop(600, 200);
         env.ok(&["pipelines", "pause", "nightly"]);
         env.ok(&["pipelines", "pause", "feedback"]);
 

@@ -182,17 +182,7 @@ pub async fn claim(
     let lease = lease_until(t, lease_ttl);
     let attempts: Vec<attempt::ActiveModel> = rows
         .iter()
-        .map(|r| attempt::ActiveModel {
-            job_run_id: Set(r.id),
-            number: Set(r.attempts + 1),
-            state: Set(AttemptState::Running),
-            worker_id: Set(worker_id.to_owned()),
-            started_at: Set(t),
-            finished_at: Set(None),
-            lease_expires_at: Set(Some(lease)),
-            error: Set(None),
-            ..Default::default()
-        })
+        .map(|r| new_attempt(r.id, r.attempts + 1, worker_id, t, lease))
         .collect();
     attempt::Entity::insert_many(attempts).exec(&txn).await?;
     // A job run that was `ready` had no running attempt, so (job run, running) is unique.
@@ -219,6 +209,27 @@ pub async fn claim(
         })
         .collect();
     finish_claim(txn, taken, attempt_ids).await
+}
+
+/// A new running attempt of a job run, leased to `worker_id` until `lease`.
+fn new_attempt(
+    job_run_id: i64,
+    number: i32,
+    worker_id: &str,
+    t: DateTime<Utc>,
+    lease: DateTime<Utc>,
+) -> attempt::ActiveModel {
+    attempt::ActiveModel {
+        job_run_id: Set(job_run_id),
+        number: Set(number),
+        state: Set(AttemptState::Running),
+        worker_id: Set(worker_id.to_owned()),
+        started_at: Set(t),
+        finished_at: Set(None),
+        lease_expires_at: Set(Some(lease)),
+        error: Set(None),
+        ..Default::default()
+    }
 }
 
 /// A job run a claim took.
@@ -269,19 +280,11 @@ async fn claim_returning(
     }
     taken.sort_unstable_by_key(|t| t.id);
     let lease = lease_until(t, lease_ttl);
-    let attempts = attempt::Entity::insert_many(numbers.into_iter().map(|(id, number)| {
-        attempt::ActiveModel {
-            job_run_id: Set(id),
-            number: Set(number),
-            state: Set(AttemptState::Running),
-            worker_id: Set(worker_id.to_owned()),
-            started_at: Set(t),
-            finished_at: Set(None),
-            lease_expires_at: Set(Some(lease)),
-            error: Set(None),
-            ..Default::default()
-        }
-    }))
+    let attempts = attempt::Entity::insert_many(
+        numbers
+            .into_iter()
+            .map(|(id, number)| new_attempt(id, number, worker_id, t, lease)),
+    )
     .exec_with_returning(&txn)
     .await?;
     let attempt_ids = attempts
@@ -444,10 +447,10 @@ async fn update_from_rows(
     rows: &[RowUpdate],
     extra: Option<sea_orm::Value>,
 ) -> Result<u64> {
+    use crate::db::pg_array as array;
     use sea_orm::{Value, sea_query::ArrayType};
     // Arrays of non-null elements only (the driver cannot bind a NULL element), with a
     // flag per row saying whether the value is there.
-    let array = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
     let now = rows.first().map_or_else(now, |r| r.at);
     let mut values = vec![
         array(

@@ -40,11 +40,11 @@ pub async fn append(db: &Db, lines: &[LogLine]) -> Result {
 /// On PostgreSQL, every line in one statement, the columns bound as arrays (the ORM's
 /// multi-row insert binds four parameters per line and is parsed anew for each size).
 async fn append_unnest(db: &Db, lines: &[LogLine]) -> Result {
+    use crate::db::pg_array as array;
     use sea_orm::{Value, sea_query::ArrayType};
     if lines.is_empty() {
         return Ok(());
     }
-    let array = |ty: ArrayType, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
     let values = vec![
         array(
             ArrayType::BigInt,

@@ -448,6 +448,23 @@ pub fn wait_child(mut child: Child, timeout: Duration) -> Output {
 }
 
 impl Env {
+    /// Makes a demo shop of `customers` and `products` in `shop/` and runs the nightly
+    /// pipeline on it (`patron demo`); panics unless the run succeeded.
+    pub fn demo_shop(&self, customers: usize, products: usize) -> Value {
+        let dir = self.path("shop");
+        let out = self.json(&[
+            "demo",
+            "--customers",
+            &customers.to_string(),
+            "--products",
+            &products.to_string(),
+            "--dir",
+            dir.to_str().expect("utf-8 path"),
+        ]);
+        assert_eq!(out["run"]["state"], "succeeded", "{out:#}");
+        out
+    }
+
     /// Runs statements straight on the test database (the schema is migrated first).
     pub fn sql_exec(&self, statements: &[String]) {
         self.ok(&["migrate"]);
