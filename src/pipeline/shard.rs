@@ -48,6 +48,21 @@ pub fn base_name(job: &str) -> &str {
     job.rsplit_once(':').map_or(job, |(base, _)| base)
 }
 
+/// Which of the job runs a claim took to keep: at most one shard of each job of each run
+/// (`(run, job name)` pairs, in claim order), so that the other shards are left for other
+/// daemons, which were woken when the shards became ready. A daemon alone takes the next
+/// shard at its next claim. Returns a keep flag per job run.
+pub fn one_shard_per_job<'a>(taken: impl IntoIterator<Item = (i64, &'a str)>) -> Vec<bool> {
+    let mut seen: std::collections::HashSet<(i64, &str)> = Default::default();
+    taken
+        .into_iter()
+        .map(|(run, job)| match job.rsplit_once(':') {
+            Some((base, _)) => seen.insert((run, base)),
+            None => true,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +90,20 @@ mod tests {
             sizes.iter().all(|&n| (800..=1200).contains(&n)),
             "{sizes:?}"
         );
+    }
+
+    #[test]
+    fn a_claim_keeps_one_shard_of_each_job_of_each_run() {
+        let keep = one_shard_per_job([
+            (1, "a"),
+            (1, "f:0"),
+            (1, "f:1"),
+            (2, "f:0"),
+            (1, "g:3"),
+            (1, "b"),
+            (2, "f:1"),
+        ]);
+        assert_eq!(keep, [true, true, false, true, true, true, false]);
     }
 
     #[test]

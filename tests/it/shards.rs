@@ -115,6 +115,29 @@ fn sharded_jobs_split_the_customers_and_match_the_unsharded_run() {
             }
         }
 
+        // A claim takes one shard of a job and leaves the rest to the other daemons (or to
+        // its next claim): no two shards of a job started in the same claim.
+        let mut placed: Vec<(String, String, String)> = Vec::new();
+        for j in shown["jobs"].as_array().unwrap() {
+            let name = j["name"].as_str().unwrap();
+            if let Some((base, _)) = name.rsplit_once(':') {
+                let first = &j["attempts"][0];
+                let claim = (
+                    base.to_owned(),
+                    first["worker_id"].as_str().unwrap().to_owned(),
+                    first["started_at"].as_str().unwrap().to_owned(),
+                );
+                assert!(
+                    !placed.contains(&claim),
+                    "{backend:?}: two shards of {base} in one claim: {claim:?}"
+                );
+                placed.push(claim);
+            }
+        }
+        let workers: std::collections::BTreeSet<&str> =
+            placed.iter().map(|(_, w, _)| w.as_str()).collect();
+        eprintln!("{backend:?}: shards ran on {workers:?}");
+
         assert_eq!(
             export(&env, "features").1,
             features,

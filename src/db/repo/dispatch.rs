@@ -22,7 +22,7 @@ use crate::{
         entities::{AttemptState, JobState, attempt, job_run, run},
         has_row_locks, now,
     },
-    pipeline::progress,
+    pipeline::{progress, shard::one_shard_per_job},
 };
 
 /// A job run this worker now holds, with its new attempt.
@@ -156,6 +156,9 @@ pub async fn claim(
             None => true,
         });
     }
+    let keep = one_shard_per_job(rows.iter().map(|r| (r.run_id, r.job_name.as_str())));
+    let mut keep = keep.into_iter();
+    rows.retain(|_| keep.next().unwrap_or(true));
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -279,6 +282,34 @@ async fn claim_returning(
         numbers.push((id, row.try_get_by_index::<i32>(4)?));
     }
     taken.sort_unstable_by_key(|t| t.id);
+    // More than one shard of a job: the others go back to `ready`, as they were, in this
+    // transaction (a job run started by this claim had no `started_at` before it).
+    let keep = one_shard_per_job(taken.iter().map(|t| (t.run_id, t.job_name.as_str())));
+    let back: Vec<i64> = taken
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(t, _)| t.id)
+        .collect();
+    if !back.is_empty() {
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE job_runs SET state = 'ready', attempts = attempts - 1, \
+                 started_at = CASE WHEN started_at = $1 THEN NULL ELSE started_at END \
+             WHERE id = ANY($2::bigint[])",
+            [
+                t.into(),
+                crate::db::pg_array(
+                    sea_orm::sea_query::ArrayType::BigInt,
+                    back.iter().map(|&id| id.into()).collect(),
+                ),
+            ],
+        ))
+        .await?;
+        let mut keep = keep.into_iter();
+        taken.retain(|_| keep.next().unwrap_or(true));
+        numbers.retain(|(id, _)| !back.contains(id));
+    }
     let lease = lease_until(t, lease_ttl);
     let attempts = attempt::Entity::insert_many(
         numbers
