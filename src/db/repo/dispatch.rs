@@ -10,8 +10,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
     sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType},
 };
 
@@ -111,21 +111,15 @@ pub async fn claim(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        let claimed = claim_statement(db, worker_id, limit, lease_ttl, false).await?;
-        if !claimed.is_empty() {
-            return Ok(claimed);
-        }
-        if !pools_configured(db).await? {
-            return claim_statement(db, worker_id, limit, lease_ttl, true).await;
-        }
-    }
     let txn = begin_write(db).await?;
     let t = now();
     // Pools: with any configured, claims take their rows' locks first, so two daemons never
     // both see room for the last slot of a pool (SQLite's write transaction already
     // serialises claims).
     let room = pool_room(&txn).await?;
+    if room.is_empty() && has_row_locks(&txn) {
+        return claim_returning(txn, worker_id, limit, lease_ttl, t).await;
+    }
     let full: Vec<String> = room
         .iter()
         .filter(|(_, r)| **r <= 0)
@@ -249,85 +243,86 @@ struct Taken {
     kind: String,
 }
 
-/// The claim on PostgreSQL when no pool is configured, in one statement (claims are the
-/// dispatcher's hot path; the general path needs six round trips). It takes the oldest ready
-/// job runs, skipping rows other daemons are claiming, makes their attempts and returns them
-/// with their runs, atomically. With `shards`, it takes one shard of a sharded job (a claim
-/// never takes two: the others are left to other daemons, or to the next claim); otherwise
-/// only jobs that are not shards. It claims nothing while any pool is configured (then the
-/// general path counts the pools' room).
-async fn claim_statement(
-    db: &Db,
+/// The claim on PostgreSQL when no pool is configured: one `UPDATE … RETURNING` takes the
+/// oldest ready job runs (skipping rows other daemons are claiming) and one
+/// `INSERT … RETURNING` makes their attempts. Claims are the dispatcher's hot path: this is
+/// three statements where the general path needs six.
+async fn claim_returning(
+    txn: DatabaseTransaction,
     worker_id: &str,
     limit: usize,
     lease_ttl: Duration,
-    shards: bool,
+    t: DateTime<Utc>,
 ) -> Result<Vec<Claimed>> {
-    let t = now();
-    let (which, limit) = if shards {
-        ("> 0", 1)
-    } else {
-        ("= 0", limit as i64)
-    };
-    let sql = format!(
-        "WITH taken AS ( \
-           UPDATE job_runs SET state = 'running', attempts = attempts + 1, not_before = NULL, \
-               started_at = COALESCE(started_at, $1) \
-           WHERE id IN (SELECT id FROM job_runs \
-               WHERE state = 'ready' AND (not_before IS NULL OR not_before <= $1) \
-                 AND strpos(job_name, ':') {which} AND NOT EXISTS (SELECT 1 FROM pools) \
-               ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-           RETURNING id, run_id, job_name, kind, attempts), \
-         made AS ( \
-           INSERT INTO attempts (job_run_id, number, state, worker_id, started_at, lease_expires_at) \
-           SELECT id, attempts, 'running', $3, $1, $4 FROM taken \
-           RETURNING id, job_run_id, number) \
-         SELECT r.*, t.id AS claimed_job_run_id, t.job_name AS claimed_job_name, \
-                t.kind AS claimed_kind, m.id AS claimed_attempt_id, m.number AS claimed_number \
-         FROM taken t JOIN made m ON m.job_run_id = t.id JOIN runs r ON r.id = t.run_id \
-         ORDER BY t.id"
-    );
-    let rows = db
+    let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            sql,
+            "UPDATE job_runs SET state = 'running', attempts = attempts + 1, not_before = NULL, \
+                 started_at = COALESCE(started_at, $1) \
+             WHERE id IN (SELECT id FROM job_runs WHERE state = 'ready' \
+                 AND (not_before IS NULL OR not_before <= $1) \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, run_id, job_name, kind, attempts",
+            [t.into(), (limit as i64).into()],
+        ))
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut taken = Vec::with_capacity(rows.len());
+    let mut numbers = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get_by_index(0)?;
+        taken.push(Taken {
+            id,
+            run_id: row.try_get_by_index(1)?,
+            job_name: row.try_get_by_index(2)?,
+            kind: row.try_get_by_index(3)?,
+        });
+        numbers.push((id, row.try_get_by_index::<i32>(4)?));
+    }
+    taken.sort_unstable_by_key(|t| t.id);
+    // More than one shard of a job: the others go back to `ready`, as they were, in this
+    // transaction (a job run started by this claim had no `started_at` before it).
+    let keep = one_shard_per_job(taken.iter().map(|t| (t.run_id, t.job_name.as_str())));
+    let back: Vec<i64> = taken
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(t, _)| t.id)
+        .collect();
+    if !back.is_empty() {
+        txn.execute_raw(Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE job_runs SET state = 'ready', attempts = attempts - 1, \
+                 started_at = CASE WHEN started_at = $1 THEN NULL ELSE started_at END \
+             WHERE id = ANY($2::bigint[])",
             [
                 t.into(),
-                limit.into(),
-                worker_id.into(),
-                lease_until(t, lease_ttl).into(),
+                crate::db::pg_array(
+                    sea_orm::sea_query::ArrayType::BigInt,
+                    back.iter().map(|&id| id.into()).collect(),
+                ),
             ],
         ))
         .await?;
-    let mut runs: HashMap<i64, std::sync::Arc<run::Model>> = HashMap::new();
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let run = run::Model::from_query_result(row, "")?;
-        let run = runs
-            .entry(run.id)
-            .or_insert_with(|| std::sync::Arc::new(run))
-            .clone();
-        claimed.push(Claimed {
-            attempt_id: row.try_get("", "claimed_attempt_id")?,
-            number: row.try_get("", "claimed_number")?,
-            job_run_id: row.try_get("", "claimed_job_run_id")?,
-            job_name: row.try_get("", "claimed_job_name")?,
-            kind: row.try_get("", "claimed_kind")?,
-            run,
-        });
+        let mut keep = keep.into_iter();
+        taken.retain(|_| keep.next().unwrap_or(true));
+        numbers.retain(|(id, _)| !back.contains(id));
     }
-    Ok(claimed)
-}
-
-/// Whether any pool is configured (then claims go through the general path).
-async fn pools_configured(db: &Db) -> Result<bool> {
-    Ok(db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT 1 FROM pools LIMIT 1",
-        ))
-        .await?
-        .is_some())
+    let lease = lease_until(t, lease_ttl);
+    let attempts = attempt::Entity::insert_many(
+        numbers
+            .into_iter()
+            .map(|(id, number)| new_attempt(id, number, worker_id, t, lease)),
+    )
+    .exec_with_returning(&txn)
+    .await?;
+    let attempt_ids = attempts
+        .into_iter()
+        .map(|a| (a.job_run_id, (a.id, a.number)))
+        .collect();
+    finish_claim(txn, taken, attempt_ids).await
 }
 
 /// Reads the runs of the job runs taken, commits the claim and pairs each job run with its
