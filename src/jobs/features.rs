@@ -138,7 +138,7 @@ impl Job for Features {
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let as_of = ctx.as_of()?;
         let started = std::time::Instant::now();
-        let n = compute_and_store_where(&ctx.db, as_of, None, ctx.shard)
+        let n = compute_and_store_of(&ctx.db, as_of, None, ctx.shard)
             .await
             .map_err(|e| JobError::Failed(e.to_string()))?;
         ctx.log.info(format!(
@@ -162,21 +162,13 @@ pub fn cutoff(as_of: NaiveDate) -> i64 {
 /// Loads the rows, computes features on a blocking thread, replaces the stored features for
 /// `as_of`. Returns the number of customers.
 pub async fn compute_and_store(db: &Db, as_of: NaiveDate) -> anyhow::Result<usize> {
-    compute_and_store_of(db, as_of, None).await
+    compute_and_store_of(db, as_of, None, None).await
 }
 
-/// As [`compute_and_store`], for the customers a subquery selects (`None`: everyone); the
-/// other customers' features for `as_of` are left as they are.
+/// As [`compute_and_store`], for the customers a subquery selects (`None`: everyone), and
+/// of those only `shard`'s, if given; the other customers' features for `as_of` are left as
+/// they are.
 pub async fn compute_and_store_of(
-    db: &Db,
-    as_of: NaiveDate,
-    customers: Option<&str>,
-) -> anyhow::Result<usize> {
-    compute_and_store_where(db, as_of, customers, None).await
-}
-
-/// As [`compute_and_store_of`], for the customers of `shard` among those (`None`: all).
-pub async fn compute_and_store_where(
     db: &Db,
     as_of: NaiveDate,
     customers: Option<&str>,

@@ -131,7 +131,7 @@ impl Feedback {
             .await
             .map_err(failed)?
         {
-            pass.features = super::features::compute_and_store_of(db, as_of, Some(&customers))
+            pass.features = super::features::compute_and_store_of(db, as_of, Some(&customers), None)
                 .await
                 .map_err(failed)? as i64;
         }

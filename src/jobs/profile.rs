@@ -111,12 +111,8 @@ impl Job for Profile {
         // Shards share one model: the first to finish fitting registers it, the others
         // (and any retry) score with the stored one, so every customer of the run is in a
         // segment of the same model.
-        let stored = match ctx.shard {
-            Some(_) => repo::models::shared(&ctx.db, &ctx.shared_key())
-                .await
-                .map_err(failed)?,
-            None => None,
-        };
+        let key = ctx.shared_key();
+        let stored = repo::models::shared(&ctx.db, &key).await.map_err(failed)?;
         let loaded = started.elapsed().as_secs_f64();
         let (model, registered) = match stored {
             Some(row) => (stored_model(&row)?, row),
@@ -135,15 +131,9 @@ impl Job for Profile {
                     payload: serde_json::to_string(&model)
                         .map_err(|e| JobError::Failed(e.to_string()))?,
                 };
-                let (row, created) = match ctx.shard {
-                    Some(_) => repo::models::register_shared(&ctx.db, new, &ctx.shared_key())
-                        .await
-                        .map_err(failed)?,
-                    None => (
-                        repo::models::register(&ctx.db, new).await.map_err(failed)?,
-                        true,
-                    ),
-                };
+                let (row, created) = repo::models::register_shared(&ctx.db, new, &key)
+                    .await
+                    .map_err(failed)?;
                 if created {
                     (model, row)
                 } else {
@@ -199,8 +189,7 @@ impl Job for Profile {
             .await
             .map_err(failed)?;
 
-        let only: Vec<sea_orm::Value> = vec![as_of.clone().into()];
-        repo::shards::delete_where(&ctx.db, "customer_profiles", "as_of = ?", only, ctx.shard)
+        intelligence::clear_as_of(&ctx.db, "customer_profiles", &as_of, ctx.shard)
             .await
             .map_err(failed)?;
         let rows: Vec<Vec<Cell>> = customers

@@ -293,15 +293,10 @@ impl Job for Recommend {
             payload: "{}".to_owned(),
         };
         // The shards of a sharded job register one model version between them.
-        let registered = match ctx.shard {
-            Some(_) => {
-                repo::models::register_shared(db, new, &ctx.shared_key())
-                    .await
-                    .map_err(failed)?
-                    .0
-            }
-            None => repo::models::register(db, new).await.map_err(failed)?,
-        };
+        // The shards of a sharded job (and retries) register one model version between them.
+        let (registered, _) = repo::models::register_shared(db, new, &ctx.shared_key())
+            .await
+            .map_err(failed)?;
         ctx.log.info(format!("fit and rank: {steps}"));
         ctx.log.info(format!(
             "hybrid on {} customers' purchases in the last {} days: P@10 {:.3}, R@10 {:.3}, NDCG@10 {:.3}, coverage {:.3} (popularity NDCG@10 {:.3}); weights {:?}",
@@ -324,9 +319,13 @@ impl Job for Recommend {
         repo::models::promote(db, registered.id)
             .await
             .map_err(failed)?;
+        // The first shard to get here stores the serving model; the others (and retries) find
+        // it stored.
+        let stored = repo::recommend::has_artifact(db, registered.id)
+            .await
+            .map_err(failed)?;
         match artifact {
-            // One shard stores the serving model (every shard fitted the same one).
-            Ok(_) if ctx.shard.is_some_and(|s| s.index != 0) => {}
+            Ok(_) if stored => {}
             Ok(bytes) => {
                 let size = bytes.len();
                 repo::recommend::store_artifact(db, registered.id, bytes)

@@ -354,7 +354,7 @@ async fn score_everyone(
             None => columns.push((None, None)),
         }
     }
-    intelligence::clear_as_of(db, "customer_scores", as_of)
+    intelligence::clear_as_of(db, "customer_scores", as_of, None)
         .await
         .map_err(failed)?;
     let n = matrix.customers.len();

@@ -39,7 +39,7 @@ pub trait KindCatalog {
     /// Whether jobs of `kind` may set `shards` (the kind processes only its shard's
     /// customers, or, like `command`, is told its shard).
     fn shardable(&self, _kind: &str) -> bool {
-        true
+        false
     }
 }
 

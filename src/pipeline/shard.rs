@@ -56,9 +56,9 @@ pub fn one_shard_per_job<'a>(taken: impl IntoIterator<Item = (i64, &'a str)>) ->
     let mut seen: std::collections::HashSet<(i64, &str)> = Default::default();
     taken
         .into_iter()
-        .map(|(run, job)| match job.rsplit_once(':') {
-            Some((base, _)) => seen.insert((run, base)),
-            None => true,
+        .map(|(run, job)| {
+            let base = base_name(job);
+            base == job || seen.insert((run, base))
         })
         .collect()
 }

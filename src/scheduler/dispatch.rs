@@ -24,7 +24,7 @@ pub(super) async fn run(
     // recorder's first write after an outage brings the dispatcher back at once).
     let poll = shared.settings.poll_interval;
     let mut claiming = Backoff::new("claiming jobs", poll);
-    let mut housekeeping_trouble = Backoff::new("dispatcher housekeeping", poll);
+    let mut housekeeping_trouble = Backoff::steady("dispatcher housekeeping", poll);
     loop {
         shared
             .metrics

@@ -67,20 +67,9 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             },
             other => other,
         };
-        let kind = match shared
-            .specs
-            .get(&shared.db, job.run.pipeline_version_id)
-            .await
-        {
-            Ok(spec) => spec
-                .spec
-                .job(&job.job_name)
-                .map_or_else(|| "unknown".to_owned(), |j| j.kind.clone()),
-            Err(_) => "unknown".to_owned(),
-        };
         shared
             .metrics
-            .attempt_ended(&kind, outcome_name(&outcome), began.elapsed());
+            .attempt_ended(&job.kind, outcome_name(&outcome), began.elapsed());
         log.info(match &outcome {
             Outcome::Succeeded => "succeeded".to_owned(),
             Outcome::Failed { error, .. } => format!("failed: {error}"),

@@ -19,8 +19,9 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) -> anyhow:
     let mut delay = Duration::from_millis(200);
     loop {
         let connected = async {
-            let mut listener =
-                PgListener::connect_with(shared.db.get_postgres_connection_pool()).await?;
+            // A connection of its own: one taken from the pool would be held for good, out
+            // of the connections jobs share.
+            let mut listener = PgListener::connect(&shared.all_settings.database.url).await?;
             listener.listen(WAKE_CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         }

@@ -90,7 +90,7 @@ struct Shared {
     hard_stop: CancellationToken,
     metrics: metrics::Metrics,
     /// Failure notifications for the notifier task.
-    notifications: mpsc::Sender<serde_json::Value>,
+    notifications: mpsc::Sender<notify::Notice>,
 }
 
 impl Shared {
@@ -226,6 +226,7 @@ pub async fn run(
     let orphans = repo::dispatch::orphans_of(&db, &worker_id).await?;
     if !orphans.is_empty() {
         let report = repo::dispatch::finish(&db, &shared.specs, shared.policy(), &orphans).await?;
+        notify::runs_failed(&shared, &report);
         warn!(
             count = orphans.len(),
             retried = report.retried,

@@ -11,26 +11,36 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Shared;
+use crate::db::{entities::RunState, repo::dispatch::FinishReport};
 
 /// Notifications waiting to be sent, at most; more are dropped with a log line.
 const QUEUE: usize = 256;
 
+/// What the notifier is asked to post.
+pub(super) enum Notice {
+    /// A run ended `failed`; the notifier reads which jobs failed (off the recorder's path).
+    RunFailed(i64),
+    /// A message ready to post.
+    Post(Value),
+}
+
 /// Sends queued notifications until `stop` is cancelled.
 pub(super) async fn run(
     shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<Value>,
+    mut rx: mpsc::Receiver<Notice>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let url = shared.all_settings.notify.webhook_url.clone();
     let attempts = shared.all_settings.notify.max_attempts.unwrap_or(5).max(1);
     loop {
-        let body = tokio::select! {
+        let notice = tokio::select! {
             _ = stop.cancelled() => return Ok(()),
             b = rx.recv() => match b { Some(b) => b, None => return Ok(()) },
         };
-        if url.is_empty() {
-            continue;
-        }
+        let body = match notice {
+            Notice::RunFailed(run_id) => failed_body(&shared, run_id).await,
+            Notice::Post(body) => body,
+        };
         let mut delay = Duration::from_millis(500);
         for attempt in 1..=attempts {
             let sent = shared
@@ -48,7 +58,8 @@ pub(super) async fn run(
                 other => {
                     let why = match other {
                         Ok(r) => format!("HTTP {}", r.status()),
-                        Err(e) => e.to_string(),
+                        // Without the URL: a webhook URL is a secret.
+                        Err(e) => e.without_url().to_string(),
                     };
                     if attempt == attempts {
                         warn!(error = why, run_id = %body["run_id"], "failure notification dropped after {attempts} attempts");
@@ -67,18 +78,35 @@ pub(super) async fn run(
 }
 
 /// A channel for [`run`].
-pub(super) fn channel() -> (mpsc::Sender<Value>, mpsc::Receiver<Value>) {
+pub(super) fn channel() -> (mpsc::Sender<Notice>, mpsc::Receiver<Notice>) {
     mpsc::channel(QUEUE)
 }
 
-/// Queues a notification for each failed run among `runs` (never waits).
-pub(super) async fn runs_failed(shared: &Shared, runs: &[i64]) {
-    if shared.all_settings.notify.webhook_url.is_empty() || runs.is_empty() {
+/// Queues `notice` if a webhook is configured (never waits; a full queue drops it).
+fn queue(shared: &Shared, notice: Notice) {
+    if shared.all_settings.notify.webhook_url.is_empty() {
         return;
     }
-    for &run_id in runs {
+    if shared.notifications.try_send(notice).is_err() {
+        warn!("notification queue is full; a notification was dropped");
+    }
+}
+
+/// Queues a notification for each run that `report` ended `failed` (every caller of
+/// `dispatch::finish` reports through here: the recorder, the reaper, start-up recovery).
+pub(super) fn runs_failed(shared: &Shared, report: &FinishReport) {
+    for (run_id, state) in &report.runs {
+        if *state == RunState::Failed {
+            queue(shared, Notice::RunFailed(*run_id));
+        }
+    }
+}
+
+/// The message for a failed run: its pipeline and failed jobs with their errors.
+async fn failed_body(shared: &Shared, run_id: i64) -> Value {
+    {
         let detail = crate::db::repo::runs::show(&shared.db, &shared.specs, run_id).await;
-        let body = match detail {
+        match detail {
             Ok(d) => {
                 let failed: Vec<String> = d
                     .jobs
@@ -111,9 +139,6 @@ pub(super) async fn runs_failed(shared: &Shared, runs: &[i64]) {
                 "run_id": run_id,
                 "text": format!(":red_circle: patron: run {run_id} failed ({e})"),
             }),
-        };
-        if shared.notifications.try_send(body).is_err() {
-            warn!(run_id, "failure notification queue is full; dropped");
         }
     }
 }
@@ -146,9 +171,7 @@ pub(super) async fn sla_misses(shared: &Shared) -> crate::db::Result<usize> {
                 humantime::format_duration(Duration::from_secs(age.as_secs()))
             ),
         });
-        if shared.notifications.try_send(body).is_err() {
-            warn!(run_id, "notification queue is full; SLA miss dropped");
-        }
+        queue(shared, Notice::Post(body));
     }
     Ok(reported)
 }

@@ -147,6 +147,8 @@ async fn reap_once(shared: &Shared) -> crate::db::Result<usize> {
     if expired.is_empty() {
         return Ok(0);
     }
-    repo::dispatch::finish(&shared.db, &shared.specs, shared.policy(), &expired).await?;
+    let report =
+        repo::dispatch::finish(&shared.db, &shared.specs, shared.policy(), &expired).await?;
+    super::notify::runs_failed(shared, &report);
     Ok(expired.len())
 }

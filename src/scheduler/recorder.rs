@@ -95,13 +95,7 @@ async fn write_outcomes(shared: &Shared, batch: &[Finished], drained: &Cancellat
                     "ignored results of attempts whose lease was taken over"
                 );
             }
-            let failed: Vec<i64> = report
-                .runs
-                .iter()
-                .filter(|(_, s)| *s == crate::db::entities::RunState::Failed)
-                .map(|(id, _)| *id)
-                .collect();
-            super::notify::runs_failed(shared, &failed).await;
+            super::notify::runs_failed(shared, &report);
             if report.runs.iter().any(|(_, s)| s.is_terminal()) {
                 // A finished run may free a slot for a queued one.
                 shared.kick();

@@ -68,7 +68,9 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) -> anyhow:
                         trouble.succeeded();
                         match sync(&shared, &timers, &fire_tx, &mut planned).await {
                             Ok(()) => fingerprint = Some(current),
-                            Err(e) => warn!(error = %e, "loading pipelines failed; retrying"),
+                            Err(e) => {
+                                trouble.failed(&e);
+                            }
                         }
                     }
                     Ok(_) => trouble.succeeded(),

@@ -189,3 +189,42 @@ fn sharded_jobs_split_the_customers_and_match_the_unsharded_run() {
         drop(daemons);
     }
 }
+
+#[test]
+fn a_sharded_command_is_told_its_shard_and_its_downstream_waits_for_all() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let mut text = header("cmd", "");
+        text += &sh_job(
+            "split",
+            &[],
+            "echo \"part $PATRON_SHARD_INDEX of $PATRON_SHARD_COUNT\"",
+            "shards = 3",
+        );
+        text += &sh_job("after", &["split"], "echo joined", "");
+        env.apply("cmd.toml", &text);
+        let _daemon = env.daemon("cmd-a");
+        let run = env.trigger("cmd");
+        let shown = env.wait_run(run, Duration::from_secs(60));
+        assert_eq!(shown["state"], "succeeded", "{backend:?}: {shown:#}");
+        let logs = env.ok(&["logs", &run.to_string(), "--job", "split"]);
+        for i in 0..3 {
+            assert!(
+                logs.contains(&format!("part {i} of 3")),
+                "{backend:?}: no line of shard {i}: {logs}"
+            );
+        }
+        assert!(!logs.contains("joined"), "{backend:?}: --job split: {logs}");
+        let last_shard = ["split:0", "split:1", "split:2"]
+            .iter()
+            .map(|n| job(&shown, n)["finished_at"].as_str().unwrap().to_owned())
+            .map(|t| chrono::DateTime::parse_from_rfc3339(&t).unwrap())
+            .max()
+            .unwrap();
+        let started = chrono::DateTime::parse_from_rfc3339(
+            job(&shown, "after")["started_at"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert!(last_shard <= started, "{backend:?}: `after` did not wait");
+    }
+}

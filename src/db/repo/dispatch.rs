@@ -145,6 +145,11 @@ pub async fn claim(
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     let mut rows = query.all(&txn).await?;
+    // One shard of a job per claim (before pools count their room, so a shard left behind
+    // takes no slot).
+    let keep = one_shard_per_job(rows.iter().map(|r| (r.run_id, r.job_name.as_str())));
+    let mut keep = keep.into_iter();
+    rows.retain(|_| keep.next().unwrap_or(true));
     if !room.is_empty() {
         let mut room = room;
         rows.retain(|r| match r.pool.as_ref().and_then(|p| room.get_mut(p)) {
@@ -156,9 +161,6 @@ pub async fn claim(
             None => true,
         });
     }
-    let keep = one_shard_per_job(rows.iter().map(|r| (r.run_id, r.job_name.as_str())));
-    let mut keep = keep.into_iter();
-    rows.retain(|_| keep.next().unwrap_or(true));
     if rows.is_empty() {
         return Ok(Vec::new());
     }

@@ -145,15 +145,15 @@ pub(crate) fn placeholder(backend: DbBackend, sql: &str) -> String {
     out
 }
 
-/// Deletes the rows of `table` for `as_of` (before writing a fresh set).
-pub async fn clear_as_of(db: &Db, table: &str, as_of: &str) -> Result {
-    let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        placeholder(backend, &format!("DELETE FROM {table} WHERE as_of = ?")),
-        [as_of.into()],
-    ))
-    .await?;
+/// Deletes the rows of `table` for `as_of` (before writing a fresh set): all of them, or
+/// only `shard`'s customers'.
+pub async fn clear_as_of(
+    db: &Db,
+    table: &str,
+    as_of: &str,
+    shard: Option<crate::pipeline::Shard>,
+) -> Result {
+    super::shards::delete_where(db, table, "as_of = ?", vec![as_of.into()], shard).await?;
     Ok(())
 }
 

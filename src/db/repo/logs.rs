@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use super::CHUNK;
+use crate::pipeline::shard;
 use crate::{
     db::{
         Db, Result,
@@ -110,18 +111,20 @@ pub async fn list(
         .column(job_run::Column::JobName)
         .filter(job_run::Column::RunId.eq(run_id));
     if let Some(job) = job {
-        // A sharded job's name means all its shards (`JOB:0`, `JOB:1`, …).
         jobs = jobs.filter(
             sea_orm::Condition::any()
                 .add(job_run::Column::JobName.eq(job))
                 .add(job_run::Column::JobName.starts_with(format!("{job}:"))),
         );
     }
+    // A sharded job's name means all its shards (`JOB:0`, `JOB:1`, …); the exact test is
+    // here, as `_` in a name is a wildcard to the `LIKE` above.
     let jobs: HashMap<i64, String> = jobs
         .into_tuple::<(i64, String)>()
         .all(db)
         .await?
         .into_iter()
+        .filter(|(_, name)| job.is_none_or(|j| name == j || shard::base_name(name) == j))
         .collect();
     let job_ids: Vec<i64> = jobs.keys().copied().collect();
     let mut attempts: HashMap<i64, (String, i32)> = HashMap::new();

@@ -310,21 +310,14 @@ pub struct StoredRecommendation {
     pub model_id: i64,
 }
 
-/// Replaces every stored recommendation with `rows` (cells in `RECOMMENDATIONS_TABLE` order).
-/// A crash half-way leaves a partial set that the next run replaces whole.
-pub async fn replace_all(db: &Db, rows: Vec<Vec<Cell>>) -> Result<u64> {
-    replace_of(db, None, rows).await
-}
-
-/// Replaces the recommendations of `shard`'s customers (`None`: everyone's) with `rows`.
+/// Replaces the recommendations of `shard`'s customers (`None`: everyone's) with `rows`
+/// (cells in `RECOMMENDATIONS_TABLE` order). A crash half-way leaves a partial set that the
+/// next run replaces whole.
 pub async fn replace_shard(
     db: &Db,
     shard: Option<crate::pipeline::Shard>,
     rows: Vec<Vec<Cell>>,
 ) -> Result<u64> {
-    if shard.is_none() {
-        return replace_all(db, rows).await;
-    }
     super::shards::delete_where(db, "recommendations", "1 = 1", Vec::new(), shard).await?;
     super::intelligence::write_all(db, &RECOMMENDATIONS_TABLE, rows, 50_000).await
 }
@@ -384,6 +377,22 @@ pub async fn artifact(db: &Db, model_id: i64) -> Result<Option<Vec<u8>>> {
         ))
         .await?;
     Ok(row.map(|r| r.try_get_by_index::<Vec<u8>>(0)).transpose()?)
+}
+
+/// Whether a model's serving artifact is stored in this version's format.
+pub async fn has_artifact(db: &Db, model_id: i64) -> Result<bool> {
+    let backend = db.get_database_backend();
+    Ok(db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            super::intelligence::placeholder(
+                backend,
+                "SELECT 1 FROM model_artifacts WHERE model_id = ? AND format = ?",
+            ),
+            [model_id.into(), ARTIFACT_FORMAT.into()],
+        ))
+        .await?
+        .is_some())
 }
 
 /// A customer's current recommendations, best first.

@@ -626,15 +626,11 @@ pub async fn rerun(
                     format!("{job} in run {run_id}"),
                 ));
             }
-            let mut names: Vec<String> = Vec::new();
-            for f in &from {
-                for name in compiled.spec.downstream_of(f) {
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
-                }
-            }
-            names
+            let mut seen = std::collections::HashSet::new();
+            from.iter()
+                .flat_map(|f| compiled.spec.downstream_of(f))
+                .filter(|name| seen.insert(name.clone()))
+                .collect()
         }
     };
     if names.is_empty() {
@@ -724,36 +720,25 @@ pub async fn settle_stuck(db: &Db, specs: &SpecCache) -> Result<usize> {
 
 /// A run still queued or running: `(id, pipeline version, created at)`, for SLA checks.
 pub async fn unfinished(db: &Db) -> Result<Vec<(i64, i64, DateTime<Utc>)>> {
-    let rows = db
-        .query_all_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT id, pipeline_version_id, created_at FROM runs \
-             WHERE state IN ('queued', 'running') AND sla_missed_at IS NULL",
-        ))
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get_by_index(0)?,
-                r.try_get_by_index(1)?,
-                r.try_get_by_index(2)?,
-            ))
-        })
-        .collect()
+    Ok(run::Entity::find()
+        .select_only()
+        .column(run::Column::Id)
+        .column(run::Column::PipelineVersionId)
+        .column(run::Column::CreatedAt)
+        .filter(run::Column::State.is_in([RunState::Queued, RunState::Running]))
+        .filter(run::Column::SlaMissedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// Marks a run as past its SLA; true for the one caller that marked it.
 pub async fn mark_sla_missed(db: &Db, run_id: i64) -> Result<bool> {
-    let backend = db.get_database_backend();
-    let res = db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
-            super::intelligence::placeholder(
-                backend,
-                "UPDATE runs SET sla_missed_at = ? WHERE id = ? AND sla_missed_at IS NULL",
-            ),
-            [crate::db::now().into(), run_id.into()],
-        ))
+    let res = run::Entity::update_many()
+        .col_expr(run::Column::SlaMissedAt, Expr::value(now()))
+        .filter(run::Column::Id.eq(run_id))
+        .filter(run::Column::SlaMissedAt.is_null())
+        .exec(db)
         .await?;
-    Ok(res.rows_affected() == 1)
+    Ok(res.rows_affected == 1)
 }

@@ -43,6 +43,8 @@ pub async fn delete_where(
         .map(|r| r.try_get_by_index::<String>(0))
         .collect::<std::result::Result<_, _>>()?;
     let owned: Vec<String> = ids.into_iter().filter(|id| shard.owns(id)).collect();
+    // One transaction for every chunk: one commit, and no half-cleared shard.
+    let txn = crate::db::begin_write(db).await?;
     let mut deleted = 0;
     for chunk in owned.chunks(CHUNK) {
         let marks = vec!["?"; chunk.len()].join(", ");
@@ -52,10 +54,11 @@ pub async fn delete_where(
         );
         let mut bound = values.clone();
         bound.extend(chunk.iter().map(|id| Value::from(id.clone())));
-        deleted += db
+        deleted += txn
             .execute_raw(Statement::from_sql_and_values(backend, sql, bound))
             .await?
             .rows_affected();
     }
+    txn.commit().await?;
     Ok(deleted)
 }
