@@ -3,9 +3,22 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use patron::cli::{Cli, CliError};
+use patron::{
+    cli::{Cli, CliError},
+    jobs::command::supervisor,
+};
 
 fn main() -> ExitCode {
+    // `patron __supervise …` is the first process of a `command` job (see its module); it
+    // runs before anything else: no runtime, no threads.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == supervisor::ARG) {
+        let code = supervisor::main(args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    if let Ok(me) = std::env::current_exe() {
+        patron::jobs::command::use_supervisor(me);
+    }
     let cli = Cli::parse();
     // reqwest (rustls without a provider) and sqlx (ring) share one crypto provider; it must
     // be chosen once, before the first TLS connection (DEPENDENCIES.md).

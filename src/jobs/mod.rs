@@ -109,6 +109,22 @@ impl LogSink {
     }
 }
 
+/// Where a job reports the process groups it starts. The scheduler records them with the
+/// attempt, so that a daemon starting on the same host after this one died can end them
+/// before the job is retried.
+#[derive(Clone)]
+pub struct GroupSink(Arc<dyn Fn(command::host::Group) + Send + Sync>);
+
+impl GroupSink {
+    pub fn new(report: Arc<dyn Fn(command::host::Group) + Send + Sync>) -> Self {
+        Self(report)
+    }
+
+    pub fn started(&self, group: command::host::Group) {
+        (self.0)(group)
+    }
+}
+
 /// Everything an attempt may use.
 #[derive(Clone)]
 pub struct JobContext {
@@ -128,6 +144,7 @@ pub struct JobContext {
     pub reruns: i32,
     pub cancel: CancellationToken,
     pub log: LogSink,
+    pub groups: GroupSink,
     pub db: Db,
     pub http: reqwest::Client,
     pub settings: Arc<crate::config::Settings>,

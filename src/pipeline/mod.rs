@@ -4,6 +4,7 @@
 pub mod graph;
 pub mod load;
 pub mod progress;
+pub mod recovery;
 pub mod schedule;
 pub mod shard;
 pub mod spec;

@@ -18,7 +18,7 @@ use crate::{
         now,
         repo::dispatch::{Claimed, Finished, Outcome},
     },
-    jobs::{JobContext, JobError, LogSink, apply_run_params},
+    jobs::{GroupSink, JobContext, JobError, LogSink, apply_run_params},
 };
 
 /// After a timeout or a cancel, how long the job gets to stop before it is dropped (and,
@@ -47,12 +47,16 @@ pub(super) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             job.attempt_id,
             Arc::new(move |line| drop(records.send(Record::Log(line)))),
         );
+        let (records, attempt_id) = (shared.records.clone(), job.attempt_id);
+        let groups = GroupSink::new(Arc::new(move |group| {
+            drop(records.send(Record::Group { attempt_id, group }))
+        }));
         log.info(format!(
             "attempt {} of {} on worker {}",
             job.number, job.job_name, shared.worker_id
         ));
         let began = std::time::Instant::now();
-        let outcome = match prepare(&shared, &job, token.clone(), log.clone()).await {
+        let outcome = match prepare(&shared, &job, token.clone(), log.clone(), groups).await {
             Ok(ctx) => run_job(&shared, &job, ctx).await,
             Err(message) => Outcome::Failed {
                 error: message,
@@ -119,6 +123,7 @@ async fn prepare(
     job: &Claimed,
     cancel: tokio_util::sync::CancellationToken,
     log: LogSink,
+    groups: GroupSink,
 ) -> Result<JobContext, String> {
     let run = &job.run;
     let spec = shared
@@ -148,6 +153,7 @@ async fn prepare(
         reruns: run.reruns,
         cancel,
         log,
+        groups,
         db: shared.jobs_db.clone(),
         http: shared.http.clone(),
         settings: shared.all_settings.clone(),

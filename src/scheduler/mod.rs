@@ -41,7 +41,10 @@ use crate::{
         Db,
         repo::{self, dispatch::RetryPolicy, pipelines::SpecCache},
     },
-    jobs::Registry,
+    jobs::{
+        Registry,
+        command::host::{self, this_host},
+    },
 };
 
 type Service = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>;
@@ -183,9 +186,18 @@ pub async fn run(
         .or_else(|| settings.daemon.worker_id.clone())
         .unwrap_or_else(default_worker_id);
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    repo::workers::register(&db, &worker_id, &host, std::process::id())
-        .await
-        .context("registering this worker")?;
+    repo::workers::register(
+        &db,
+        &worker_id,
+        repo::workers::Process {
+            host: &host,
+            pid: std::process::id(),
+            host_key: this_host().as_str(),
+            start: host::start_of(std::process::id()),
+        },
+    )
+    .await
+    .context("registering this worker")?;
     repo::dispatch::sync_pools(&db, &settings.pools)
         .await
         .context("storing the pool sizes")?;
@@ -222,15 +234,16 @@ pub async fn run(
         notifications: notify_tx,
     });
 
-    // Attempts recorded under this worker id belong to a previous process that died.
-    let orphans = repo::dispatch::orphans_of(&db, &worker_id).await?;
+    // Attempts of daemons that died on this host (or under this worker id): their process
+    // groups are ended and the jobs retried now, not when their leases expire.
+    let orphans = reaper::dead_holders(&shared).await?;
     if !orphans.is_empty() {
         let report = repo::dispatch::finish(&db, &shared.specs, shared.policy(), &orphans).await?;
         notify::runs_failed(&shared, &report);
         warn!(
             count = orphans.len(),
             retried = report.retried,
-            "recovered attempts of a previous process with this worker id"
+            "recovered the attempts of daemons that died on this host"
         );
     }
     info!(

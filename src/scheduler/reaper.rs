@@ -1,14 +1,28 @@
 //! Leases: this worker's heartbeat, and the reaper that gives back the jobs of workers that
 //! stopped heartbeating.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Backoff, Shared, StopReason};
-use crate::db::{RepoError, repo};
+use crate::{
+    db::{
+        RepoError, now,
+        repo::{self, dispatch::Finished},
+    },
+    jobs::command::host::{self, Group, this_host},
+    pipeline::recovery,
+};
+
+/// How long ending a lost attempt's process group may take before the attempt is left for a
+/// later round (a process stuck in the kernel does not die at once even from SIGKILL).
+const END_GROUP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// How many reaper rounds between sweeps for runs left `running` with nothing to do.
 const SETTLE_EVERY: u32 = 5;
@@ -147,8 +161,68 @@ async fn reap_once(shared: &Shared) -> crate::db::Result<usize> {
     if expired.is_empty() {
         return Ok(0);
     }
+    // A retry must not run beside what is left of the lost attempt: its process group, if it
+    // is on this host, is ended first (elsewhere its daemon's supervisor ends it, or the
+    // daemon starting there next does).
+    let groups = repo::processes::groups_of(
+        &shared.db,
+        &expired.iter().map(|f| f.attempt_id).collect::<Vec<_>>(),
+    )
+    .await?;
+    let here = this_host();
+    let mut ended = Vec::with_capacity(expired.len());
+    for f in expired {
+        let group = groups
+            .get(&f.attempt_id)
+            .filter(|(h, _, _)| here.is(Some(h)))
+            .map(|&(_, pgid, start)| Group { pgid, start });
+        if end_group(group).await {
+            ended.push(f);
+        }
+    }
+    let expired = ended;
+    if expired.is_empty() {
+        return Ok(0);
+    }
     let report =
         repo::dispatch::finish(&shared.db, &shared.specs, shared.policy(), &expired).await?;
     super::notify::runs_failed(shared, &report);
     Ok(expired.len())
+}
+
+/// Ends `group` (if any) off the async runtime; returns whether nothing of it runs any more.
+async fn end_group(group: Option<Group>) -> bool {
+    let Some(group) = group else {
+        return true;
+    };
+    let gone = tokio::task::spawn_blocking(move || group.end(END_GROUP_PATIENCE))
+        .await
+        .unwrap_or(false);
+    if !gone {
+        warn!(
+            pgid = group.pgid,
+            "the process group of a lost attempt did not end; its job is retried once it has"
+        );
+    }
+    gone
+}
+
+/// At start-up: the running attempts whose daemon is dead (this worker id's previous
+/// process, or a daemon on this host whose process is gone), with their process groups on
+/// this host ended, as `Lost` ends to record. Attempts whose group would not end are left to
+/// the reaper.
+pub(super) async fn dead_holders(shared: &Shared) -> crate::db::Result<Vec<Finished>> {
+    let here = this_host().as_str();
+    let held = repo::processes::held_here(&shared.db, &shared.worker_id, here).await?;
+    let mut lost = Vec::new();
+    for attempt in held {
+        if !recovery::holder_is_dead(&attempt, &shared.worker_id, here, host::still_running) {
+            continue;
+        }
+        let group = recovery::group_here(&attempt, here).map(|(pgid, start)| Group { pgid, start });
+        if end_group(group).await {
+            lost.push((attempt.attempt_id, attempt.job_run_id, attempt.number));
+        }
+    }
+    Ok(repo::dispatch::lost(lost, now()))
 }

@@ -12,7 +12,10 @@ use tracing::{error, warn};
 use super::{Shared, with_db_retry};
 use crate::{
     db::repo::{self, dispatch::Finished},
-    jobs::LogLine,
+    jobs::{
+        LogLine,
+        command::host::{Group, this_host},
+    },
 };
 
 /// Largest batch written at once.
@@ -21,6 +24,11 @@ const MAX_BATCH: usize = 2000;
 /// What attempts send to the recorder.
 pub(super) enum Record {
     Log(LogLine),
+    /// A process group an attempt started (written before its later lines and its outcome).
+    Group {
+        attempt_id: i64,
+        group: Group,
+    },
     Outcome(Finished),
 }
 
@@ -41,9 +49,13 @@ pub(super) async fn record(
             return Ok(());
         };
         let mut logs = Vec::new();
+        let mut groups = Vec::new();
         let mut outcomes = Vec::new();
         let mut push = |r: Record| match r {
             Record::Log(l) => logs.push(l),
+            Record::Group { attempt_id, group } => {
+                groups.push((attempt_id, group.pgid, group.start))
+            }
             Record::Outcome(f) => outcomes.push(f),
         };
         push(first);
@@ -55,6 +67,16 @@ pub(super) async fn record(
                     n += 1;
                 }
                 Err(_) => break,
+            }
+        }
+        if !groups.is_empty() {
+            let host = this_host();
+            if let Err(e) = with_db_retry("recording process groups", &drained, || {
+                repo::processes::record_groups(&shared.db, host.as_str(), &groups)
+            })
+            .await
+            {
+                warn!(error = %e, "could not record the process groups of attempts");
             }
         }
         if !logs.is_empty() {

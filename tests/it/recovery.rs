@@ -136,3 +136,133 @@ fn sigterm_after_the_grace_period_interrupts_and_requeues_the_job() {
         );
     }
 }
+
+/// Whether process `pid` runs (exists and is not a zombie waiting for its parent).
+fn process_runs(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or("X");
+        !matches!(state, "Z" | "X")
+    })
+}
+
+fn pid_in(env: &Env, file: &str) -> i32 {
+    std::fs::read_to_string(env.path(file))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The job of the process-group tests: attempt 1 leaves a grandchild (`sleep`) in its group
+/// and waits; a later attempt records whether anything of attempt 1 still ran when it started.
+const GROUP_SCRIPT: &str = r#"sleep 300 & echo $! > sleeper.$PATRON_ATTEMPT; echo $$ > shell.$PATRON_ATTEMPT; if [ "$PATRON_ATTEMPT" = 1 ]; then wait; fi; for p in $(cat sleeper.1 shell.1); do if kill -0 $p 2>/dev/null && ! grep -q '^[^)]*) Z' /proc/$p/stat; then echo "overlap $p" >> overlap.txt; fi; done; kill $!"#;
+
+/// Writes the pipeline, starts a daemon with the default worker id and a 60 s lease, and
+/// waits until attempt 1's shell and its grandchild run; returns the daemon, run and pids.
+fn start_group_job(env: &Env) -> (Daemon, i64, i32, i32) {
+    env.apply(
+        "group.toml",
+        &(header("group", "") + &sh_job("work", &[], GROUP_SCRIPT, "retries = 1")),
+    );
+    let daemon = env.daemon("");
+    let run = env.trigger("group");
+    assert!(wait_until(WAIT, || pid_in(env, "sleeper.1") > 0
+        && pid_in(env, "shell.1") > 0));
+    let (shell, sleeper) = (pid_in(env, "shell.1"), pid_in(env, "sleeper.1"));
+    assert!(process_runs(shell) && process_runs(sleeper));
+    (daemon, run, shell, sleeper)
+}
+
+#[test]
+fn kill_9_of_the_daemon_ends_the_jobs_whole_process_group() {
+    for backend in backends() {
+        let env = Env::new(backend).with_env("PATRON__SCHEDULER__LEASE_TTL", "60s");
+        let (daemon, run, shell, sleeper) = start_group_job(&env);
+        daemon.kill9();
+        // The supervisor saw its daemon die and ended the group: the shell and the
+        // grandchild it left running.
+        assert!(
+            wait_until(Duration::from_secs(10), || !process_runs(shell)
+                && !process_runs(sleeper)),
+            "{backend:?}: the job's processes outlived the daemon"
+        );
+        // A daemon restarted on this host (another default worker id) knows the old one
+        // died: the job is retried at once, not after the 60 s lease.
+        let _again = env.daemon("");
+        let shown = env.wait_run(run, WAIT);
+        assert_eq!(shown["state"], "succeeded", "{backend:?}: {shown:#}");
+        assert_eq!(attempt_states(&shown, "work"), ["lost", "succeeded"]);
+        assert!(
+            !env.path("overlap.txt").exists(),
+            "{backend:?}: the retry ran beside its predecessor"
+        );
+    }
+}
+
+#[test]
+fn a_daemon_starting_on_the_host_ends_groups_its_dead_predecessor_left() {
+    for backend in backends() {
+        let env = Env::new(backend).with_env("PATRON__SCHEDULER__LEASE_TTL", "60s");
+        let (daemon, run, shell, sleeper) = start_group_job(&env);
+        // The supervisor (the group's leader) dies with the daemon, as in a `kill -9` of
+        // the whole container or an OOM kill: nothing is left to end the group.
+        let pgid = std::fs::read_to_string(format!("/proc/{shell}/stat"))
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit_once(')')?.1.to_owned();
+                rest.split_whitespace().nth(2)?.parse::<i32>().ok()
+            })
+            .expect("the shell's process group");
+        assert_ne!(pgid, shell, "the shell runs under a supervisor");
+        unsafe {
+            libc::kill(pgid, libc::SIGKILL);
+        }
+        daemon.kill9();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(process_runs(sleeper), "the orphaned group still runs");
+        // The next daemon on this host ends that group before it retries the job.
+        let _next = env.daemon("");
+        let shown = env.wait_run(run, WAIT);
+        assert_eq!(shown["state"], "succeeded", "{backend:?}: {shown:#}");
+        assert_eq!(attempt_states(&shown, "work"), ["lost", "succeeded"]);
+        assert!(!process_runs(shell) && !process_runs(sleeper));
+        assert!(
+            !env.path("overlap.txt").exists(),
+            "{backend:?}: the retry ran beside its predecessor: {}",
+            std::fs::read_to_string(env.path("overlap.txt")).unwrap_or_default()
+        );
+    }
+}
+
+#[test]
+fn a_reaped_attempts_process_group_is_ended_before_the_retry() {
+    // PostgreSQL only: on SQLite a daemon frozen inside a write transaction would hold the
+    // file's write lock, and the other daemon would wait for it instead of reaping.
+    for backend in backends().into_iter().filter(|b| *b == Backend::Postgres) {
+        // A frozen daemon is alive, so only its lease (2 s here) gives its job away; the
+        // reaper of the other daemon on this host ends the frozen one's group first.
+        let env = Env::new(backend);
+        env.apply(
+            "group.toml",
+            &(header("group", "") + &sh_job("work", &[], GROUP_SCRIPT, "retries = 1")),
+        );
+        let frozen = env.daemon("frozen");
+        let run = env.trigger("group");
+        assert!(wait_until(WAIT, || pid_in(&env, "sleeper.1") > 0));
+        let sleeper = pid_in(&env, "sleeper.1");
+        frozen.signal(libc::SIGSTOP);
+        let _other = env.daemon("other");
+        let shown = env.wait_run(run, WAIT);
+        frozen.signal(libc::SIGCONT);
+        assert_eq!(shown["state"], "succeeded", "{backend:?}: {shown:#}");
+        assert_eq!(attempt_states(&shown, "work"), ["lost", "succeeded"]);
+        assert!(!process_runs(sleeper));
+        assert!(
+            !env.path("overlap.txt").exists(),
+            "{backend:?}: the retry ran beside its predecessor"
+        );
+    }
+}

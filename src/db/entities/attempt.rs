@@ -19,6 +19,13 @@ pub struct Model {
     pub lease_expires_at: Option<DateTimeUtc>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// The host the attempt's processes run on (see `jobs::command::host::HostKey`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub host_key: Option<String>,
+    /// The process group a `command` attempt started, and its leader's start time (clock
+    /// ticks after boot), so a later daemon on the host can end it.
+    pub pgid: Option<i32>,
+    pub pgid_start: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

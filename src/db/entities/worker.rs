@@ -16,6 +16,12 @@ pub struct Model {
     pub started_at: DateTimeUtc,
     pub heartbeat_at: DateTimeUtc,
     pub stopped_at: Option<DateTimeUtc>,
+    /// Host name, boot id and PID namespace: where `pid` means this process.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub host_key: Option<String>,
+    /// The process's start time (clock ticks after boot), which tells it from a later process
+    /// that reused its pid.
+    pub proc_start: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

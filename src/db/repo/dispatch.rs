@@ -896,23 +896,8 @@ pub async fn expired(db: &Db, limit: u64) -> Result<Vec<Finished>> {
     Ok(lost(rows, t))
 }
 
-/// Running attempts recorded under `worker_id`: at start-up a worker reusing an id knows
-/// these died with its previous process, and need not wait for their leases to expire.
-pub async fn orphans_of(db: &Db, worker_id: &str) -> Result<Vec<Finished>> {
-    let rows: Vec<(i64, i64, i32)> = attempt::Entity::find()
-        .select_only()
-        .column(attempt::Column::Id)
-        .column(attempt::Column::JobRunId)
-        .column(attempt::Column::Number)
-        .filter(attempt::Column::State.eq(AttemptState::Running))
-        .filter(attempt::Column::WorkerId.eq(worker_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(lost(rows, now()))
-}
-
-fn lost(rows: Vec<(i64, i64, i32)>, at: DateTime<Utc>) -> Vec<Finished> {
+/// `Lost` ends, at `at`, of the attempts (id, job run, number).
+pub fn lost(rows: Vec<(i64, i64, i32)>, at: DateTime<Utc>) -> Vec<Finished> {
     rows.into_iter()
         .map(|(attempt_id, job_run_id, number)| Finished {
             attempt_id,

@@ -11,6 +11,7 @@ pub mod logs;
 pub mod loyalty;
 pub mod models;
 pub mod pipelines;
+pub mod processes;
 pub mod recommend;
 pub mod runs;
 pub mod shards;

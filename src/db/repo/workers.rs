@@ -12,13 +12,25 @@ use crate::db::{
     now,
 };
 
+/// This process as a worker: where it runs and which process it is there.
+pub struct Process<'a> {
+    pub host: &'a str,
+    pub pid: u32,
+    /// See [`worker::Model::host_key`].
+    pub host_key: &'a str,
+    /// See [`worker::Model::proc_start`].
+    pub start: Option<i64>,
+}
+
 /// Registers (or re-registers) a worker as running.
-pub async fn register(db: &Db, id: &str, host: &str, pid: u32) -> Result {
+pub async fn register(db: &Db, id: &str, process: Process<'_>) -> Result {
     let t = now();
     worker::Entity::insert(worker::ActiveModel {
         id: Set(id.to_owned()),
-        host: Set(host.to_owned()),
-        pid: Set(pid as i32),
+        host: Set(process.host.to_owned()),
+        pid: Set(process.pid as i32),
+        host_key: Set(Some(process.host_key.to_owned())),
+        proc_start: Set(process.start),
         version: Set(env!("CARGO_PKG_VERSION").to_owned()),
         state: Set(WorkerState::Running),
         started_at: Set(t),
@@ -35,6 +47,8 @@ pub async fn register(db: &Db, id: &str, host: &str, pid: u32) -> Result {
                 worker::Column::StartedAt,
                 worker::Column::HeartbeatAt,
                 worker::Column::StoppedAt,
+                worker::Column::HostKey,
+                worker::Column::ProcStart,
             ])
             .to_owned(),
     )

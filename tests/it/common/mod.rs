@@ -240,14 +240,20 @@ impl Env {
         self.daemon_with(worker, &[])
     }
 
+    /// A daemon with the worker id `worker`, or the default one (HOST-PID) when it is empty.
     pub fn daemon_with(&self, worker: &str, env: &[(&str, &str)]) -> Daemon {
-        let log_path = self.path(&format!("daemon-{worker}.log"));
+        let label = if worker.is_empty() { "default" } else { worker };
+        let log_path = self.path(&format!("daemon-{label}.log"));
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .expect("daemon log");
-        let mut cmd = self.command(&["daemon", "--worker-id", worker]);
+        let mut cmd = if worker.is_empty() {
+            self.command(&["daemon"])
+        } else {
+            self.command(&["daemon", "--worker-id", worker])
+        };
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -3,8 +3,24 @@
 //! stdout and stderr go to the attempt log line by line; the exit code decides. The program
 //! runs in its own process group, so a timeout or a cancel stops everything it started
 //! (SIGTERM, then SIGKILL after a grace period) and nothing outlives the attempt.
+//!
+//! Nor does anything outlive the daemon: the group is led by a [`supervisor`] that ends it
+//! when the daemon dies (even by `kill -9`), and the group is reported to the scheduler
+//! ([`JobContext::groups`]) so a daemon starting later on the same host can end what is left
+//! before the job is retried ([`host`]).
 
-use std::{collections::BTreeMap, process::Stdio, time::Duration};
+pub mod host;
+mod spawn;
+pub mod supervisor;
+
+use std::{
+    collections::BTreeMap,
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::OnceLock,
+    time::Duration,
+};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,6 +35,17 @@ const TERM_GRACE: Duration = Duration::from_secs(5);
 const MAX_LINE: usize = 64 * 1024;
 
 pub struct Command;
+
+/// The program that runs [`supervisor::main`] (the `patron` binary), once set by `main`.
+static SUPERVISOR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes `command` jobs start under a supervisor: `program` must run [`supervisor::main`]
+/// when its first argument is [`supervisor::ARG`]. Without it (the library embedded in
+/// another program), a job's direct child still dies with the daemon but its own children
+/// may not.
+pub fn use_supervisor(program: PathBuf) {
+    let _ = SUPERVISOR.set(program);
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +78,18 @@ impl Job for Command {
 
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
-        let mut cmd = tokio::process::Command::new(&p.program);
+        find_program(&p.program, p.env.get("PATH").map(OsStr::new), p.cwd.as_deref())
+            .map_err(|e| JobError::Fatal(format!("cannot start `{}`: {e}", p.program)))?;
+        let (mut cmd, death_signal) = match SUPERVISOR.get() {
+            Some(supervisor) => {
+                let mut cmd = tokio::process::Command::new(supervisor);
+                cmd.arg(supervisor::ARG)
+                    .arg(std::process::id().to_string())
+                    .arg(&p.program);
+                (cmd, libc::SIGHUP)
+            }
+            None => (tokio::process::Command::new(&p.program), libc::SIGKILL),
+        };
         cmd.args(&p.args)
             .envs(&p.env)
             .env("PATRON_RUN_ID", ctx.run_id.to_string())
@@ -85,16 +123,13 @@ impl Job for Command {
                 .to_owned(),
         );
 
-        let mut child = cmd.spawn().map_err(|e| {
-            let msg = format!("cannot start `{}`: {e}", p.program);
-            match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    JobError::Fatal(msg)
-                }
-                _ => JobError::Failed(msg),
-            }
-        })?;
+        let mut child = spawn::spawn(cmd, death_signal)
+            .await
+            .map_err(|e| JobError::Failed(format!("cannot start `{}`: {e}", p.program)))?;
         let group = ProcessGroup(child.id());
+        if let Some(started) = child.id().and_then(host::Group::led_by) {
+            ctx.groups.started(started);
+        }
         let pumps = [
             child
                 .stdout
@@ -185,6 +220,34 @@ fn pump(
             }
         }
     })
+}
+
+/// Checks that `program` can be started, as the supervisor will look for it: a path (relative
+/// to `cwd`) or a name on `PATH` (the job's own, else the daemon's). Saying so here keeps "not
+/// found" a fatal error, rather than the supervisor's exit code.
+fn find_program(program: &str, path: Option<&OsStr>, cwd: Option<&str>) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = match cwd {
+            Some(dir) if !program.starts_with('/') => Path::new(dir).join(program),
+            _ => PathBuf::from(program),
+        };
+        return match executable(&path) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("not an executable file".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    let daemon_path = std::env::var_os("PATH");
+    let search = path.or(daemon_path.as_deref()).unwrap_or_default();
+    if std::env::split_paths(search).any(|dir| executable(&dir.join(program)).unwrap_or(false)) {
+        Ok(())
+    } else {
+        Err("not found on PATH".to_owned())
+    }
 }
 
 async fn drain(pumps: [Option<tokio::task::JoinHandle<()>>; 2]) {
