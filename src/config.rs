@@ -140,6 +140,9 @@ pub struct DatabaseSettings {
     /// Pool size on PostgreSQL. SQLite always uses one connection per process: it has one
     /// writer anyway, and a single connection keeps hand-offs free of lock waits.
     pub max_connections: u32,
+    /// How long connecting may take before a command fails, saying why.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -147,6 +150,7 @@ impl std::fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -248,6 +252,7 @@ impl Settings {
         let mut builder = Config::builder()
             .set_default("database.url", DEFAULT_DATABASE_URL)?
             .set_default("database.max_connections", 10)?
+            .set_default("database.connect_timeout", "5s")?
             .set_default("scheduler.max_concurrency", 16)?
             .set_default("scheduler.poll_interval", "50ms")?
             .set_default("scheduler.lease_ttl", "30s")?

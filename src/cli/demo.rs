@@ -107,7 +107,7 @@ impl Cmd {
         }
 
         // 2. The database and the pipelines.
-        let db = db::connect(&settings.database.url, settings.database.max_connections).await?;
+        let db = db::open(&settings.database).await?;
         db::migrate(&db).await?;
         let jobs_dir = PathBuf::from(&settings.pipelines.dir);
         let jobs_dir = if jobs_dir.is_dir() {

@@ -130,7 +130,7 @@ impl Ctx {
     /// Connects, and brings the schema up to date if it is behind (a fresh SQLite file).
     pub async fn db(&self) -> anyhow::Result<Db> {
         let url = &self.settings.database.url;
-        let db = db::connect(url, self.settings.database.max_connections)
+        let db = db::open(&self.settings.database)
             .await
             .with_context(|| format!("connecting to {}", crate::config::redact_url(url)))?;
         db::migrate(&db).await.context("applying migrations")?;

@@ -26,6 +26,9 @@ pub enum RepoError {
     Conflict(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database could not be reached or refused us; the reason in words.
+    #[error("{0}")]
+    Connect(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -42,7 +45,11 @@ impl RepoError {
 
     /// Whether the database could not be reached (see [`unreachable`]).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Db(e) if unreachable(e))
+        match self {
+            Self::Db(e) => unreachable(e),
+            Self::Connect(_) => true,
+            _ => false,
+        }
     }
 }
 
@@ -73,6 +80,20 @@ pub fn unreachable(e: &DbErr) -> bool {
     }
 }
 
+/// How long connecting may take when the caller has no setting (tests, benchmarks).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the database the settings name, failing within `connect_timeout` with the reason.
+pub async fn open(settings: &crate::config::DatabaseSettings) -> Result<Db> {
+    connect_sized(
+        &settings.url,
+        settings.max_connections,
+        1,
+        settings.connect_timeout,
+    )
+    .await
+}
+
 /// Opens the database named by `url`.
 ///
 /// SQLite gets WAL mode (readers never block the writer), `synchronous = NORMAL` (durable at
@@ -80,13 +101,23 @@ pub fn unreachable(e: &DbErr) -> bool {
 /// write lock, a large page cache, and one connection per pool (the scheduler's writes need
 /// no more: SQLite has one writer). PostgreSQL gets a pool of `max_connections`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
-    connect_sized(url, max_connections, 1).await
+    connect_sized(url, max_connections, 1, DEFAULT_CONNECT_TIMEOUT).await
 }
 
 /// Like [`connect`], with `sqlite_connections` connections on SQLite. The daemon gives jobs a
 /// pool of their own: their long reads (WAL lets readers run beside the writer) must not keep
 /// the scheduler waiting for its one connection.
-pub async fn connect_sized(url: &str, max_connections: u32, sqlite_connections: u32) -> Result<Db> {
+///
+/// A PostgreSQL server is first reached with one plain connection: the pool retries failed
+/// connections until its acquire timeout and then reports only that it timed out, where this
+/// says within `connect_timeout` what went wrong (refused, unknown host, bad password, no
+/// such database).
+pub async fn connect_sized(
+    url: &str,
+    max_connections: u32,
+    sqlite_connections: u32,
+    connect_timeout: Duration,
+) -> Result<Db> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
     if url.starts_with("sqlite:") {
@@ -110,13 +141,87 @@ pub async fn connect_sized(url: &str, max_connections: u32, sqlite_connections: 
                     .pragma("temp_store", "memory")
             });
     } else {
+        probe_postgres(url, connect_timeout).await?;
         options
             .max_connections(max_connections)
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30));
+            .connect_timeout(connect_timeout)
+            .acquire_timeout(Duration::from_secs(30).max(connect_timeout));
     }
     Ok(Database::connect(options).await?)
+}
+
+/// Opens and closes one connection to the PostgreSQL server at `url`, within `timeout`.
+async fn probe_postgres(url: &str, timeout: Duration) -> Result {
+    use sea_orm::sqlx::{Connection as _, postgres::PgConnectOptions, postgres::PgConnection};
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| RepoError::Connect(format!("bad PostgreSQL URL: {e}")))?;
+    let target = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+        Err(_) => Err(RepoError::Connect(format!(
+            "{target} did not answer within {}",
+            humantime::format_duration(timeout)
+        ))),
+        Ok(Err(e)) => Err(RepoError::Connect(connect_failure(&e, &options, &target))),
+        Ok(Ok(conn)) => {
+            // Closing politely only saves the server a log line; a failure changes nothing.
+            let _ = conn.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// Why connecting failed, in words (sqlx's own text is either terse or carries the server's
+/// source locations).
+fn connect_failure(
+    e: &sea_orm::sqlx::Error,
+    options: &sea_orm::sqlx::postgres::PgConnectOptions,
+    target: &str,
+) -> String {
+    use sea_orm::sqlx::Error;
+    match e {
+        Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                format!("connection refused: nothing listens on {target}")
+            }
+            std::io::ErrorKind::TimedOut => format!("connecting to {target} timed out"),
+            _ if io.to_string().contains("lookup") => {
+                format!("unknown host {}", options.get_host())
+            }
+            _ => format!("cannot reach {target}: {io}"),
+        },
+        Error::Tls(tls) => format!("TLS with {target} failed: {tls}"),
+        Error::Database(db) => {
+            let user = options.get_username();
+            let database = options.get_database().unwrap_or(user);
+            match db.code().as_deref() {
+                Some("28P01") => format!("password authentication failed for user {user}"),
+                Some("28000") => format!("the server refused user {user}: {}", db.message()),
+                Some("3D000") => format!("database {database} does not exist on {target}"),
+                Some("53300") => format!("{target} has too many connections"),
+                Some("57P03") => format!("{target} is starting up or shutting down"),
+                _ => format!("{target} refused the connection: {}", db.message()),
+            }
+        }
+        Error::Configuration(c) => format!("bad PostgreSQL URL: {c}"),
+        Error::Protocol(p) => format!(
+            "{target} does not answer like a PostgreSQL server: {}",
+            without_location(p)
+        ),
+        other => format!(
+            "cannot connect to {target}: {}",
+            without_location(&other.to_string())
+        ),
+    }
+}
+
+/// `message (sqlx_postgres::connection::tls:95)` → `message`: sqlx appends where in its
+/// source an error was raised, which means nothing to a user.
+fn without_location(message: &str) -> &str {
+    match message.trim_end().strip_suffix(')').and_then(|m| m.rsplit_once(" (")) {
+        Some((text, location)) if location.contains("::") => text,
+        _ => message,
+    }
 }
 
 /// A PostgreSQL array parameter of `values` (all of type `ty`, none NULL: the driver cannot
@@ -198,5 +303,19 @@ pub async fn wake_daemons(db: &Db) {
         let _ = db
             .execute_unprepared(&format!("NOTIFY {WAKE_CHANNEL}"))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_locations_are_cut_from_driver_messages() {
+        assert_eq!(
+            without_location("unexpected response from SSLRequest: 0x48 (sqlx_postgres::connection::tls:95)"),
+            "unexpected response from SSLRequest: 0x48"
+        );
+        assert_eq!(without_location("plain (not a location)"), "plain (not a location)");
     }
 }

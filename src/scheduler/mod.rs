@@ -209,7 +209,12 @@ pub async fn run(
         .build()
         .context("building the HTTP client")?;
     let jobs_db = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        crate::db::connect_sized(&settings.database.url, settings.database.max_connections, 4)
+        crate::db::connect_sized(
+            &settings.database.url,
+            settings.database.max_connections,
+            4,
+            settings.database.connect_timeout,
+        )
             .await
             .context("opening the jobs' database pool")?
     } else {

@@ -7,6 +7,7 @@
 mod chaos;
 mod cli;
 mod common;
+mod connect;
 mod console;
 mod daemon;
 mod ingest;
