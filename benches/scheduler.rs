@@ -169,6 +169,7 @@ async fn in_process(url: &str) -> serde_json::Value {
             async move {
                 let options = DaemonOptions {
                     worker_id: Some(format!("bench-{}-{d}", std::process::id())),
+                    serve_http: false,
                     ..DaemonOptions::default()
                 };
                 scheduler::run(&s, db, options, shutdown).await

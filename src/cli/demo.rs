@@ -154,6 +154,7 @@ impl Cmd {
             async move {
                 let options = DaemonOptions {
                     worker_id: Some(format!("demo-{}", std::process::id())),
+                    serve_http: false,
                     ..Default::default()
                 };
                 scheduler::run(&settings, db, options, shutdown).await

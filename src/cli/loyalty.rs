@@ -401,6 +401,7 @@ async fn wait_with_worker(ctx: &Ctx, db: &Db, run_id: i64) -> anyhow::Result<Run
         async move {
             let options = DaemonOptions {
                 worker_id: Some(format!("cli-{}", std::process::id())),
+                serve_http: false,
                 ..Default::default()
             };
             scheduler::run(&settings, db, options, shutdown).await

@@ -10,28 +10,41 @@ use std::{
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use sea_orm::{ConnectionTrait, Statement};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Shared, metrics::escape};
 
-/// Serves until `stop` is cancelled. A bind failure is logged, not fatal: the scheduler
-/// matters more than its metrics.
-pub(super) async fn serve(shared: Arc<Shared>, stop: CancellationToken) -> anyhow::Result<()> {
-    let addr = shared.all_settings.daemon.http_addr.clone();
+/// Takes `daemon.http_addr` (nothing for `off` or empty). A taken address is an error that
+/// names it: a second daemon on one host needs an address of its own.
+pub(super) async fn bind(addr: &str) -> anyhow::Result<Option<TcpListener>> {
     if addr.is_empty() || addr == "off" {
+        return Ok(None);
+    }
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(anyhow::anyhow!(
+            "daemon.http_addr {addr} is already in use (another daemon?); give this daemon \
+             another address (PATRON__DAEMON__HTTP_ADDR=127.0.0.1:9465) or set it to \"off\""
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot listen on daemon.http_addr {addr}: {e}")),
+    }
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` (if any) until `stop` is cancelled.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    listener: Option<TcpListener>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(listener) = listener else {
         stop.cancelled().await;
         return Ok(());
-    }
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            warn!(error = %e, addr, "cannot serve /healthz and /metrics; the daemon runs without them");
-            stop.cancelled().await;
-            return Ok(());
-        }
     };
-    info!(addr = %listener.local_addr().map_or(addr.clone(), |a| a.to_string()), "serving /healthz and /metrics");
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, "serving /healthz and /metrics");
+    }
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

@@ -152,6 +152,10 @@ impl Shared {
 pub struct DaemonOptions {
     pub worker_id: Option<String>,
     pub registry: Registry,
+    /// Whether to serve `daemon.http_addr`. A daemon that runs inside another command for
+    /// the length of one run (the demo, a campaign launch) does not: the address belongs to
+    /// the long-running daemons.
+    pub serve_http: bool,
 }
 
 impl Default for DaemonOptions {
@@ -159,6 +163,7 @@ impl Default for DaemonOptions {
         Self {
             worker_id: None,
             registry: Registry::builtin(),
+            serve_http: true,
         }
     }
 }
@@ -178,6 +183,13 @@ pub async fn run(
     options: DaemonOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Before anything is registered: a daemon that cannot have its address stops here, rather
+    // than run without /healthz while the probe answers for another daemon.
+    let listener = if options.serve_http {
+        http::bind(&settings.daemon.http_addr).await?
+    } else {
+        None
+    };
     crate::db::migrate(&db)
         .await
         .context("applying migrations")?;
@@ -292,7 +304,7 @@ pub async fn run(
     ));
     services.spawn(named(
         "http endpoint",
-        Box::pin(http::serve(shared.clone(), drained.clone())),
+        Box::pin(http::serve(shared.clone(), listener, drained.clone())),
     ));
     services.spawn(named(
         "dispatcher",

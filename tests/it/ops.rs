@@ -267,3 +267,34 @@ fn a_pool_limits_its_jobs_across_daemons() {
         assert_eq!(most, 2, "{backend:?}: the pool's two slots were both used");
     }
 }
+
+#[test]
+fn a_second_daemon_on_a_taken_address_exits_naming_it() {
+    let env = Env::new(Backend::Sqlite);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut first = env.daemon_with("first", &[("PATRON__DAEMON__HTTP_ADDR", &addr)]);
+    assert!(wait_until(Duration::from_secs(20), || {
+        get(port, "/healthz").is_some_and(|(code, _)| code == 200)
+    }));
+    let out = env
+        .command(&["daemon", "--worker-id", "second"])
+        .env("PATRON__DAEMON__HTTP_ADDR", &addr)
+        .output()
+        .expect("run the second daemon");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    assert!(error[0].contains(&addr) && error[0].contains("in use"), "{stderr}");
+    // The second daemon never registered; the first still answers for itself.
+    let workers = env.json(&["workers"]);
+    assert!(workers.as_array().unwrap().iter().all(|w| w["id"] != "second"));
+    assert!(first.alive());
+    let (_, health) = get(port, "/healthz").unwrap();
+    assert!(health.contains("\"worker_id\":\"first\""), "{health}");
+    // `off` serves nothing and runs.
+    let mut quiet = env.daemon_with("quiet", &[("PATRON__DAEMON__HTTP_ADDR", "off")]);
+    env.wait_worker("quiet", Duration::from_secs(20));
+    assert!(quiet.alive());
+}
