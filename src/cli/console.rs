@@ -31,6 +31,7 @@ impl Cmd {
             Options {
                 refresh: self.refresh,
                 log_file,
+                lease_ttl: ctx.settings.scheduler.lease_ttl,
             },
         )
         .await?;

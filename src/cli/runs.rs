@@ -377,11 +377,20 @@ impl CancelCmd {
 pub async fn workers(ctx: &Ctx) -> CliResult {
     let db = ctx.db().await?;
     let rows = repo::workers::list(&db).await?;
+    let now = crate::db::now();
+    let state = |w: &crate::db::entities::worker::Model| {
+        crate::pipeline::recovery::liveness(
+            w.state == crate::db::entities::WorkerState::Stopped,
+            w.heartbeat_at,
+            now,
+            ctx.settings.scheduler.lease_ttl,
+        )
+    };
     if ctx.json {
         let rows: Vec<_> = rows
             .iter()
             .map(|w| json!({
-                "id": w.id, "host": w.host, "pid": w.pid, "version": w.version, "state": w.state,
+                "id": w.id, "host": w.host, "pid": w.pid, "version": w.version, "state": state(w),
                 "started_at": w.started_at, "heartbeat_at": w.heartbeat_at, "stopped_at": w.stopped_at,
             }))
             .collect();
@@ -401,7 +410,7 @@ pub async fn workers(ctx: &Ctx) -> CliResult {
             w.id.clone(),
             w.host.clone(),
             w.pid.to_string(),
-            w.state.to_string(),
+            state(w).to_string(),
             format!("{} ago", output::duration(Some(w.heartbeat_at), None)),
             output::time(Some(w.started_at)),
         ]);

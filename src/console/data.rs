@@ -17,6 +17,7 @@ use crate::db::{
         runs::{RunDetail, RunFilter},
     },
 };
+use crate::pipeline::recovery::{Liveness, liveness};
 
 /// Runs fetched per refresh of the Runs view: the newest ones matching the SQL part of the
 /// filter. Thousands of runs stay fast because only this many are read.
@@ -255,7 +256,7 @@ pub struct WorkerRow {
     pub id: String,
     pub host: String,
     pub pid: i32,
-    pub state: WorkerState,
+    pub liveness: Liveness,
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
     /// `(run id, job)` of each attempt it runs now.
@@ -346,6 +347,7 @@ pub async fn load(
     specs: &SpecCache,
     request: &Request,
     now: DateTime<Utc>,
+    lease_ttl: std::time::Duration,
 ) -> Result<Snapshot, LoadFailure> {
     Ok(match request {
         Request::Pipelines => Snapshot::Pipelines(pipelines(db, specs).await?),
@@ -356,7 +358,7 @@ pub async fn load(
         Request::Logs { run_id, job, after } => {
             Snapshot::Logs(Box::new(logs(db, specs, *run_id, job, *after).await?))
         }
-        Request::Workers => Snapshot::Workers(workers(db).await?),
+        Request::Workers => Snapshot::Workers(workers(db, now, lease_ttl).await?),
         Request::Loyalty => Snapshot::Loyalty(Box::new(loyalty(db, now).await?)),
     })
 }
@@ -442,7 +444,12 @@ async fn logs(
     })
 }
 
-pub async fn workers(db: &Db) -> Result<Vec<WorkerRow>, RepoError> {
+/// Every daemon, with its liveness at `now` (stale after `lease_ttl` without a heartbeat).
+pub async fn workers(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease_ttl: std::time::Duration,
+) -> Result<Vec<WorkerRow>, RepoError> {
     let workers = repo::workers::list(db).await?;
     let mut running: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
     for r in repo::console::running_jobs(db).await? {
@@ -458,7 +465,12 @@ pub async fn workers(db: &Db) -> Result<Vec<WorkerRow>, RepoError> {
             id: w.id,
             host: w.host,
             pid: w.pid,
-            state: w.state,
+            liveness: liveness(
+                w.state == WorkerState::Stopped,
+                w.heartbeat_at,
+                now,
+                lease_ttl,
+            ),
             started_at: w.started_at,
             heartbeat_at: w.heartbeat_at,
         })

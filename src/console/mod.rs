@@ -48,6 +48,8 @@ pub struct Options {
     pub refresh: Duration,
     /// Where log output goes while the console owns the terminal.
     pub log_file: PathBuf,
+    /// `scheduler.lease_ttl`: a daemon silent for longer is shown as stale.
+    pub lease_ttl: Duration,
 }
 
 /// Fails with a one-line reason unless stdin and stdout are a terminal.
@@ -97,7 +99,7 @@ async fn event_loop(
         for effect in effects.drain(..) {
             match effect {
                 Effect::Quit => return Ok(()),
-                Effect::Load(request) => spawn_load(&db, &specs, &tx, request),
+                Effect::Load(request) => spawn_load(&db, &specs, &tx, request, options.lease_ttl),
                 Effect::Perform(action) => spawn_action(&db, &specs, &tx, action),
             }
         }
@@ -148,20 +150,24 @@ where
     });
 }
 
-fn spawn_load(db: &Db, specs: &SpecCache, tx: &UnboundedSender<Event>, request: Request) {
+fn spawn_load(
+    db: &Db,
+    specs: &SpecCache,
+    tx: &UnboundedSender<Event>,
+    request: Request,
+    lease_ttl: Duration,
+) {
     let (db, specs) = (db.clone(), specs.clone());
     spawn_guarded(tx, async move {
         let start = Instant::now();
-        let result =
-            match tokio::time::timeout(LOAD_TIMEOUT, data::load(&db, &specs, &request, Utc::now()))
-                .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(LoadFailure::Database(format!(
-                    "no answer within {} s",
-                    LOAD_TIMEOUT.as_secs()
-                ))),
-            };
+        let load = data::load(&db, &specs, &request, Utc::now(), lease_ttl);
+        let result = match tokio::time::timeout(LOAD_TIMEOUT, load).await {
+            Ok(result) => result,
+            Err(_) => Err(LoadFailure::Database(format!(
+                "no answer within {} s",
+                LOAD_TIMEOUT.as_secs()
+            ))),
+        };
         Event::Loaded {
             request,
             result,

@@ -19,9 +19,12 @@ use super::{
     event::{Effect, Event},
     views,
 };
-use crate::db::{
-    entities::{AttemptState, JobState, LogStream, RunState, Trigger, WorkerState},
-    repo::logs::LogEntry,
+use crate::{
+    db::{
+        entities::{AttemptState, JobState, LogStream, RunState, Trigger},
+        repo::logs::LogEntry,
+    },
+    pipeline::recovery::Liveness,
 };
 
 fn now() -> DateTime<Utc> {
@@ -170,7 +173,7 @@ fn workers() -> Vec<WorkerRow> {
             id: "w-eu-1".to_owned(),
             host: "sched-eu-1.internal".to_owned(),
             pid: 4242,
-            state: WorkerState::Running,
+            liveness: Liveness::Running,
             started_at: ago(86_400),
             heartbeat_at: ago(2),
             running: vec![
@@ -182,7 +185,7 @@ fn workers() -> Vec<WorkerRow> {
             id: "w-us-2".to_owned(),
             host: "sched-us-2.internal".to_owned(),
             pid: 77,
-            state: WorkerState::Running,
+            liveness: Liveness::Stale,
             started_at: ago(7_200),
             heartbeat_at: ago(300),
             running: Vec::new(),

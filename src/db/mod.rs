@@ -218,7 +218,11 @@ fn connect_failure(
 /// `message (sqlx_postgres::connection::tls:95)` → `message`: sqlx appends where in its
 /// source an error was raised, which means nothing to a user.
 fn without_location(message: &str) -> &str {
-    match message.trim_end().strip_suffix(')').and_then(|m| m.rsplit_once(" (")) {
+    match message
+        .trim_end()
+        .strip_suffix(')')
+        .and_then(|m| m.rsplit_once(" ("))
+    {
         Some((text, location)) if location.contains("::") => text,
         _ => message,
     }
@@ -313,9 +317,14 @@ mod tests {
     #[test]
     fn source_locations_are_cut_from_driver_messages() {
         assert_eq!(
-            without_location("unexpected response from SSLRequest: 0x48 (sqlx_postgres::connection::tls:95)"),
+            without_location(
+                "unexpected response from SSLRequest: 0x48 (sqlx_postgres::connection::tls:95)"
+            ),
             "unexpected response from SSLRequest: 0x48"
         );
-        assert_eq!(without_location("plain (not a location)"), "plain (not a location)");
+        assert_eq!(
+            without_location("plain (not a location)"),
+            "plain (not a location)"
+        );
     }
 }

@@ -33,7 +33,11 @@ pub fn holder_is_dead(
     if attempt.worker_id == worker_id {
         return true;
     }
-    match (&attempt.worker_host, attempt.worker_pid, attempt.worker_start) {
+    match (
+        &attempt.worker_host,
+        attempt.worker_pid,
+        attempt.worker_start,
+    ) {
         (Some(h), Some(pid), Some(start)) if h == host => !running(pid, start),
         _ => false,
     }
@@ -48,9 +52,60 @@ pub fn group_here(attempt: &HeldAttempt, host: &str) -> Option<(i32, Option<i64>
     }
 }
 
+/// Whether a daemon is alive, as its row and heartbeat show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    Running,
+    /// Registered as running, but silent for longer than a lease: probably dead (its jobs are
+    /// reaped once their leases expire, at once if a daemon starts on its host).
+    Stale,
+    Stopped,
+}
+
+impl std::fmt::Display for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Stale => "stale",
+            Self::Stopped => "stopped",
+        })
+    }
+}
+
+/// A daemon's liveness at `now`: stale once its last heartbeat is older than `lease_ttl`.
+pub fn liveness(
+    stopped: bool,
+    heartbeat_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    lease_ttl: std::time::Duration,
+) -> Liveness {
+    let lease = chrono::Duration::from_std(lease_ttl).unwrap_or(chrono::Duration::MAX);
+    if stopped {
+        Liveness::Stopped
+    } else if now - heartbeat_at > lease {
+        Liveness::Stale
+    } else {
+        Liveness::Running
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daemon_silent_for_longer_than_a_lease_is_stale() {
+        let now = chrono::Utc::now();
+        let lease = std::time::Duration::from_secs(30);
+        let ago = |s| now - chrono::Duration::seconds(s);
+        assert_eq!(liveness(false, ago(10), now, lease), Liveness::Running);
+        assert_eq!(liveness(false, ago(30), now, lease), Liveness::Running);
+        assert_eq!(liveness(false, ago(31), now, lease), Liveness::Stale);
+        assert_eq!(liveness(false, ago(540), now, lease), Liveness::Stale);
+        assert_eq!(liveness(true, ago(540), now, lease), Liveness::Stopped);
+        assert_eq!(Liveness::Stale.to_string(), "stale");
+    }
 
     fn held(worker_id: &str, worker_host: Option<&str>, pid: i32, start: i64) -> HeldAttempt {
         HeldAttempt {
@@ -73,18 +128,18 @@ mod tests {
         // Process 100 is gone.
         assert!(holder_is_dead(&a, "h-200", "h/boot/ns", |_, _| false));
         // Process 100 runs, started at 5000: alive.
-        assert!(!holder_is_dead(&a, "h-200", "h/boot/ns", |p, s| p == 100
-            && s == 5000));
+        assert!(!holder_is_dead(&a, "h-200", "h/boot/ns", |p, s| p == 100 && s == 5000));
         // Pid 100 was reused by a process started later: dead.
-        assert!(holder_is_dead(&a, "h-200", "h/boot/ns", |p, s| p == 100
-            && s == 6000));
+        assert!(holder_is_dead(&a, "h-200", "h/boot/ns", |p, s| p == 100 && s == 6000));
         assert_eq!(group_here(&a, "h/boot/ns"), Some((77, Some(9))));
     }
 
     #[test]
     fn other_hosts_and_unknown_daemons_wait_for_their_leases() {
         let elsewhere = held("k-100", Some("k/boot/ns"), 100, 5000);
-        assert!(!holder_is_dead(&elsewhere, "h-200", "h/boot/ns", |_, _| false));
+        assert!(!holder_is_dead(&elsewhere, "h-200", "h/boot/ns", |_, _| {
+            false
+        }));
         assert_eq!(group_here(&elsewhere, "h/boot/ns"), None);
         let old = HeldAttempt {
             worker_start: None,

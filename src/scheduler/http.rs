@@ -28,7 +28,9 @@ pub(super) async fn bind(addr: &str) -> anyhow::Result<Option<TcpListener>> {
             "daemon.http_addr {addr} is already in use (another daemon?); give this daemon \
              another address (PATRON__DAEMON__HTTP_ADDR=127.0.0.1:9465) or set it to \"off\""
         )),
-        Err(e) => Err(anyhow::anyhow!("cannot listen on daemon.http_addr {addr}: {e}")),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot listen on daemon.http_addr {addr}: {e}"
+        )),
     }
 }
 

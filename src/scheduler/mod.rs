@@ -227,8 +227,8 @@ pub async fn run(
             4,
             settings.database.connect_timeout,
         )
-            .await
-            .context("opening the jobs' database pool")?
+        .await
+        .context("opening the jobs' database pool")?
     } else {
         db.clone()
     };

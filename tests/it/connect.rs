@@ -15,7 +15,10 @@ fn fails_with(env: &Env, url: &str, extra: &[(&str, &str)], expect: &str) {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{url}: one line, said once: {stderr}");
     assert!(lines[0].starts_with("error: "), "{url}: {stderr}");
-    assert!(lines[0].contains(expect), "{url}: wanted `{expect}` in {stderr}");
+    assert!(
+        lines[0].contains(expect),
+        "{url}: wanted `{expect}` in {stderr}"
+    );
     assert!(!lines[0].contains("pool timed out"), "{stderr}");
     assert!(!lines[0].contains("::"), "no source locations: {stderr}");
 }

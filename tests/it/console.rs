@@ -17,6 +17,9 @@ use ratatui::{Terminal, backend::TestBackend};
 
 use crate::common::{BIN, Backend, Env, backends, wait_until};
 
+/// `scheduler.lease_ttl` for the console's loads (workers silent for longer are stale).
+const LEASE: Duration = Duration::from_secs(30);
+
 const PIPELINE: &str = r#"
 [pipeline]
 name = "console-it"
@@ -97,6 +100,7 @@ fn console_loads_and_acts_through_the_database() {
             &specs,
             &Request::Runs(RunQuery::parse(q)),
             Utc::now(),
+            LEASE,
         )) {
             Ok(Snapshot::Runs(s)) => s,
             other => panic!("{other:?}"),
@@ -117,8 +121,13 @@ fn console_loads_and_acts_through_the_database() {
         let daemon = env.daemon("console-it-w");
         let shown = env.wait_run(1, Duration::from_secs(60));
         assert_eq!(shown["state"], "succeeded", "{shown:#}");
-        let detail = match rt.block_on(data::load(&db, &specs, &Request::RunDetail(1), Utc::now()))
-        {
+        let detail = match rt.block_on(data::load(
+            &db,
+            &specs,
+            &Request::RunDetail(1),
+            Utc::now(),
+            LEASE,
+        )) {
             Ok(Snapshot::RunDetail(d)) => d,
             other => panic!("{other:?}"),
         };
@@ -136,7 +145,7 @@ fn console_loads_and_acts_through_the_database() {
             job: "first".to_owned(),
             after: 0,
         };
-        match rt.block_on(data::load(&db, &specs, &logs, Utc::now())) {
+        match rt.block_on(data::load(&db, &specs, &logs, Utc::now(), LEASE)) {
             Ok(Snapshot::Logs(chunk)) => {
                 assert!(
                     chunk.lines.iter().any(|l| l.line == "one line from first"),
@@ -152,7 +161,7 @@ fn console_loads_and_acts_through_the_database() {
             patron::console::app::App::new(Utc::now(), ratatui::layout::Rect::new(0, 0, 120, 30));
         for request in [Request::Pipelines, Request::Workers, Request::Loyalty] {
             let snapshot = rt
-                .block_on(data::load(&db, &specs, &request, Utc::now()))
+                .block_on(data::load(&db, &specs, &request, Utc::now(), LEASE))
                 .unwrap();
             app.update(patron::console::event::Event::Loaded {
                 request,
@@ -275,7 +284,13 @@ fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
         let err = rt.block_on(perform(&db, &specs, &launch)).unwrap_err();
         assert!(err.contains("already launched"), "{err}");
         // The Loyalty view lists it.
-        match rt.block_on(data::load(&db, &specs, &Request::Loyalty, Utc::now())) {
+        match rt.block_on(data::load(
+            &db,
+            &specs,
+            &Request::Loyalty,
+            Utc::now(),
+            LEASE,
+        )) {
             Ok(Snapshot::Loyalty(l)) => {
                 let Panel::Data(rows) = &l.campaigns else {
                     panic!("{:?}", l.campaigns);

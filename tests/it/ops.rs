@@ -286,10 +286,19 @@ fn a_second_daemon_on_a_taken_address_exits_naming_it() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(error.len(), 1, "{stderr}");
-    assert!(error[0].contains(&addr) && error[0].contains("in use"), "{stderr}");
+    assert!(
+        error[0].contains(&addr) && error[0].contains("in use"),
+        "{stderr}"
+    );
     // The second daemon never registered; the first still answers for itself.
     let workers = env.json(&["workers"]);
-    assert!(workers.as_array().unwrap().iter().all(|w| w["id"] != "second"));
+    assert!(
+        workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["id"] != "second")
+    );
     assert!(first.alive());
     let (_, health) = get(port, "/healthz").unwrap();
     assert!(health.contains("\"worker_id\":\"first\""), "{health}");

@@ -266,3 +266,29 @@ fn a_reaped_attempts_process_group_is_ended_before_the_retry() {
         );
     }
 }
+
+#[test]
+fn a_killed_daemon_is_listed_as_stale_once_its_lease_has_passed() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let daemon = env.daemon("gone");
+        env.wait_worker("gone", WAIT);
+        let state = |env: &Env| {
+            let workers = env.json(&["workers"]);
+            workers
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["id"] == "gone")
+                .map(|w| w["state"].as_str().unwrap_or_default().to_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(state(&env), "running");
+        daemon.kill9();
+        // Silent for longer than the lease (2 s in tests): stale, in JSON and in the table.
+        assert!(wait_until(WAIT, || state(&env) == "stale"), "{backend:?}");
+        let table = env.ok(&["workers"]);
+        let line = table.lines().find(|l| l.contains("gone")).unwrap();
+        assert!(line.contains("stale"), "{table}");
+    }
+}

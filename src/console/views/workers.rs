@@ -13,7 +13,7 @@ use crate::{
         data::WorkerRow,
         text,
     },
-    db::entities::WorkerState,
+    pipeline::recovery::Liveness,
 };
 
 const COLS: [Col; 7] = [
@@ -26,24 +26,20 @@ const COLS: [Col; 7] = [
     flex("RUNNING JOBS", 16),
 ];
 
-/// A running worker silent for longer than this is probably gone (the reaper will take its
-/// jobs back once their leases expire).
-const STALE_SECS: i64 = 60;
-
 fn row(w: &WorkerRow, now: chrono::DateTime<chrono::Utc>) -> Vec<Cell> {
-    let silent = (now - w.heartbeat_at).num_seconds();
-    let (state, state_style) = match w.state {
-        WorkerState::Running if silent > STALE_SECS => {
-            ("stale".to_owned(), Style::new().fg(Color::Red))
-        }
-        WorkerState::Running => ("running".to_owned(), Style::new().fg(Color::Green)),
-        WorkerState::Stopped => ("stopped".to_owned(), text::dim()),
+    // Stale: silent for longer than a lease (`scheduler.lease_ttl`), so probably gone; the
+    // reaper takes its jobs back once their leases expire.
+    let state_style = match w.liveness {
+        Liveness::Stale => Style::new().fg(Color::Red),
+        Liveness::Running => Style::new().fg(Color::Green),
+        Liveness::Stopped => text::dim(),
     };
-    let heartbeat_style = if w.state == WorkerState::Running && silent > STALE_SECS {
+    let heartbeat_style = if w.liveness == Liveness::Stale {
         Style::new().fg(Color::Red)
     } else {
         Style::new()
     };
+    let state = w.liveness.to_string();
     let running = if w.running.is_empty() {
         "-".to_owned()
     } else {

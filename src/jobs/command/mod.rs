@@ -78,8 +78,12 @@ impl Job for Command {
 
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
-        find_program(&p.program, p.env.get("PATH").map(OsStr::new), p.cwd.as_deref())
-            .map_err(|e| JobError::Fatal(format!("cannot start `{}`: {e}", p.program)))?;
+        find_program(
+            &p.program,
+            p.env.get("PATH").map(OsStr::new),
+            p.cwd.as_deref(),
+        )
+        .map_err(|e| JobError::Fatal(format!("cannot start `{}`: {e}", p.program)))?;
         let (mut cmd, death_signal) = match SUPERVISOR.get() {
             Some(supervisor) => {
                 let mut cmd = tokio::process::Command::new(supervisor);
@@ -227,9 +231,8 @@ fn pump(
 /// found" a fatal error, rather than the supervisor's exit code.
 fn find_program(program: &str, path: Option<&OsStr>, cwd: Option<&str>) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
-    let executable = |p: &Path| {
-        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
+    let executable =
+        |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if program.contains('/') {
         let path = match cwd {
             Some(dir) if !program.starts_with('/') => Path::new(dir).join(program),
