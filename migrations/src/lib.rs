@@ -17,6 +17,7 @@ mod m20261130_000009_claim_index;
 mod m20261201_000010_shards;
 mod m20261201_000011_run_state_index;
 mod m20261205_000012_attempt_processes;
+mod m20261205_000013_run_reruns;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_shards::Migration),
             Box::new(m20261201_000011_run_state_index::Migration),
             Box::new(m20261205_000012_attempt_processes::Migration),
+            Box::new(m20261205_000013_run_reruns::Migration),
         ]
     }
 }

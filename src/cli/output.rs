@@ -62,9 +62,26 @@ pub struct RunJson {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// From the first start to the last end (across reruns).
     pub duration_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jobs: Option<Vec<JobJson>>,
+    /// The first execution and each rerun (`runs show` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executions: Option<Vec<ExecutionJson>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExecutionJson {
+    /// 0 for the first execution, then the rerun's number.
+    pub number: i32,
+    /// `all`, `failed_only` or `from:JOB` for a rerun; null for the first.
+    pub scope: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    pub state: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,6 +123,7 @@ impl RunJson {
             finished_at: r.finished_at,
             duration_ms: ms_between(r.started_at, r.finished_at),
             jobs: None,
+            executions: None,
         }
     }
 
@@ -115,6 +133,20 @@ impl RunJson {
             pipeline: d.pipeline.clone(),
         });
         json.jobs = Some(d.jobs.iter().map(|(j, a)| JobJson::new(j, a)).collect());
+        json.executions = Some(
+            d.executions()
+                .into_iter()
+                .map(|e| ExecutionJson {
+                    number: e.number,
+                    duration_ms: ms_between(e.started_at, e.finished_at),
+                    scope: e.scope,
+                    requested_at: e.requested_at,
+                    started_at: e.started_at,
+                    finished_at: e.finished_at,
+                    state: e.state.to_string(),
+                })
+                .collect(),
+        );
         json
     }
 }
@@ -166,6 +198,30 @@ pub fn print_run_detail(d: &RunDetail) {
     if !params.is_empty() {
         let list: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("params {}", list.join(" "));
+    }
+    if r.reruns > 0 {
+        let mut t = table(&[
+            "execution",
+            "requested",
+            "started",
+            "finished",
+            "duration",
+            "state",
+        ]);
+        for e in d.executions() {
+            t.add_row(vec![
+                match &e.scope {
+                    None => "first".to_owned(),
+                    Some(scope) => format!("rerun {} ({})", e.number, scope.replace('_', " ")),
+                },
+                time(Some(e.requested_at)),
+                time(e.started_at),
+                time(e.finished_at),
+                duration(e.started_at, e.finished_at),
+                e.state.to_string(),
+            ]);
+        }
+        println!("{t}");
     }
     let mut t = table(&["job", "kind", "state", "attempts", "duration", "error"]);
     for (job, attempts) in &d.jobs {

@@ -381,3 +381,46 @@ fn logs_follow_streams_until_the_run_ends() {
     }
     assert!(out.trim_end().ends_with("succeeded"), "{out}");
 }
+
+#[test]
+fn a_rerun_keeps_the_runs_first_start_and_shows_each_execution() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        env.write("broken", "");
+        let pipeline = header("hist", "")
+            + &sh_job("slow", &[], "sleep 1", "")
+            + &sh_job("flaky", &["slow"], "if [ -f broken ]; then exit 1; fi", "");
+        env.apply("hist.toml", &pipeline);
+        let _daemon = env.daemon("w1");
+        let out = env.run(&["trigger", "hist", "--wait", "--json"]);
+        let run = serde_json::from_slice::<Value>(&out.stdout).unwrap()["run_id"]
+            .as_i64()
+            .unwrap();
+        let first = env.show(run);
+        assert_eq!(first["state"], "failed");
+        assert!(first["duration_ms"].as_i64().unwrap() >= 1000, "{first:#}");
+
+        std::fs::remove_file(env.path("broken")).unwrap();
+        env.ok(&["rerun", &run.to_string(), "--failed-only"]);
+        let shown = env.wait_run(run, WAIT);
+        assert_eq!(shown["state"], "succeeded");
+        // The run keeps its first start, so its duration spans both executions.
+        assert_eq!(shown["started_at"], first["started_at"], "{shown:#}");
+        assert!(shown["duration_ms"].as_i64().unwrap() >= 1000, "{shown:#}");
+        let executions = shown["executions"].as_array().unwrap();
+        assert_eq!(executions.len(), 2, "{shown:#}");
+        assert_eq!(executions[0]["number"], 0);
+        assert_eq!(executions[0]["state"], "failed");
+        assert_eq!(executions[0]["started_at"], first["started_at"]);
+        assert_eq!(executions[0]["finished_at"], first["finished_at"]);
+        assert!(executions[0]["duration_ms"].as_i64().unwrap() >= 1000);
+        assert_eq!(executions[1]["number"], 1);
+        assert_eq!(executions[1]["scope"], "failed_only");
+        assert_eq!(executions[1]["state"], "succeeded");
+        assert_eq!(executions[1]["finished_at"], shown["finished_at"]);
+        assert!(executions[1]["started_at"].as_str() >= first["finished_at"].as_str());
+        let text = env.ok(&["runs", "show", &run.to_string()]);
+        assert!(text.contains("rerun 1 (failed only)"), "{text}");
+        assert!(text.contains("first"), "{text}");
+    }
+}

@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod pipeline_version;
 pub mod quarantine;
 pub mod run;
+pub mod run_rerun;
 pub mod sea_orm_active_enums;
 pub mod worker;
 

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     db::{
         Db, RepoError, Result, begin_write,
-        entities::{JobState, RunState, Trigger, attempt, job_run, pipeline, run},
+        entities::{JobState, RunState, Trigger, attempt, job_run, pipeline, run, run_rerun},
         has_row_locks, now,
     },
     pipeline::progress,
@@ -160,15 +160,28 @@ pub async fn start_queued(db: &Db, specs: &SpecCache) -> Result<Vec<i64>> {
             .into_iter()
             .take(limit.saturating_sub(running) as usize)
         {
+            // A rerun keeps the run's first start (its own start goes on its rerun row).
             let updated = run::Entity::update_many()
                 .col_expr(run::Column::State, Expr::value(RunState::Running))
-                .col_expr(run::Column::StartedAt, Expr::value(t))
+                .col_expr(
+                    run::Column::StartedAt,
+                    Expr::col(run::Column::StartedAt).if_null(t),
+                )
                 .filter(run::Column::Id.eq(run_id))
                 .filter(run::Column::State.eq(RunState::Queued))
                 .exec(&txn)
                 .await?;
             if updated.rows_affected == 1 {
                 let run = lock_run(&txn, run_id).await?;
+                if run.reruns > 0 {
+                    run_rerun::Entity::update_many()
+                        .col_expr(run_rerun::Column::StartedAt, Expr::value(t))
+                        .filter(run_rerun::Column::RunId.eq(run_id))
+                        .filter(run_rerun::Column::Number.eq(run.reruns))
+                        .filter(run_rerun::Column::StartedAt.is_null())
+                        .exec(&txn)
+                        .await?;
+                }
                 progress_after(&txn, specs, &run, &[], &[]).await?;
                 started.push(run_id);
             }
@@ -480,11 +493,57 @@ pub struct RunDetail {
     pub pipeline: String,
     pub spec: std::sync::Arc<CompiledSpec>,
     pub jobs: Vec<(job_run::Model, Vec<attempt::Model>)>,
+    /// Its reruns, oldest first.
+    pub reruns: Vec<run_rerun::Model>,
+}
+
+/// One execution of a run: the first, or a rerun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// 0 for the first execution, then the rerun's number.
+    pub number: i32,
+    /// What the rerun reran (`all`, `failed_only`, `from:JOB`); none for the first.
+    pub scope: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub state: RunState,
 }
 
 impl RunDetail {
     pub fn params(&self) -> BTreeMap<String, String> {
         serde_json::from_str(&self.run.params).unwrap_or_default()
+    }
+
+    /// The first execution and each rerun, with their own times and outcomes. Each rerun row
+    /// holds how the execution before it ended; the last one's end is the run's.
+    pub fn executions(&self) -> Vec<Execution> {
+        let mut out = Vec::with_capacity(self.reruns.len() + 1);
+        let mut current = Execution {
+            number: 0,
+            scope: None,
+            requested_at: self.run.created_at,
+            started_at: self.run.started_at,
+            finished_at: None,
+            state: self.run.state,
+        };
+        for rerun in &self.reruns {
+            current.finished_at = rerun.previous_finished_at;
+            current.state = rerun.previous_state;
+            out.push(current);
+            current = Execution {
+                number: rerun.number,
+                scope: Some(rerun.scope.clone()),
+                requested_at: rerun.requested_at,
+                started_at: rerun.started_at,
+                finished_at: None,
+                state: self.run.state,
+            };
+        }
+        current.finished_at = self.run.finished_at;
+        current.state = self.run.state;
+        out.push(current);
+        out
     }
 }
 
@@ -527,11 +586,17 @@ pub async fn show(db: &Db, specs: &SpecCache, run_id: i64) -> Result<RunDetail> 
             (j, a)
         })
         .collect();
+    let reruns = run_rerun::Entity::find()
+        .filter(run_rerun::Column::RunId.eq(run_id))
+        .order_by_asc(run_rerun::Column::Number)
+        .all(db)
+        .await?;
     Ok(RunDetail {
         run,
         pipeline: pipeline.name,
         spec,
         jobs,
+        reruns,
     })
 }
 
@@ -583,6 +648,16 @@ pub enum RerunScope {
     FailedOnly,
     /// This job and everything downstream of it.
     From(String),
+}
+
+impl std::fmt::Display for RerunScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::FailedOnly => f.write_str("failed_only"),
+            Self::From(job) => write!(f, "from:{job}"),
+        }
+    }
 }
 
 /// Resets the chosen jobs to `waiting` and queues the run again; returns the reset job names.
@@ -663,6 +738,18 @@ pub async fn rerun(
     }
     let (ids, states, pending) = load_states(&txn, &compiled, run_id).await?;
     store_pending(&txn, &compiled, &ids, &states, &pending).await?;
+    run_rerun::Entity::insert(run_rerun::ActiveModel {
+        run_id: Set(run_id),
+        number: Set(run.reruns + 1),
+        scope: Set(scope.to_string()),
+        requested_at: Set(now()),
+        started_at: Set(None),
+        previous_state: Set(run.state),
+        previous_finished_at: Set(run.finished_at),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?;
     run::Entity::update_many()
         .col_expr(run::Column::State, Expr::value(RunState::Queued))
         .col_expr(run::Column::CancelRequested, Expr::value(false))
