@@ -3,7 +3,9 @@
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
-use config::{Config, ConfigError, Environment, File, FileFormat, Map, Source as _, Value, ValueKind};
+use config::{
+    Config, ConfigError, Environment, File, FileFormat, Map, Source as _, Value, ValueKind,
+};
 use serde::Deserialize;
 
 /// The SQLite database used when nothing else is configured.
@@ -719,7 +721,10 @@ mod tests {
         let (_dir, o) = file("[scheduler]\nmax_concurrency = 4\nbogus_key = 1\n");
         let path = o.config_file.clone().unwrap();
         let err = load_err(&o, &[]);
-        assert_eq!(err, format!("unknown setting `scheduler.bogus_key` in {path}"));
+        assert_eq!(
+            err,
+            format!("unknown setting `scheduler.bogus_key` in {path}")
+        );
         let (_dir, o) = file("[scheduler]\nmax_concurency = 4\n");
         let err = load_err(&o, &[]);
         assert!(
@@ -740,10 +745,14 @@ mod tests {
             "unknown setting `scheduler.bogus_key` from environment variable PATRON__SCHEDULER__BOGUS_KEY"
         );
         // A whole unknown section.
-        let err = load_err(&Overrides::default(), &[("PATRON__SHCEDULER__LEASE_TTL", "1s")]);
+        let err = load_err(
+            &Overrides::default(),
+            &[("PATRON__SHCEDULER__LEASE_TTL", "1s")],
+        );
         assert!(
-            err.contains("unknown setting `shceduler` from environment variable PATRON__SHCEDULER__LEASE_TTL")
-                && err.contains("did you mean `scheduler`"),
+            err.contains(
+                "unknown setting `shceduler` from environment variable PATRON__SHCEDULER__LEASE_TTL"
+            ) && err.contains("did you mean `scheduler`"),
             "{err}"
         );
     }
@@ -791,7 +800,9 @@ mod tests {
             let var = format!("PATRON__{}__NO_SUCH_KEY", section.to_uppercase());
             let err = load_err(&Overrides::default(), &[(var.as_str(), "1")]);
             assert!(
-                err.contains(&format!("`{section}.no_such_key` from environment variable {var}")),
+                err.contains(&format!(
+                    "`{section}.no_such_key` from environment variable {var}"
+                )),
                 "{err}"
             );
         }

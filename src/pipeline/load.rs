@@ -542,7 +542,10 @@ fn read_tables(
         match Spanned::<T>::deserialize(ValueDeserializer::from(table)) {
             Ok(t) => Some(t),
             Err(e) => {
-                problem(e.span().unwrap_or(span), format!("{what}: {}", e.message().trim()));
+                problem(
+                    e.span().unwrap_or(span),
+                    format!("{what}: {}", e.message().trim()),
+                );
                 None
             }
         }
@@ -950,9 +953,7 @@ timeout = "10m"
 
     #[test]
     fn a_misspelt_table_header_names_itself() {
-        let p = problems(
-            "[pipline]\nname = \"p\"\n\n[[jobs]]\nname = \"a\"\nkind = \"noop\"\n",
-        );
+        let p = problems("[pipline]\nname = \"p\"\n\n[[jobs]]\nname = \"a\"\nkind = \"noop\"\n");
         assert_eq!(
             p,
             [
@@ -982,9 +983,18 @@ timeout = "10m"
              [[job]]\nname = \"c\"\nkind = \"noop\"\nafter = [\"b\", \"ghost\"]\n",
         );
         assert_eq!(p.len(), 4, "{p:?}");
-        assert!(p[0].starts_with("p.toml:3: [pipeline]: invalid type"), "{p:?}");
-        assert!(p[1].starts_with("p.toml:7: [[job]] `a`: invalid type"), "{p:?}");
-        assert!(p[2].starts_with("p.toml:12: [[job]] `b`: invalid type"), "{p:?}");
+        assert!(
+            p[0].starts_with("p.toml:3: [pipeline]: invalid type"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("p.toml:7: [[job]] `a`: invalid type"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("p.toml:12: [[job]] `b`: invalid type"),
+            "{p:?}"
+        );
         assert_eq!(p[3], "p.toml:16: job `c` runs after unknown job `ghost`");
     }
 
