@@ -41,6 +41,11 @@ pub trait KindCatalog {
     fn shardable(&self, _kind: &str) -> bool {
         false
     }
+
+    /// Which run params jobs of `kind` read themselves (see [`super::params`]).
+    fn run_params(&self, _kind: &str) -> super::RunParamUse {
+        super::RunParamUse::Reads(&[])
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
