@@ -82,10 +82,11 @@ pub fn describe_error(error: &reqwest::Error) -> String {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             io_kind.get_or_insert(io.kind());
             // An io::Error's `source()` skips the error it wraps; TLS errors travel there.
-            if let Some(inner) = io.get_ref() {
-                if let Some(t) = inner.downcast_ref::<rustls::Error>() {
-                    tls.get_or_insert(t.to_string());
-                }
+            if let Some(t) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                tls.get_or_insert(t.to_string());
             }
         }
         if let Some(t) = cause.downcast_ref::<rustls::Error>() {

@@ -1007,14 +1007,12 @@ timeout = "10m"
     fn the_key_lists_match_the_raw_tables() {
         // Every listed key is read (none is refused by serde as unknown), and a file using
         // them all is valid.
-        let source = format!(
-            "[pipeline]\nname = \"p\"\ndescription = \"d\"\nschedule = \"0 0 * * *\"\ntimezone = \"UTC\"\ncatchup = true\nmax_active_runs = 2\nsla = \"1h\"\n\
-             [[job]]\nname = \"a\"\nkind = \"noop\"\nparams = {{}}\nafter = []\nretries = 1\nretry_backoff = \"1s\"\ntimeout = \"1m\"\npool = \"x\"\nshards = 2\n"
-        );
+        let source = "[pipeline]\nname = \"p\"\ndescription = \"d\"\nschedule = \"0 0 * * *\"\ntimezone = \"UTC\"\ncatchup = true\nmax_active_runs = 2\nsla = \"1h\"\n\
+             [[job]]\nname = \"a\"\nkind = \"noop\"\nparams = {}\nafter = []\nretries = 1\nretry_backoff = \"1s\"\ntimeout = \"1m\"\npool = \"x\"\nshards = 2\n";
         for key in PIPELINE_KEYS.iter().chain(JOB_KEYS) {
             assert!(source.contains(&format!("\n{key} = ")), "{key}");
         }
-        parse_source("p.toml", &source, &TestKinds).unwrap();
+        parse_source("p.toml", source, &TestKinds).unwrap();
     }
 
     #[test]
