@@ -3,7 +3,9 @@
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
-use config::{Config, Environment, File, FileFormat};
+use config::{
+    Config, ConfigError, Environment, File, FileFormat, Map, Source as _, Value, ValueKind,
+};
 use serde::Deserialize;
 
 /// The SQLite database used when nothing else is configured.
@@ -12,6 +14,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://patron.db?mode=rwc";
 pub const DEFAULT_CONFIG_FILE: &str = "patron.toml";
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub database: DatabaseSettings,
     pub scheduler: SchedulerSettings,
@@ -120,6 +123,7 @@ impl LoyaltySettings {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SentimentSettings {
     /// Extra lexicon files (tab-separated `token<TAB>valence`, like VADER's) that extend or
     /// override the built-in English and Chinese lexicons, in order.
@@ -127,6 +131,7 @@ pub struct SentimentSettings {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     /// Folder that relative `path`s of `ingest` jobs are read from.
     pub inbox: String,
@@ -135,6 +140,7 @@ pub struct IngestSettings {
 }
 
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
     /// Pool size on PostgreSQL. SQLite always uses one connection per process: it has one
@@ -170,6 +176,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SchedulerSettings {
     /// Jobs this daemon runs at once.
     pub max_concurrency: usize,
@@ -202,6 +209,7 @@ pub struct SchedulerSettings {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DaemonSettings {
     /// Worker id; defaults to `HOST-PID`.
     pub worker_id: Option<String>,
@@ -209,12 +217,14 @@ pub struct DaemonSettings {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipelineSettings {
     /// Folder of pipeline files that `patron demo` and `pipelines apply` (without paths) read.
     pub dir: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// A tracing `EnvFilter` directive; `RUST_LOG` wins when set.
     pub level: String,
@@ -228,6 +238,9 @@ pub enum SettingsError {
     Config(#[from] config::ConfigError),
     #[error("invalid setting {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// Keys no setting reads (typos), each named with where it was written.
+    #[error("{}", .0.join("; "))]
+    Unknown(Vec<String>),
 }
 
 /// Values given on the command line; they win over every other source.
@@ -249,6 +262,7 @@ impl Settings {
         overrides: &Overrides,
         env: Option<HashMap<String, String>>,
     ) -> Result<Self, SettingsError> {
+        let env_for_messages = env.clone();
         let mut builder = Config::builder()
             .set_default("database.url", DEFAULT_DATABASE_URL)?
             .set_default("database.max_connections", 10)?
@@ -290,7 +304,15 @@ impl Settings {
         if let Some(url) = &overrides.database_url {
             builder = builder.set_override("database.url", url.as_str())?;
         }
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let tree = builder.build()?.collect()?;
+        let origins = Origins {
+            file: overrides
+                .config_file
+                .as_deref()
+                .unwrap_or(DEFAULT_CONFIG_FILE),
+            env: env_for_messages.as_ref(),
+        };
+        let settings = deserialize_naming_unknown_keys(tree, &origins)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -343,6 +365,184 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Where settings came from, to say where an unknown key was written.
+struct Origins<'a> {
+    /// The settings file as the user named it (or the default name).
+    file: &'a str,
+    /// The variables given instead of the process environment (tests).
+    env: Option<&'a HashMap<String, String>>,
+}
+
+/// Deserializes the merged settings; every key no setting reads is collected (not just the
+/// first) and reported with the file or the environment variable it came from. Sections that
+/// are maps by design (`[pools]`) take any key.
+fn deserialize_naming_unknown_keys(
+    mut tree: Map<String, Value>,
+    origins: &Origins,
+) -> Result<Settings, SettingsError> {
+    let mut unknown: Vec<String> = Vec::new();
+    // Each pass finds the first unknown key left; a file has few, but stop at some point.
+    for _ in 0..100 {
+        let error = match Value::new(None, ValueKind::Table(tree.clone())).try_deserialize() {
+            Ok(settings) if unknown.is_empty() => return Ok(settings),
+            Ok(_) => return Err(SettingsError::Unknown(unknown)),
+            Err(e) => e,
+        };
+        let Some((path, expected)) = unknown_field(&error) else {
+            if unknown.is_empty() {
+                return Err(error.into());
+            }
+            unknown.push(error.to_string());
+            return Err(SettingsError::Unknown(unknown));
+        };
+        let Some(value) = remove_path(&mut tree, &path) else {
+            return Err(error.into());
+        };
+        let key = display_path(&path);
+        let last = match path.last() {
+            Some(Segment::Key(k)) => k.as_str(),
+            _ => "",
+        };
+        let hint = crate::suggest::did_you_mean(last, &expected);
+        unknown.push(format!(
+            "unknown setting `{key}` {}{hint}",
+            origin_of(&value, &path, origins)
+        ));
+    }
+    Err(SettingsError::Unknown(unknown))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// The path of the key serde refused as an unknown field, and the fields it expected there.
+fn unknown_field(error: &ConfigError) -> Option<(Vec<Segment>, Vec<String>)> {
+    let (message, at) = match error {
+        ConfigError::At { error, key, .. } => match error.as_ref() {
+            ConfigError::Message(m) => (m, key.as_deref().unwrap_or("")),
+            _ => return None,
+        },
+        ConfigError::Message(m) => (m, ""),
+        _ => return None,
+    };
+    // serde's wording: unknown field `x`, expected one of `a`, `b` (or "expected `a`").
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, expected) = rest.split_once('`')?;
+    let expected: Vec<String> = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    let mut path = parse_path(at)?;
+    path.push(Segment::Key(field.to_owned()));
+    Some((path, expected))
+}
+
+/// `loyalty.tiers[0]` → [loyalty, tiers, 0].
+fn parse_path(text: &str) -> Option<Vec<Segment>> {
+    let mut out = Vec::new();
+    for part in text.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        let key = pieces.next().unwrap_or_default();
+        if !key.is_empty() {
+            out.push(Segment::Key(key.to_owned()));
+        }
+        for index in pieces {
+            out.push(Segment::Index(index.strip_suffix(']')?.parse().ok()?));
+        }
+    }
+    Some(out)
+}
+
+fn display_path(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Takes the value at `path` out of the tree.
+fn remove_path(tree: &mut Map<String, Value>, path: &[Segment]) -> Option<Value> {
+    let (Segment::Key(first), rest) = path.split_first()? else {
+        return None;
+    };
+    if rest.is_empty() {
+        return tree.remove(first);
+    }
+    let mut current = tree.get_mut(first)?;
+    for (i, segment) in rest.iter().enumerate() {
+        let last = i + 1 == rest.len();
+        match (segment, &mut current.kind) {
+            (Segment::Key(k), ValueKind::Table(t)) if last => return t.remove(k),
+            (Segment::Key(k), ValueKind::Table(t)) => current = t.get_mut(k)?,
+            (Segment::Index(n), ValueKind::Array(a)) if !last => current = a.get_mut(*n)?,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// `in FILE` or `from environment variable PATRON__…`.
+fn origin_of(value: &Value, path: &[Segment], origins: &Origins) -> String {
+    match first_origin(value) {
+        Some("the environment") => {
+            let wanted = format!(
+                "patron__{}",
+                path.iter()
+                    .map(|s| match s {
+                        Segment::Key(k) => k.clone(),
+                        Segment::Index(i) => i.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("__")
+            );
+            let names: Vec<String> = match origins.env {
+                Some(map) => map.keys().cloned().collect(),
+                None => std::env::vars_os()
+                    .filter_map(|(k, _)| k.into_string().ok())
+                    .collect(),
+            };
+            let mut matching: Vec<String> = names
+                .into_iter()
+                .filter(|n| {
+                    let n = n.to_lowercase();
+                    n == wanted || n.starts_with(&format!("{wanted}__"))
+                })
+                .collect();
+            matching.sort();
+            if matching.is_empty() {
+                format!("from environment variable {}", wanted.to_uppercase())
+            } else {
+                format!("from environment variable {}", matching.join(", "))
+            }
+        }
+        Some(_) => format!("in {}", origins.file),
+        None => "in the settings".to_owned(),
+    }
+}
+
+/// The origin of a value, or of the first value inside it that has one.
+fn first_origin(value: &Value) -> Option<&str> {
+    value.origin().or_else(|| match &value.kind {
+        ValueKind::Table(t) => t.values().find_map(first_origin),
+        ValueKind::Array(a) => a.iter().find_map(first_origin),
+        _ => None,
+    })
 }
 
 /// The commented file `patron init` writes.
@@ -501,6 +701,116 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, Overrides) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("patron.toml");
+        std::fs::write(&path, text).unwrap();
+        let o = Overrides {
+            config_file: Some(path.display().to_string()),
+            database_url: None,
+        };
+        (dir, o)
+    }
+
+    fn load_err(o: &Overrides, vars: &[(&str, &str)]) -> String {
+        match Settings::load_with_env(o, env(vars)) {
+            Ok(_) => panic!("settings with unknown keys loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named_with_the_file() {
+        let (_dir, o) = file("[scheduler]\nmax_concurrency = 4\nbogus_key = 1\n");
+        let path = o.config_file.clone().unwrap();
+        let err = load_err(&o, &[]);
+        assert_eq!(
+            err,
+            format!("unknown setting `scheduler.bogus_key` in {path}")
+        );
+        let (_dir, o) = file("[scheduler]\nmax_concurency = 4\n");
+        let err = load_err(&o, &[]);
+        assert!(
+            err.contains("`scheduler.max_concurency`")
+                && err.contains("(did you mean `max_concurrency`?)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_environment_is_named_with_its_variable() {
+        let err = load_err(
+            &Overrides::default(),
+            &[("PATRON__SCHEDULER__BOGUS_KEY", "1")],
+        );
+        assert_eq!(
+            err,
+            "unknown setting `scheduler.bogus_key` from environment variable PATRON__SCHEDULER__BOGUS_KEY"
+        );
+        // A whole unknown section.
+        let err = load_err(
+            &Overrides::default(),
+            &[("PATRON__SHCEDULER__LEASE_TTL", "1s")],
+        );
+        assert!(
+            err.contains(
+                "unknown setting `shceduler` from environment variable PATRON__SHCEDULER__LEASE_TTL"
+            ) && err.contains("did you mean `scheduler`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_at_once() {
+        let (_dir, o) = file(
+            "[shceduler]\nlease_ttl = \"3s\"\n[database]\nurll = \"x\"\n[[loyalty.tiers]]\nname = \"gold\"\nthreshold = 1\nmultiplier = 1.5\ncolour = \"gold\"\n",
+        );
+        let err = load_err(&o, &[("PATRON__LOG__LEVLE", "debug")]);
+        for key in [
+            "`shceduler`",
+            "`database.urll`",
+            "`loyalty.tiers[0].colour`",
+            "`log.levle` from environment variable PATRON__LOG__LEVLE",
+        ] {
+            assert!(err.contains(key), "{key} missing from: {err}");
+        }
+        assert_eq!(err.matches("unknown setting").count(), 4, "{err}");
+    }
+
+    #[test]
+    fn pools_take_any_name() {
+        let (_dir, o) = file("[pools]\nwarehouse = 2\n");
+        let s = Settings::load_with_env(&o, env(&[("PATRON__POOLS__GPU", "1")])).unwrap();
+        assert_eq!(s.pools.get("warehouse"), Some(&2));
+        assert_eq!(s.pools.get("gpu"), Some(&1));
+    }
+
+    #[test]
+    fn every_section_refuses_unknown_keys() {
+        let template = Config::builder()
+            .add_source(File::from_str(TEMPLATE, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .collect()
+            .unwrap();
+        let mut sections: Vec<String> = template.keys().cloned().collect();
+        sections.extend(["loyalty".to_owned(), "notify".to_owned()]);
+        sections.sort();
+        sections.dedup();
+        sections.retain(|s| s != "pools");
+        assert!(sections.len() >= 9, "{sections:?}");
+        for section in sections {
+            let var = format!("PATRON__{}__NO_SUCH_KEY", section.to_uppercase());
+            let err = load_err(&Overrides::default(), &[(var.as_str(), "1")]);
+            assert!(
+                err.contains(&format!(
+                    "`{section}.no_such_key` from environment variable {var}"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -12,3 +12,4 @@ pub mod jobs;
 pub mod loyalty;
 pub mod pipeline;
 pub mod scheduler;
+pub mod suggest;

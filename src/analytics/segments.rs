@@ -874,14 +874,37 @@ fn label_segments(segments: &[SegmentSummary]) -> Vec<String> {
     dedupe(labels)
 }
 
+/// How a segment differs from the one holding its archetype's plain label, per dimension
+/// (R, F, M, T): (above, below).
+const QUALIFIERS: [(&str, &str); 4] = [
+    ("more recent", "less recent"),
+    ("more frequent", "less frequent"),
+    ("higher spend", "lower spend"),
+    ("longer tenure", "newer"),
+];
+
+/// The plain labels a segment model gives, one per archetype.
+pub fn plain_labels() -> Vec<&'static str> {
+    ARCHETYPES.iter().map(|(name, _)| *name).collect()
+}
+
+/// Whether a segment model can give `label`: an archetype's name, alone or with a qualifier
+/// ("loyal (lower spend)"), either possibly followed by a number for repeats ("loyal 2").
+pub fn is_label(label: &str) -> bool {
+    let base = match label.rsplit_once(' ') {
+        Some((rest, n)) if n.parse::<u32>().is_ok_and(|n| n >= 2) => rest,
+        _ => label,
+    };
+    let (name, qualifier) = match base.strip_suffix(')').and_then(|b| b.split_once(" (")) {
+        Some((name, q)) => (name, Some(q)),
+        None => (base, None),
+    };
+    ARCHETYPES.iter().any(|(n, _)| *n == name)
+        && qualifier.is_none_or(|q| QUALIFIERS.iter().any(|(a, b)| *a == q || *b == q))
+}
+
 /// The dimension on which `p` differs most from `reference`, in words.
 fn qualifier(p: &[f64; 4], reference: &[f64; 4]) -> &'static str {
-    const WORDS: [(&str, &str); 4] = [
-        ("more recent", "less recent"),
-        ("more frequent", "less frequent"),
-        ("higher spend", "lower spend"),
-        ("longer tenure", "newer"),
-    ];
     let d = (0..4)
         .max_by(|&a, &b| {
             (p[a] - reference[a])
@@ -890,9 +913,9 @@ fn qualifier(p: &[f64; 4], reference: &[f64; 4]) -> &'static str {
         })
         .unwrap_or(0);
     if p[d] >= reference[d] {
-        WORDS[d].0
+        QUALIFIERS[d].0
     } else {
-        WORDS[d].1
+        QUALIFIERS[d].1
     }
 }
 
@@ -1425,5 +1448,54 @@ mod tests {
             ),
             Err(SegmentError::Degenerate(_))
         ));
+    }
+
+    #[test]
+    fn every_label_the_labeller_gives_is_known_and_others_are_not() {
+        assert_eq!(plain_labels().len(), 8);
+        for label in [
+            "champions",
+            "at risk",
+            "loyal (lower spend)",
+            "new (longer tenure)",
+            "loyal 2",
+            "loyal (lower spend) 3",
+        ] {
+            assert!(is_label(label), "{label}");
+        }
+        for label in [
+            "champs",
+            "Champions",
+            "loyal (cheaper)",
+            "loyal 1",
+            "at  risk",
+            "",
+        ] {
+            assert!(!is_label(label), "{label}");
+        }
+        // Whatever label_segments makes is a label.
+        let summaries: Vec<SegmentSummary> = [
+            [4.5, 4.5, 4.5, 4.0],
+            [4.4, 4.5, 4.5, 4.0],
+            [4.6, 4.5, 4.4, 4.0],
+            [1.5, 1.5, 1.5, 3.5],
+        ]
+        .iter()
+        .map(|&[r, f, m, t]| SegmentSummary {
+            r_score: r,
+            f_score: f,
+            m_score: m,
+            t_score: t,
+            segment: 0,
+            label: String::new(),
+            size: 1,
+            share: 0.25,
+            centroid: SegmentInput::from_values([0.0; 4]),
+            mean: SegmentInput::from_values([0.0; 4]),
+        })
+        .collect();
+        for label in label_segments(&summaries) {
+            assert!(is_label(&label), "{label}");
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::{
         repo::{self, pipelines::SpecCache, runs::NewRun},
     },
     jobs::Registry,
-    loyalty::Campaign,
+    loyalty::{Campaign, KnownNames},
     pipeline::{self, LoadedPipeline},
     scheduler::{self, DaemonOptions},
 };
@@ -111,12 +111,28 @@ impl CampaignCmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         match self {
             CampaignCmd::Create { file, month } => {
+                // What the target may name: the segment labels the profile job's model gives
+                // (all of them, whether or not a profile has run yet) and the configured tiers.
+                let segments = crate::analytics::segments::plain_labels();
+                let tiers: Vec<String> = ctx
+                    .settings
+                    .loyalty
+                    .tiers
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect();
+                let known = KnownNames {
+                    is_segment: &crate::analytics::segments::is_label,
+                    segments: &segments,
+                    tiers: &tiers,
+                };
                 let source = std::fs::read_to_string(&file)
                     .with_context(|| format!("{}: cannot read", file.display()))?;
                 let parsed = match month {
                     Some(day) => Campaign::for_month(&source, day),
                     None => Campaign::parse(&source),
-                };
+                }
+                .and_then(|c| Campaign::check_names(&source, &known).map(|()| c));
                 let campaign = match parsed {
                     Ok(c) => c,
                     Err(problems) => {

@@ -38,7 +38,9 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 #[derive(Debug, Args)]
 pub struct TriggerCmd {
     pipeline: String,
-    /// Run parameter; replaces the same-named param of every job in this run. Repeatable.
+    /// Run parameter; replaces the same-named param of every job in this run, or is read by
+    /// the job's kind (`as_of`, `campaign`; `command` jobs get every one). A param no job
+    /// takes is refused. Repeatable.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_kv)]
     params: Vec<(String, String)>,
     /// Wait for the run to finish; exit 0 only if it succeeded.
@@ -63,6 +65,12 @@ impl TriggerCmd {
             )
         });
         let params: BTreeMap<String, String> = self.params.into_iter().collect();
+        crate::pipeline::check_run_params(
+            &view.spec.spec,
+            &crate::jobs::Registry::builtin(),
+            params.keys(),
+        )
+        .map_err(anyhow::Error::msg)?;
         let (run_id, created) = repo::runs::create(
             &db,
             view.pipeline.id,

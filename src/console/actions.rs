@@ -146,6 +146,12 @@ async fn trigger(
     params: &BTreeMap<String, String>,
 ) -> Result<String, RepoError> {
     let view = repo::pipelines::get(db, specs, pipeline).await?;
+    crate::pipeline::check_run_params(
+        &view.spec.spec,
+        &crate::jobs::Registry::builtin(),
+        params.keys(),
+    )
+    .map_err(RepoError::Conflict)?;
     let now = crate::db::now();
     let key = format!(
         "manual__{}__{:04x}",

@@ -120,6 +120,9 @@ pub enum IngestError {
     Io { path: String, error: std::io::Error },
     #[error("{0}")]
     Unreadable(String),
+    /// A CSV file with nothing in it, not even a header row.
+    #[error("{0} is empty: a CSV file needs at least its header row")]
+    Empty(String),
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Mapping(Vec<Problem>),
     #[error(transparent)]
@@ -210,6 +213,9 @@ pub async fn ingest(
             path: input.name(),
             error,
         })?;
+        if records.is_empty_csv() {
+            return Err(IngestError::Empty(input.name()));
+        }
         read_records(
             records, entity, &mapping, &rules, source_id, bytes, tx, progress,
         )

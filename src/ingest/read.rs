@@ -199,6 +199,14 @@ impl Records {
         self.format
     }
 
+    /// A CSV source with nothing in it: no header row (zero bytes, or only blank lines). A
+    /// header without records is not empty; it reads no rows.
+    pub fn is_empty_csv(&self) -> bool {
+        matches!(self.format, Format::Csv { .. })
+            && self.header.iter().all(String::is_empty)
+            && self.header.len() <= 1
+    }
+
     /// Bytes consumed from the source so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
@@ -373,6 +381,21 @@ mod tests {
             "malformed JSON"
         );
         assert_eq!(recs[2].line, 4);
+    }
+
+    #[test]
+    fn a_csv_without_a_header_row_is_empty() {
+        let csv = Format::Csv { delimiter: b',' };
+        for data in [&b""[..], b"\n", b"\n\n  \n", b"\xef\xbb\xbf"] {
+            let r = Records::from_bytes(data.to_vec(), csv).unwrap();
+            assert!(r.is_empty_csv(), "{data:?}: {:?}", r.header());
+        }
+        for data in [&b"id,name\n"[..], b"id", b",,\n"] {
+            let r = Records::from_bytes(data.to_vec(), csv).unwrap();
+            assert!(!r.is_empty_csv(), "{data:?}");
+        }
+        let r = Records::from_bytes(Vec::new(), Format::JsonLines).unwrap();
+        assert!(!r.is_empty_csv());
     }
 
     #[test]

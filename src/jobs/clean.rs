@@ -57,6 +57,11 @@ impl Job for Clean {
         "clean"
     }
 
+    /// Its `as_of` (`JobContext::as_of`) may come from the run.
+    fn run_params(&self) -> crate::pipeline::RunParamUse {
+        crate::pipeline::RunParamUse::Reads(&["as_of"])
+    }
+
     fn check_params(&self, params: &Value) -> Result<(), String> {
         let p: Params = parse_params(params)?;
         crate::pipeline::load::parse_duration(&p.future_tolerance)

@@ -69,6 +69,74 @@ impl Params {
     }
 }
 
+/// A request error in words, with its cause: reqwest's own text ("error sending request for
+/// url …") hides whether the connection was refused, timed out, the TLS handshake failed or
+/// the host is unknown. The innermost message follows in parentheses.
+pub fn describe_error(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut causes: Vec<String> = Vec::new();
+    let mut io_kind = None;
+    let mut tls: Option<String> = None;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+            // An io::Error's `source()` skips the error it wraps; TLS errors travel there.
+            if let Some(t) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                tls.get_or_insert(t.to_string());
+            }
+        }
+        if let Some(t) = cause.downcast_ref::<rustls::Error>() {
+            tls.get_or_insert(t.to_string());
+        }
+        let text = cause.to_string();
+        if !causes.contains(&text) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    let all = causes.join(": ").to_lowercase();
+    let host = error
+        .url()
+        .and_then(|u| u.host_str())
+        .unwrap_or("the host")
+        .to_owned();
+    use std::io::ErrorKind as K;
+    let what = if error.is_timeout() || io_kind == Some(K::TimedOut) {
+        "timed out".to_owned()
+    } else if let Some(tls) = tls {
+        format!("TLS failure: {tls}")
+    } else if all.contains("dns error") || all.contains("failed to lookup address") {
+        format!("unknown host `{host}` (its name does not resolve)")
+    } else {
+        match io_kind {
+            Some(K::ConnectionRefused) => format!("connection refused by {host}"),
+            Some(K::ConnectionReset) => "connection reset by the server".to_owned(),
+            Some(K::ConnectionAborted) => "connection aborted".to_owned(),
+            Some(K::NetworkUnreachable) => "network unreachable".to_owned(),
+            Some(K::HostUnreachable) => format!("{host} is unreachable"),
+            Some(K::UnexpectedEof) => "the server closed the connection".to_owned(),
+            _ if all.contains("certificate") || all.contains("tls") => {
+                format!(
+                    "TLS failure: {}",
+                    causes.last().cloned().unwrap_or_default()
+                )
+            }
+            _ if error.is_redirect() => "too many redirects".to_owned(),
+            _ if error.is_connect() => format!("cannot connect to {host}"),
+            _ if error.is_body() || error.is_decode() => "reading the response failed".to_owned(),
+            _ => "request failed".to_owned(),
+        }
+    };
+    match causes.last() {
+        Some(detail) => format!("{what} ({detail})"),
+        None => format!("{what} ({error})"),
+    }
+}
+
 /// Replaces `${NAME}` with the environment variable NAME.
 fn expand_env(text: &str) -> Result<String, String> {
     let mut out = String::new();
@@ -117,7 +185,7 @@ impl Job for Http {
 
         let started = Instant::now();
         let response = tokio::select! {
-            r = request.send() => r.map_err(|e| JobError::Failed(format!("{method} {url}: {e}")))?,
+            r = request.send() => r.map_err(|e| JobError::Failed(format!("{method} {url}: {}", describe_error(&e))))?,
             _ = ctx.cancel.cancelled() => return Err(JobError::Cancelled),
         };
         let status = response.status();
@@ -207,5 +275,52 @@ mod tests {
         );
         let path = std::env::var("PATH").unwrap();
         assert_eq!(expand_env("x${PATH}y").unwrap(), format!("x{path}y"));
+    }
+
+    /// A client, with the crypto provider the binary installs at start-up.
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+    }
+
+    /// A local port nothing listens on (bound, then released).
+    fn closed_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_says_so() {
+        let url = format!("http://127.0.0.1:{}/x", closed_port());
+        let err = client().get(&url).send().await.unwrap_err();
+        let text = describe_error(&err);
+        assert!(
+            text.starts_with("connection refused by 127.0.0.1 ("),
+            "{text} (reqwest says: {err})"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts and holds the connection without answering.
+        let hold = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            drop(socket);
+        });
+        let err = client()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .timeout(std::time::Duration::from_millis(200))
+            .send()
+            .await
+            .unwrap_err();
+        hold.abort();
+        let text = describe_error(&err);
+        assert!(
+            text.starts_with("timed out ("),
+            "{text} (reqwest says: {err})"
+        );
     }
 }

@@ -265,7 +265,7 @@ async fn fetch_http(ctx: &JobContext, p: &Params) -> Result<Input, JobError> {
             request = request.bearer_auth(t);
         }
         let response = tokio::select! {
-            r = request.send() => r.map_err(|e| JobError::Failed(format!("GET {url}: {e}")))?,
+            r = request.send() => r.map_err(|e| JobError::Failed(format!("GET {url}: {}", super::http::describe_error(&e))))?,
             _ = ctx.cancel.cancelled() => return Err(JobError::Cancelled),
         };
         let status = response.status();

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     db::{Db, entities::LogStream},
-    pipeline::{KindCatalog, KindProblem, Shard},
+    pipeline::{KindCatalog, KindProblem, RunParamUse, Shard},
 };
 
 /// How a job failed. The executor decides about retries from this.
@@ -61,6 +61,12 @@ pub trait Job: Send + Sync {
     /// of `ctx.shard` (or, like `command`, is told its shard).
     fn shardable(&self) -> bool {
         false
+    }
+
+    /// The run params (`trigger --param`) this kind reads itself, beyond the same-named
+    /// params of the job that [`apply_run_params`] replaces.
+    fn run_params(&self) -> RunParamUse {
+        RunParamUse::Reads(&[])
     }
 
     /// Runs one attempt. Must stop promptly when `ctx.cancel` fires.
@@ -238,6 +244,12 @@ impl KindCatalog for Registry {
         self.kinds.get(kind).is_some_and(|k| k.shardable())
     }
 
+    fn run_params(&self, kind: &str) -> RunParamUse {
+        self.kinds
+            .get(kind)
+            .map_or(RunParamUse::Reads(&[]), |k| k.run_params())
+    }
+
     fn check(&self, kind: &str, params: &Value) -> Result<(), KindProblem> {
         match self.kinds.get(kind) {
             Some(job) => job.check_params(params).map_err(KindProblem::BadParams),
@@ -324,6 +336,22 @@ mod tests {
         let run = BTreeMap::from([("limit".to_owned(), "many".to_owned())]);
         let err = apply_run_params(job.as_object().unwrap(), &run).unwrap_err();
         assert!(err.contains("expected an integer"), "{err}");
+    }
+
+    #[test]
+    fn kinds_declare_the_run_params_they_read() {
+        let r = Registry::builtin();
+        for kind in ["clean", "features", "profile", "recommend", "retrain"] {
+            assert_eq!(r.run_params(kind), RunParamUse::Reads(&["as_of"]), "{kind}");
+        }
+        assert_eq!(
+            r.run_params("points"),
+            RunParamUse::Reads(&["as_of", "campaign"])
+        );
+        assert_eq!(r.run_params("command"), RunParamUse::Any);
+        for kind in ["noop", "http", "ingest", "sentiment", "feedback"] {
+            assert_eq!(r.run_params(kind), RunParamUse::Reads(&[]), "{kind}");
+        }
     }
 
     #[test]

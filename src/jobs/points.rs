@@ -53,6 +53,11 @@ impl Job for Points {
         "points"
     }
 
+    /// The run's `as_of` picks the month; `campaign` names the campaign a launch pays.
+    fn run_params(&self) -> crate::pipeline::RunParamUse {
+        crate::pipeline::RunParamUse::Reads(&["as_of", "campaign"])
+    }
+
     fn check_params(&self, params: &Value) -> Result<(), String> {
         let p: Params = parse_params(params)?;
         if let Some(path) = &p.campaign_file {

@@ -153,6 +153,11 @@ impl Job for Recommend {
         "recommend"
     }
 
+    /// Its `as_of` (`JobContext::as_of`) may come from the run.
+    fn run_params(&self) -> crate::pipeline::RunParamUse {
+        crate::pipeline::RunParamUse::Reads(&["as_of"])
+    }
+
     fn check_params(&self, params: &Value) -> Result<(), String> {
         let p: Params = parse_params(params)?;
         super::features::check_as_of(p.as_of.as_deref())?;

@@ -126,7 +126,86 @@ struct RawReward {
     multiplier: Option<Spanned<f64>>,
 }
 
+/// The segment labels and tiers a campaign's target may name (checked when a campaign is
+/// created; a stored campaign is not re-checked, so a later change of tiers leaves it
+/// readable).
+pub struct KnownNames<'a> {
+    /// Whether a segment label is one the segment model gives.
+    pub is_segment: &'a dyn Fn(&str) -> bool,
+    /// The segment labels listed when one is unknown.
+    pub segments: &'a [&'a str],
+    /// The configured tiers.
+    pub tiers: &'a [String],
+}
+
+/// Only the names of a target, with their places in the file.
+#[derive(Deserialize)]
+struct TargetNamesFile {
+    #[serde(default)]
+    target: Option<TargetNames>,
+}
+
+#[derive(Deserialize)]
+struct TargetNames {
+    #[serde(default)]
+    segments: Vec<Spanned<String>>,
+    #[serde(default)]
+    tiers: Vec<Spanned<String>>,
+}
+
 impl Campaign {
+    /// Problems with the segment labels and tiers the target of `source` names: each one
+    /// that does not exist, at its line, with the known ones.
+    pub fn check_names(source: &str, known: &KnownNames) -> Result<(), Vec<Problem>> {
+        let line_at =
+            |span: Range<usize>| source[..span.start.min(source.len())].matches('\n').count() + 1;
+        let file: TargetNamesFile = toml::from_str(source).map_err(|e| {
+            vec![Problem {
+                line: e.span().map(line_at).unwrap_or(1),
+                message: e.message().trim().to_owned(),
+            }]
+        })?;
+        let Some(target) = file.target else {
+            return Ok(());
+        };
+        let mut problems = Vec::new();
+        for s in &target.segments {
+            if !(known.is_segment)(s.get_ref()) {
+                problems.push(Problem {
+                    line: line_at(s.span()),
+                    message: format!(
+                        "unknown segment `{}`{}; the segment labels are {}, or one of them with a qualifier (e.g. `loyal (lower spend)`)",
+                        s.get_ref(),
+                        crate::suggest::did_you_mean(s.get_ref(), known.segments),
+                        known.segments.join(", ")
+                    ),
+                });
+            }
+        }
+        for t in &target.tiers {
+            if !known.tiers.contains(t.get_ref()) {
+                let list = if known.tiers.is_empty() {
+                    "no tiers are configured".to_owned()
+                } else {
+                    format!("the [loyalty] tiers are {}", known.tiers.join(", "))
+                };
+                problems.push(Problem {
+                    line: line_at(t.span()),
+                    message: format!(
+                        "unknown tier `{}`{}; {list}",
+                        t.get_ref(),
+                        crate::suggest::did_you_mean(t.get_ref(), known.tiers),
+                    ),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
     /// Parses and checks a campaign file's text.
     pub fn parse(source: &str) -> Result<Campaign, Vec<Problem>> {
         Self::parse_with(source, None)
@@ -633,5 +712,42 @@ fixed_points = 200
             }],
         );
         assert_eq!(plan[0].why, ["every customer"]);
+    }
+
+    #[test]
+    fn unknown_segments_and_tiers_are_named_with_the_known_ones() {
+        let is_segment = |s: &str| ["at risk", "hibernating", "champions"].contains(&s);
+        let tiers = vec!["silver".to_owned(), "gold".to_owned()];
+        let known = KnownNames {
+            is_segment: &is_segment,
+            segments: &["at risk", "hibernating", "champions"],
+            tiers: &tiers,
+        };
+        assert_eq!(Campaign::check_names(WIN_BACK, &known), Ok(()));
+        let bad = WIN_BACK.replace(
+            "segments = [\"at risk\", \"hibernating\"]",
+            "segments = [\"at risk\", \"champs\"]\ntiers = [\"gold\", \"goldd\"]",
+        );
+        Campaign::parse(&bad).unwrap();
+        let p = Campaign::check_names(&bad, &known).unwrap_err();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p[0].line, 9);
+        assert!(
+            p[0].message.starts_with(
+                "unknown segment `champs`; the segment labels are at risk, hibernating, champions"
+            ),
+            "{p:?}"
+        );
+        assert_eq!(p[1].line, 10);
+        assert_eq!(
+            p[1].message,
+            "unknown tier `goldd` (did you mean `gold`?); the [loyalty] tiers are silver, gold"
+        );
+        let none = KnownNames {
+            tiers: &[],
+            ..known
+        };
+        let p = Campaign::check_names(&bad, &none).unwrap_err();
+        assert!(p[2].message.ends_with("no tiers are configured"), "{p:?}");
     }
 }

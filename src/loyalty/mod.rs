@@ -8,7 +8,7 @@ pub mod expiry;
 pub mod rules;
 pub mod tiers;
 
-pub use campaign::{Allocation, Campaign, Candidate, Reward, Target};
+pub use campaign::{Allocation, Campaign, Candidate, KnownNames, Reward, Target};
 pub use expiry::{Entry, Expiry, due_expiries, expiry_key};
 pub use rules::{Milli, Rounding, Rules, TierRule};
 pub use tiers::{Standing, TierChange, next_tier};

@@ -41,6 +41,11 @@ pub trait KindCatalog {
     fn shardable(&self, _kind: &str) -> bool {
         false
     }
+
+    /// Which run params jobs of `kind` read themselves (see [`super::params`]).
+    fn run_params(&self, _kind: &str) -> super::RunParamUse {
+        super::RunParamUse::Reads(&[])
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,12 +64,40 @@ pub struct LoadedPipeline {
     pub spec: PipelineSpec,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The keys of `[pipeline]` (the fields of [`RawPipeline`]).
+const PIPELINE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "schedule",
+    "timezone",
+    "catchup",
+    "max_active_runs",
+    "sla",
+];
+
+/// The keys of a `[[job]]` (the fields of [`RawJob`]).
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "params",
+    "after",
+    "retries",
+    "retry_backoff",
+    "timeout",
+    "pool",
+    "shards",
+];
+
+/// The tables of a pipeline file, as read: the pipeline (if it could be read) and the jobs
+/// that could be read. Problems found on the way are reported through `problem`.
 struct RawFile {
-    pipeline: Spanned<RawPipeline>,
-    #[serde(default)]
+    pipeline: Option<Spanned<RawPipeline>>,
     job: Vec<Spanned<RawJob>>,
+    /// Names of `[[job]]` tables that could not be read, so `after` naming them is not
+    /// reported as well.
+    unreadable_jobs: Vec<String>,
+    /// A misspelt `[[job]]` header was reported: "no jobs" would say it again.
+    misspelt_job: bool,
 }
 
 #[derive(Deserialize)]
@@ -202,8 +235,8 @@ pub fn parse_source(
         })
     };
 
-    let raw: RawFile = match toml::from_str(source) {
-        Ok(raw) => raw,
+    let doc = match toml::de::DeTable::parse(source) {
+        Ok(doc) => doc,
         Err(e) => {
             let line = e.span().map(line_at).unwrap_or(1);
             return Err(vec![Problem {
@@ -213,10 +246,28 @@ pub fn parse_source(
             }]);
         }
     };
+    let raw = read_tables(source, doc, &mut problem);
+    // Without a readable [pipeline] the jobs are still checked; a stand-in keeps the code
+    // below simple, and the problem is already reported.
+    let pipeline_read = raw.pipeline.is_some();
+    let pipeline = raw.pipeline.unwrap_or_else(|| {
+        Spanned::new(
+            0..0,
+            RawPipeline {
+                name: Spanned::new(0..0, String::new()),
+                description: None,
+                schedule: None,
+                timezone: None,
+                catchup: false,
+                max_active_runs: None,
+                sla: None,
+            },
+        )
+    });
 
-    let p = raw.pipeline.get_ref();
+    let p = pipeline.get_ref();
     let pipeline_name = p.name.get_ref().clone();
-    if let Err(reason) = check_name(&pipeline_name) {
+    if pipeline_read && let Err(reason) = check_name(&pipeline_name) {
         problem(p.name.span(), format!("pipeline name {reason}"));
     }
 
@@ -273,9 +324,9 @@ pub fn parse_source(
             }
         });
 
-    if raw.job.is_empty() {
+    if raw.job.is_empty() && raw.unreadable_jobs.is_empty() && !raw.misspelt_job {
         problem(
-            raw.pipeline.span(),
+            pipeline.span(),
             "pipeline has no jobs (add at least one [[job]] table)".to_owned(),
         );
     }
@@ -385,6 +436,10 @@ pub fn parse_source(
         let mut seen = Vec::new();
         for up in &j.after {
             let up_name = up.get_ref();
+            if raw.unreadable_jobs.contains(up_name) {
+                seen.push(up_name);
+                continue;
+            }
             if !first_line.contains_key(up_name) {
                 problem(
                     up.span(),
@@ -400,8 +455,8 @@ pub fn parse_source(
         }
     }
 
-    // Cycles only make sense once names are unique.
-    if first_line.len() == jobs.len() {
+    // Cycles only make sense once names are unique (and every job could be read).
+    if first_line.len() == jobs.len() && raw.unreadable_jobs.is_empty() {
         let spec_edges: Vec<(String, Vec<usize>)> = jobs
             .iter()
             .map(|j| {
@@ -421,12 +476,12 @@ pub fn parse_source(
                 .iter()
                 .find(|j| j.get_ref().name.get_ref() == &first)
                 .map(|j| j.get_ref().name.span())
-                .unwrap_or(raw.pipeline.span());
+                .unwrap_or(pipeline.span());
             problem(span, format!("dependency cycle: {cycle}"));
         }
     }
 
-    if problems.is_empty() {
+    if problems.is_empty() && pipeline_read {
         Ok(PipelineSpec {
             name: pipeline_name,
             description: p.description.clone(),
@@ -440,6 +495,152 @@ pub fn parse_source(
         problems.sort_by_key(|p| p.line);
         Err(problems)
     }
+}
+
+/// Reads `[pipeline]` and every `[[job]]` from the document, reporting every key and table
+/// that is not part of the format (each at its own line, with the likely intended name) and
+/// every table that cannot be read — not just the first problem of the file.
+fn read_tables(
+    source: &str,
+    doc: Spanned<toml::de::DeTable<'_>>,
+    problem: &mut dyn FnMut(Range<usize>, String),
+) -> RawFile {
+    use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+    let mut raw = RawFile {
+        pipeline: None,
+        job: Vec::new(),
+        unreadable_jobs: Vec::new(),
+        misspelt_job: false,
+    };
+    let mut misspelt_pipeline = false;
+    // Drops (and reports) keys outside `known`, then reads the rest as `T`.
+    fn read<'de, T: Deserialize<'de>>(
+        source: &str,
+        table: Spanned<DeValue<'de>>,
+        known: &[&str],
+        what: &str,
+        problem: &mut dyn FnMut(Range<usize>, String),
+    ) -> Option<Spanned<T>> {
+        let span = table.span();
+        let DeValue::Table(entries) = table.into_inner() else {
+            problem(span, format!("{what} must be a table"));
+            return None;
+        };
+        let mut kept = DeTable::new();
+        for (key, value) in entries {
+            if known.contains(&key.get_ref().as_ref()) {
+                kept.insert(key, value);
+            } else {
+                let name = key.get_ref().to_string();
+                let place = match header_at(source, key.span()) {
+                    Some(header) => format!("unknown table `{header}` in {what}"),
+                    None => format!("unknown key `{name}` in {what}"),
+                };
+                problem(
+                    key.span(),
+                    format!("{place}{}", crate::suggest::did_you_mean(&name, known)),
+                );
+            }
+        }
+        let table = Spanned::new(span.clone(), DeValue::Table(kept));
+        match Spanned::<T>::deserialize(ValueDeserializer::from(table)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                problem(
+                    e.span().unwrap_or(span),
+                    format!("{what}: {}", e.message().trim()),
+                );
+                None
+            }
+        }
+    }
+
+    let doc_span = doc.span();
+    let mut pipeline_seen = false;
+    for (key, value) in doc.into_inner() {
+        match key.get_ref().as_ref() {
+            "pipeline" => {
+                pipeline_seen = true;
+                raw.pipeline = read(source, value, PIPELINE_KEYS, "[pipeline]", problem);
+            }
+            "job" => {
+                let span = value.span();
+                let DeValue::Array(items) = value.into_inner() else {
+                    problem(span, "`job` must be a list of [[job]] tables".to_owned());
+                    continue;
+                };
+                for item in items {
+                    let name = match item.get_ref() {
+                        DeValue::Table(t) => t
+                            .get("name")
+                            .and_then(|n| n.get_ref().as_str())
+                            .map(str::to_owned),
+                        _ => None,
+                    };
+                    let what = match &name {
+                        Some(n) => format!("[[job]] `{n}`"),
+                        None => "[[job]]".to_owned(),
+                    };
+                    match read::<RawJob>(source, item, JOB_KEYS, &what, problem) {
+                        Some(job) => raw.job.push(job),
+                        None => raw.unreadable_jobs.extend(name),
+                    }
+                }
+            }
+            other => {
+                let (what, hint) = match header_at(source, key.span()) {
+                    Some(header) => {
+                        let hint = match crate::suggest::closest(other, &["pipeline", "job"]) {
+                            Some("pipeline") => {
+                                misspelt_pipeline = true;
+                                " (did you mean `[pipeline]`?)".to_owned()
+                            }
+                            Some(_) => {
+                                raw.misspelt_job = true;
+                                " (did you mean `[[job]]`?)".to_owned()
+                            }
+                            None => " (a pipeline file has one [pipeline] and [[job]] tables)"
+                                .to_owned(),
+                        };
+                        (format!("unknown table `{header}`"), hint)
+                    }
+                    None if PIPELINE_KEYS.contains(&other) => (
+                        format!("key `{other}` is outside any table"),
+                        " (it belongs under [pipeline])".to_owned(),
+                    ),
+                    None => (
+                        format!("unknown key `{other}`"),
+                        " (a pipeline file has one [pipeline] and [[job]] tables)".to_owned(),
+                    ),
+                };
+                problem(key.span(), format!("{what}{hint}"));
+            }
+        }
+    }
+    if !pipeline_seen && !misspelt_pipeline {
+        problem(
+            doc_span.start..doc_span.start,
+            "missing [pipeline] table (with at least `name`)".to_owned(),
+        );
+    }
+    raw
+}
+
+/// The table header (`[name]` or `[[name]]`, as written) on the line of `span`, if the line is
+/// one.
+fn header_at(source: &str, span: Range<usize>) -> Option<String> {
+    let start = source[..span.start.min(source.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = source[start..].lines().next().unwrap_or_default().trim();
+    if !line.starts_with('[') {
+        return None;
+    }
+    let double = line.starts_with("[[");
+    let close = if double { "]]" } else { "]" };
+    let end = line.find(close)? + close.len();
+    Some(line[..end].to_owned())
 }
 
 /// Replaces each job with `shards = N` (N > 1) by its N shards, and every `after` naming it
@@ -724,10 +925,94 @@ timeout = "10m"
         let p = problems(
             "[pipeline]\nname = \"p\"\n[[job]]\nname = \"a\"\nkind = \"noop\"\nretrys = 2\n",
         );
+        assert_eq!(
+            p,
+            ["p.toml:6: unknown key `retrys` in [[job]] `a` (did you mean `retries`?)"]
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_is_a_problem_at_its_line() {
+        let p = problems(
+            "[pipeline]\n\
+             name = \"p\"\n\
+             shedule = \"0 0 2 * * *\"\n\
+             \n\
+             [[job]]\n\
+             name = \"a\"\n\
+             kind = \"noop\"\n\
+             afer = [\"b\"]\n\
+             \n\
+             [[job]]\n\
+             name = \"b\"\n\
+             kind = \"noop\"\n",
+        );
+        assert_eq!(
+            p,
+            [
+                "p.toml:3: unknown key `shedule` in [pipeline] (did you mean `schedule`?)",
+                "p.toml:8: unknown key `afer` in [[job]] `a` (did you mean `after`?)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_table_header_names_itself() {
+        let p = problems("[pipline]\nname = \"p\"\n\n[[jobs]]\nname = \"a\"\nkind = \"noop\"\n");
+        assert_eq!(
+            p,
+            [
+                "p.toml:1: unknown table `[pipline]` (did you mean `[pipeline]`?)",
+                "p.toml:4: unknown table `[[jobs]]` (did you mean `[[job]]`?)",
+            ]
+        );
+        let p = problems(
+            "name = \"p\"\n[pipeline]\nname = \"p\"\n[pipeline.extra]\nx = 1\n[[job]]\nname = \"a\"\nkind = \"noop\"\n[wat]\n",
+        );
+        assert_eq!(
+            p,
+            [
+                "p.toml:1: key `name` is outside any table (it belongs under [pipeline])",
+                "p.toml:4: unknown table `[pipeline.extra]` in [pipeline]",
+                "p.toml:9: unknown table `[wat]` (a pipeline file has one [pipeline] and [[job]] tables)",
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_in_several_jobs_are_all_reported() {
+        let p = problems(
+            "[pipeline]\nname = \"p\"\nmax_active_runs = \"two\"\n\
+             [[job]]\nname = \"a\"\nkind = \"noop\"\nretries = \"x\"\n\
+             [[job]]\nname = \"b\"\nkind = \"noop\"\nafter = [\"a\"]\ntimeout = 5\n\
+             [[job]]\nname = \"c\"\nkind = \"noop\"\nafter = [\"b\", \"ghost\"]\n",
+        );
+        assert_eq!(p.len(), 4, "{p:?}");
         assert!(
-            p[0].starts_with("p.toml:6: unknown field `retrys`"),
+            p[0].starts_with("p.toml:3: [pipeline]: invalid type"),
             "{p:?}"
         );
+        assert!(
+            p[1].starts_with("p.toml:7: [[job]] `a`: invalid type"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("p.toml:12: [[job]] `b`: invalid type"),
+            "{p:?}"
+        );
+        assert_eq!(p[3], "p.toml:16: job `c` runs after unknown job `ghost`");
+    }
+
+    #[test]
+    fn the_key_lists_match_the_raw_tables() {
+        // Every listed key is read (none is refused by serde as unknown), and a file using
+        // them all is valid.
+        let source = "[pipeline]\nname = \"p\"\ndescription = \"d\"\nschedule = \"0 0 * * *\"\ntimezone = \"UTC\"\ncatchup = true\nmax_active_runs = 2\nsla = \"1h\"\n\
+             [[job]]\nname = \"a\"\nkind = \"noop\"\nparams = {}\nafter = []\nretries = 1\nretry_backoff = \"1s\"\ntimeout = \"1m\"\npool = \"x\"\nshards = 2\n";
+        for key in PIPELINE_KEYS.iter().chain(JOB_KEYS) {
+            assert!(source.contains(&format!("\n{key} = ")), "{key}");
+        }
+        parse_source("p.toml", source, &TestKinds).unwrap();
     }
 
     #[test]
@@ -750,7 +1035,7 @@ timeout = "10m"
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let (ok, problems) = load_paths(&[dir.path().to_path_buf()], &TestKinds);
         assert_eq!(ok.len(), 1);
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(
             problems[0].message.contains("already used by"),
             "{problems:?}"
@@ -758,6 +1043,10 @@ timeout = "10m"
         assert!(problems[1].file.ends_with("c.toml"), "{problems:?}");
         assert!(
             problems[1].message.contains("missing field `name`"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[2].message.contains("pipeline has no jobs"),
             "{problems:?}"
         );
     }

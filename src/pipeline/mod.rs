@@ -3,6 +3,7 @@
 
 pub mod graph;
 pub mod load;
+pub mod params;
 pub mod progress;
 pub mod recovery;
 pub mod schedule;
@@ -10,6 +11,7 @@ pub mod shard;
 pub mod spec;
 
 pub use load::{KindCatalog, KindProblem, LoadedPipeline, Problem, load_paths, parse_source};
+pub use params::{Accepted, RunParamUse, accepted_run_params, check_run_params};
 pub use schedule::Schedule;
 pub use shard::Shard;
 pub use spec::{JobSpec, PipelineSpec, ScheduleSpec};

@@ -38,10 +38,21 @@ impl Schedule {
             format!("unknown time zone `{tz}` (expected an IANA name such as `Europe/Berlin`)")
         })?;
         let fields = expr.split_whitespace().count();
-        if !expr.trim_start().starts_with('@') && !(5..=7).contains(&fields) {
+        if expr.trim_start().starts_with('@') {
+            let nick = expr.trim().to_lowercase();
+            if !NICKNAMES.contains(&nick.as_str()) {
+                return Err(format!(
+                    "unknown cron nickname `{}` (known: {})",
+                    expr.trim(),
+                    NICKNAMES.join(", ")
+                ));
+            }
+        } else if !(5..=7).contains(&fields) {
             return Err(format!(
                 "cron expression `{expr}` has {fields} fields; expected 6 (sec min hour dom mon dow) or the usual 5 (min hour dom mon dow)"
             ));
+        } else {
+            check_fields(expr).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))?;
         }
         let cron = CronParser::new()
             .parse(expr)
@@ -202,6 +213,182 @@ impl Schedule {
     }
 }
 
+/// The nicknames croner knows.
+const NICKNAMES: [&str; 6] = [
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@hourly",
+];
+
+/// One field of a cron expression: its name and the values it takes.
+struct Field {
+    name: &'static str,
+    min: u32,
+    max: u32,
+}
+
+const SECOND: Field = Field {
+    name: "second",
+    min: 0,
+    max: 59,
+};
+const MINUTE: Field = Field {
+    name: "minute",
+    min: 0,
+    max: 59,
+};
+const HOUR: Field = Field {
+    name: "hour",
+    min: 0,
+    max: 23,
+};
+const DAY_OF_MONTH: Field = Field {
+    name: "day-of-month",
+    min: 1,
+    max: 31,
+};
+const MONTH: Field = Field {
+    name: "month",
+    min: 1,
+    max: 12,
+};
+const DAY_OF_WEEK: Field = Field {
+    name: "day-of-week",
+    min: 0,
+    max: 7,
+};
+const YEAR: Field = Field {
+    name: "year",
+    min: 1,
+    max: 5000,
+};
+
+const MONTH_NAMES: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// Checks each field of a 5-, 6- or 7-field expression against what croner accepts, and says
+/// which field is wrong and why (croner's own errors do not name the field): numbers within
+/// the field's range, `*`, ranges `a-b`, lists `a,b`, steps `*/n`, `a/n`, `a-b/n` with n ≥ 1,
+/// month and weekday names, `?`, `L` and `nW` in day-of-month, `L`, `nL` and `n#k` in
+/// day-of-week.
+fn check_fields(expr: &str) -> Result<(), String> {
+    let parts: Vec<&str> = expr.split_whitespace().collect();
+    let fields: &[Field] = match parts.len() {
+        5 => &[MINUTE, HOUR, DAY_OF_MONTH, MONTH, DAY_OF_WEEK],
+        6 => &[SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, DAY_OF_WEEK],
+        _ => &[SECOND, MINUTE, HOUR, DAY_OF_MONTH, MONTH, DAY_OF_WEEK, YEAR],
+    };
+    for (text, field) in parts.iter().zip(fields) {
+        check_field(text, field)?;
+    }
+    Ok(())
+}
+
+fn check_field(text: &str, field: &Field) -> Result<(), String> {
+    let name = field.name;
+    let mut upper = text.to_uppercase();
+    if field.name == MONTH.name {
+        for (i, m) in MONTH_NAMES.iter().enumerate() {
+            upper = upper.replace(m, &(i + 1).to_string());
+        }
+    }
+    if field.name == DAY_OF_WEEK.name {
+        for (i, d) in DAY_NAMES.iter().enumerate() {
+            upper = upper.replace(d, &i.to_string());
+        }
+        // croner's `+` prefix: day-of-month AND day-of-week.
+        if let Some(rest) = upper.strip_prefix('+') {
+            upper = rest.to_owned();
+        }
+    }
+    let days = field.name == DAY_OF_MONTH.name || field.name == DAY_OF_WEEK.name;
+    if upper == "*" || (days && upper == "?") {
+        return Ok(());
+    }
+    let number = |t: &str| -> Result<u32, String> {
+        let n: u32 = t.parse().map_err(|_| {
+            format!(
+                "{name} `{t}` in `{text}` is not a number (a field is a number, `*`, a range like 1-5, a list like 1,3 or a step like */15)"
+            )
+        })?;
+        if n < field.min || n > field.max {
+            let note = if field.name == DAY_OF_WEEK.name {
+                " (0 and 7 are Sunday)"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{name} {n} is outside {}–{}{note}",
+                field.min, field.max
+            ));
+        }
+        Ok(n)
+    };
+    let range = |t: &str| -> Result<(), String> {
+        match t.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!(
+                        "{name} range {a}-{b} runs backwards (write the smaller number first)"
+                    ));
+                }
+                Ok(())
+            }
+            None => number(t).map(drop),
+        }
+    };
+    for item in upper.split(',') {
+        if item.is_empty() {
+            return Err(format!("{name} field `{text}` has an empty list item"));
+        }
+        if let Some((base, step)) = item.split_once('/') {
+            match step.parse::<u32>() {
+                Ok(0) => {
+                    return Err(format!(
+                        "{name} step `{item}` is 0; a step must be at least 1"
+                    ));
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    return Err(format!(
+                        "{name} step `{item}`: `{step}` is not a number (write e.g. */15)"
+                    ));
+                }
+            }
+            if base != "*" {
+                range(base)?;
+            }
+        } else if days && item == "L" {
+        } else if field.name == DAY_OF_MONTH.name
+            && let Some(day) = item.strip_suffix('W')
+        {
+            number(day)?;
+        } else if field.name == DAY_OF_WEEK.name
+            && let Some(day) = item.strip_suffix('L')
+        {
+            number(day)?;
+        } else if field.name == DAY_OF_WEEK.name
+            && let Some((day, nth)) = item.split_once('#')
+        {
+            number(day)?;
+            if !matches!(nth.parse::<u32>(), Ok(1..=5)) {
+                return Err(format!(
+                    "day-of-week `{item}`: the number after # must be 1–5 (which week of the month)"
+                ));
+            }
+        } else {
+            range(item)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +418,82 @@ mod tests {
             fires("30 2 * * *", "UTC", "2026-01-01T00:00:00Z", 1),
             ["2026-01-01T02:30:00Z"]
         );
+    }
+
+    fn cron_error(expr: &str) -> String {
+        Schedule::parse(expr, "UTC").unwrap_err()
+    }
+
+    #[test]
+    fn a_bad_field_is_named_with_its_range() {
+        for (expr, reason) in [
+            ("61 * * * *", "minute 61 is outside 0–59"),
+            ("0 61 * * * *", "minute 61 is outside 0–59"),
+            ("61 0 * * * *", "second 61 is outside 0–59"),
+            ("0 25 * * *", "hour 25 is outside 0–23"),
+            ("0 0 25 * * *", "hour 25 is outside 0–23"),
+            ("0 0 32 * *", "day-of-month 32 is outside 1–31"),
+            ("0 0 0 0 * *", "day-of-month 0 is outside 1–31"),
+            ("0 0 1 13 *", "month 13 is outside 1–12"),
+            (
+                "0 0 * * 8",
+                "day-of-week 8 is outside 0–7 (0 and 7 are Sunday)",
+            ),
+            ("0 0 0 * * 1-9", "day-of-week 9 is outside 0–7"),
+            ("0 0 * * * * 6000", "year 6000 is outside 1–5000"),
+            (
+                "*/0 * * * *",
+                "minute step `*/0` is 0; a step must be at least 1",
+            ),
+            ("0 */x * * * *", "minute step `*/X`: `X` is not a number"),
+            ("0 abc * * * *", "minute `ABC` in `abc` is not a number"),
+            ("0 0 5-1 * * *", "hour range 5-1 runs backwards"),
+            (
+                "0 0 0 1,,2 * *",
+                "day-of-month field `1,,2` has an empty list item",
+            ),
+            (
+                "0 0 * * MON#6",
+                "day-of-week `1#6`: the number after # must be 1–5",
+            ),
+            ("0 0 10-70/5 * * *", "hour 70 is outside 0–23"),
+        ] {
+            let err = cron_error(expr);
+            assert!(
+                err.starts_with(&format!("invalid cron expression `{expr}`: {reason}")),
+                "{expr}: {err}"
+            );
+        }
+        assert!(cron_error("@fortnightly").contains("unknown cron nickname `@fortnightly`"));
+    }
+
+    #[test]
+    fn the_field_check_accepts_what_croner_accepts() {
+        for expr in [
+            "* * * * *",
+            "*/15 * * * *",
+            "0 30 2 * * *",
+            "0 0 12 13 * FRI",
+            "0 0 9 * * MON-FRI",
+            "0 0 0 1 JAN,jul *",
+            "0 0 0 L * *",
+            "0 0 0 15W * *",
+            "0 0 0 * * 5L",
+            "0 0 0 * * 1#2",
+            "0 0 0 ? * 0,7",
+            "0 0 0 1 * +MON",
+            "0 5-55/10 8-18 * * *",
+            "0 10/5 * * * *",
+            "0 0 0 1 1 * 2030",
+            "@daily",
+            "@hourly",
+        ] {
+            assert!(
+                Schedule::parse(expr, "UTC").is_ok(),
+                "{expr}: {:?}",
+                Schedule::parse(expr, "UTC").err()
+            );
+        }
     }
 
     #[test]

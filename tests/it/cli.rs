@@ -135,7 +135,11 @@ fn apply_list_show_graph_pause_resume() {
 fn trigger_and_cancel_work_without_a_daemon() {
     for backend in backends() {
         let env = Env::new(backend);
-        env.apply("p.toml", TWO_JOBS);
+        // `features` reads the run's `as_of` (a noop pipeline would refuse the param).
+        env.apply(
+            "p.toml",
+            &TWO_JOBS.replace("\"b\"\nkind = \"noop\"", "\"b\"\nkind = \"features\""),
+        );
         let trig = env.json(&["trigger", "p", "--param", "as_of=2026-01-31", "--key", "k1"]);
         let run = trig["run_id"].as_i64().unwrap();
         assert_eq!(trig["created"], true);

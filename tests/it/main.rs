@@ -16,5 +16,6 @@ mod loyalty;
 mod ops;
 mod outage;
 mod recovery;
+mod refusals;
 mod shards;
 mod triggers;

@@ -76,6 +76,11 @@ impl Job for Command {
         true
     }
 
+    /// Every run param reaches the program as `PATRON_PARAM_<KEY>`.
+    fn run_params(&self) -> crate::pipeline::RunParamUse {
+        crate::pipeline::RunParamUse::Any
+    }
+
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         find_program(
