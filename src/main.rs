@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use patron::cli::{Cli, CliError};
+use patron::cli::CliError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = patron::cli::parse_args();
     // reqwest (rustls without a provider) and sqlx (ring) share one crypto provider; it must
     // be chosen once, before the first TLS connection (DEPENDENCIES.md).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -17,7 +16,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            patron::cli::print_error(format!("{err:#}"));
             ExitCode::FAILURE
         }
     }

@@ -31,6 +31,7 @@ impl Cmd {
             Options {
                 refresh: self.refresh,
                 log_file,
+                loyalty: ctx.settings.loyalty.clone(),
             },
         )
         .await?;

@@ -20,7 +20,7 @@ pub type Db = DatabaseConnection;
 /// Errors at the repository boundary; callers branch on `NotFound` and `Conflict`.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    #[error("{what} {id} not found")]
+    #[error("unknown {what} {id}")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
