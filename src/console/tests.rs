@@ -1043,12 +1043,12 @@ fn a_run_that_is_gone_is_a_status_line_not_a_banner() {
     app.update(Event::Tick(now()));
     let effects = app.update(Event::Loaded {
         request: Request::RunDetail(42),
-        result: Err(LoadFailure::Request("run 42 not found".to_owned())),
+        result: Err(LoadFailure::Request("unknown run 42".to_owned())),
         took: Duration::ZERO,
     });
     assert!(effects.is_empty());
     assert_eq!(app.connection, Connection::Up);
-    assert_has(&screen(&app, 100, 20), &["✗ run 42 not found"]);
+    assert_has(&screen(&app, 100, 20), &["✗ unknown run 42"]);
 }
 
 /// Text captures of every view, for the README: `cargo test --lib console::tests::captures

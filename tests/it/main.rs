@@ -15,5 +15,6 @@ mod loyalty;
 mod ops;
 mod outage;
 mod recovery;
+mod safety;
 mod shards;
 mod triggers;
