@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            patron::cli::print_error(format!("{err:#}"));
+            patron::cli::print_error(patron::cli::error_text(&err));
             ExitCode::FAILURE
         }
     }

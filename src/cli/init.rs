@@ -42,19 +42,12 @@ pub fn init(cmd: &InitCmd, overrides: &Overrides, json: bool) -> CliResult {
 
 /// Applies pending migrations and says which (or that there were none).
 pub async fn migrate(ctx: &Ctx) -> CliResult {
-    use migrations::MigratorTrait as _;
     let url = &ctx.settings.database.url;
     let shown = crate::config::redact_url(url);
     let db = crate::db::connect(url, ctx.settings.database.max_connections)
         .await
         .with_context(|| format!("connecting to {shown}"))?;
-    let pending: Vec<String> = migrations::Migrator::get_pending_migrations(&db)
-        .await
-        .context("reading the applied migrations")?
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
-    crate::db::migrate(&db)
+    let pending = crate::db::migrate(&db)
         .await
         .context("applying migrations")?;
     if ctx.json {

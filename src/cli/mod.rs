@@ -131,6 +131,46 @@ pub fn print_error(reason: impl std::fmt::Display) {
     eprintln!("error: {}", one_line(&reason.to_string()));
 }
 
+/// The reason of an error as one line: its causes joined with `: `, each said once (a database
+/// error repeats its source's text), without the server's C source lines that sqlx appends to
+/// PostgreSQL errors (`… at line 664`).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let server_line = |text: &str| -> String {
+        // `message at line N`, at the end or before the next cause.
+        let mut out = text.to_owned();
+        while let Some(at) = out.find(" at line ") {
+            let digits = out[at + 9..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+            let end = at + 9 + digits;
+            if digits == 0 || !(end == out.len() || out[end..].starts_with(':')) {
+                break;
+            }
+            out.replace_range(at..end, "");
+        }
+        out
+    };
+    let mut parts: Vec<String> = Vec::new();
+    // From the first database error down, every cause is the database's.
+    let mut from_database = false;
+    for cause in err.chain() {
+        from_database |= cause.downcast_ref::<sea_orm::DbErr>().is_some()
+            || cause.downcast_ref::<sea_orm::sqlx::Error>().is_some()
+            || cause.downcast_ref::<db::RepoError>().is_some();
+        let text = if from_database {
+            server_line(&cause.to_string())
+        } else {
+            cause.to_string()
+        };
+        if text.is_empty() || parts.last().is_some_and(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    one_line(&parts.join(": "))
+}
+
 /// `text` on one line: its lines joined, without the source excerpts and carets that parsers
 /// print under a message (`  |`, `3 | x =`, `  ^`).
 pub fn one_line(text: &str) -> String {
@@ -386,6 +426,23 @@ mod tests {
             "without a help line (add a doc comment):\n{}",
             missing.join("\n")
         );
+    }
+
+    #[test]
+    fn database_errors_are_said_once_without_server_source_lines() {
+        let inner = sea_orm::DbErr::Custom(
+            "duplicate key value violates unique constraint \"x\" at line 664".to_owned(),
+        );
+        let err = anyhow::Error::new(inner).context("applying migrations");
+        assert_eq!(
+            error_text(&err),
+            "applying migrations: Custom Error: duplicate key value violates unique constraint \"x\""
+        );
+        // Our own words keep theirs.
+        let ours = anyhow::anyhow!("TOML parse error at line 3, column 5");
+        assert_eq!(error_text(&ours), "TOML parse error at line 3, column 5");
+        let ours = anyhow::anyhow!("bad.toml: problem at line 4").context("reading");
+        assert_eq!(error_text(&ours), "reading: bad.toml: problem at line 4");
     }
 
     #[test]

@@ -615,6 +615,28 @@ fn failing_commands_print_error_lines_on_stderr_and_exit_1() {
             assert_eq!(lines.len(), 1, "{args:?}: not one line:\n{err}");
         }
     }
+    // A PostgreSQL error is said once, without the server's source line (`at line 948`).
+    if let Ok(admin) = std::env::var("PATRON_TEST_DATABASE_URL")
+        && !admin.is_empty()
+    {
+        let url = match admin.split_once('?') {
+            Some((base, query)) => format!(
+                "{}/patron_no_such_database?{query}",
+                &base[..base.rfind('/').unwrap()]
+            ),
+            None => format!(
+                "{}/patron_no_such_database",
+                &admin[..admin.rfind('/').unwrap()]
+            ),
+        };
+        let line = one_error(
+            &env.run(&["--database-url", &url, "runs", "list"]),
+            "a database that does not exist",
+        );
+        assert!(line.contains("does not exist"), "{line}");
+        assert!(!line.contains(" at line "), "{line}");
+        assert_eq!(line.matches("does not exist").count(), 1, "{line}");
+    }
     // The two bad lines of the campaign file are two lines of stderr.
     let err = stderr(&env.run(&["campaign", "create", campaign]));
     assert!(err.contains(&format!("error: {campaign}:3: ")), "{err}");
