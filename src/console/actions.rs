@@ -1,7 +1,7 @@
 //! What the console's action keys do to the database: the same row changes as `patron
 //! trigger`, `rerun`, `cancel`, `pipelines pause|resume`, `campaign launch` and `points
-//! adjust`, each recorded in the audit log. Daemons (here or on other machines) pick the changes up; nothing here
-//! waits for a run.
+//! adjust`, each recorded in the audit log. Daemons (here or on other machines) pick the
+//! changes up; nothing here waits for a run.
 
 use std::collections::BTreeMap;
 
