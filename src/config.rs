@@ -13,7 +13,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://patron.db?mode=rwc";
 /// The settings file read from the working directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "patron.toml";
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub database: DatabaseSettings,
@@ -34,13 +34,22 @@ pub struct Settings {
 }
 
 /// `[notify]`: where failures are reported.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifySettings {
     /// Receives a JSON POST (with a Slack-compatible `text`) when a run fails; empty: off.
     pub webhook_url: String,
     /// Attempts per notification before it is dropped (with a log line).
-    pub max_attempts: Option<u32>,
+    pub max_attempts: u32,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            webhook_url: String::new(),
+            max_attempts: 5,
+        }
+    }
 }
 
 /// `[loyalty]`: the earning rules. Rates and multipliers are read as exact decimals
@@ -58,6 +67,9 @@ pub struct LoyaltySettings {
     pub downgrade_period_days: i64,
     /// What one point costs, in cents (campaign previews).
     pub point_value_cents: f64,
+    /// A manual adjustment of more points than this (either way), or one that would take a
+    /// spendable balance below zero, must be confirmed (`--yes`; the console asks).
+    pub adjust_confirm_points: i64,
     pub tiers: Vec<TierSettings>,
 }
 
@@ -79,6 +91,7 @@ impl Default for LoyaltySettings {
             expiry_months: r.expiry_months,
             downgrade_period_days: r.downgrade_period_days,
             point_value_cents: 1.0,
+            adjust_confirm_points: 10_000,
             tiers: r
                 .tiers
                 .iter()
@@ -98,6 +111,9 @@ impl LoyaltySettings {
         use crate::loyalty::{Milli, Rules, TierRule};
         let field =
             |name: &str, x: f64| Milli::from_f64(x).map_err(|e| format!("loyalty.{name}: {e}"));
+        if self.adjust_confirm_points < 0 {
+            return Err("loyalty.adjust_confirm_points: must be 0 or more".to_owned());
+        }
         let rules = Rules {
             points_per_unit: field("points_per_unit", self.points_per_unit)?,
             rounding: self.rounding,
@@ -545,65 +561,112 @@ fn first_origin(value: &Value) -> Option<&str> {
     })
 }
 
-/// The commented file `patron init` writes.
-pub const TEMPLATE: &str = r#"# patron settings. Every key is optional; the values shown are the defaults.
+/// The file `patron init` writes: every section and key, each key commented out at its
+/// default (`#key = value`); explanations are `# text` lines. Uncommenting a key changes
+/// nothing until its value is edited (a test uncomments every key and gets the defaults).
+pub const TEMPLATE: &str = r#"# patron settings. Every key is optional: each is shown commented out at its default.
+# Uncomment a key (remove the `#` before it) and edit its value to change it.
 # Precedence: defaults < this file < PATRON__SECTION__KEY environment variables
 # (e.g. PATRON__DATABASE__URL) < command-line flags (--database-url).
 
 [database]
-# SQLite (embedded, one machine) or PostgreSQL (any number of daemons):
-#   url = "postgres://patron@127.0.0.1:5432/patron?sslmode=disable"
-url = "sqlite://patron.db?mode=rwc"
+# SQLite (embedded, one machine), or PostgreSQL for any number of daemons, e.g.
+# "postgres://patron@127.0.0.1:5432/patron?sslmode=disable".
+#url = "sqlite://patron.db?mode=rwc"
 # Connection pool size on PostgreSQL (SQLite uses one connection per process).
-max_connections = 10
+#max_connections = 10
+# A command that cannot connect within this fails, saying why (refused, unknown host, …).
+#connect_timeout = "5s"
 
 [scheduler]
 # Jobs this daemon runs at once.
-max_concurrency = 16
+#max_concurrency = 16
 # How often the daemon looks for work created by the CLI or by other daemons.
-poll_interval = "50ms"
+#poll_interval = "50ms"
 # An attempt whose lease is not renewed for this long is reclaimed by the reaper and retried.
-lease_ttl = "30s"
-heartbeat_interval = "10s"
-reaper_interval = "5s"
+#lease_ttl = "30s"
+#heartbeat_interval = "10s"
+#reaper_interval = "5s"
 # On SIGINT/SIGTERM: running jobs get this long to finish, then they are cancelled.
-shutdown_grace = "30s"
+#shutdown_grace = "30s"
 # How often applied pipeline versions and pauses are picked up.
-reload_interval = "2s"
+#reload_interval = "2s"
 # A job lost with a crashed daemon is retried this many times without charging its retries.
-max_lost_attempts = 3
+#max_lost_attempts = 3
 # Cap for exponential retry backoff.
-max_backoff = "1h"
+#max_backoff = "1h"
 # With catchup = true, at most this many missed ticks are planned at once.
-max_catchup_runs = 1000
+#max_catchup_runs = 1000
 
 [daemon]
-# worker_id = "etl-1"          # default: HOST-PID
-http_addr = "127.0.0.1:9464"   # /healthz and /metrics; "off" to serve nothing
-
-[notify]
-# webhook_url = "https://hooks.slack.com/services/…"   # a JSON POST when a run fails
-
-[pools]
-# warehouse = 2                # jobs with pool = "warehouse": at most 2 at once, across daemons
+# The worker id recorded on attempts; the default is HOST-PID. For example:
+# worker_id = "etl-1"
+# /healthz and /metrics; "off" serves nothing.
+#http_addr = "127.0.0.1:9464"
 
 [pipelines]
 # Folder of pipeline files used by `patron demo` and `patron pipelines apply` without paths.
-dir = "jobs"
+#dir = "jobs"
 
 [ingest]
 # Folder that relative paths of `ingest` jobs are read from (e.g. path = "orders/*.csv").
-inbox = "inbox"
+#inbox = "inbox"
 # Time zone of naive timestamps (2024-05-01 13:00:00) in input files, unless a mapping says otherwise.
-timezone = "UTC"
+#timezone = "UTC"
 
 [sentiment]
 # Your own lexicons (token<TAB>valence per line, -4..+4), applied after the built-in ones.
-lexicon_paths = []
+#lexicon_paths = []
+
+[loyalty]
+# Points per currency unit of paid spend.
+#points_per_unit = 1.0
+# floor, nearest or ceil; once per order.
+#rounding = "floor"
+# Earned points become spendable after this many days.
+#pending_days = 14
+# FIFO expiry: the oldest points expire first; 0 = never.
+#expiry_months = 12
+# A tier falls at most once per period; upgrades are immediate.
+#downgrade_period_days = 90
+# What a point costs, in cents (campaign previews).
+#point_value_cents = 1.0
+# `patron points adjust` (and the console's `a`) of more points than this, either way, or one
+# that takes a spendable balance below zero, must be confirmed (--yes).
+#adjust_confirm_points = 10000
+# Tiers, on the last 12 months' earned points; the first starts at 0. Listing any replaces all.
+#[[loyalty.tiers]]
+#name = "bronze"
+#threshold = 0
+#multiplier = 1.0
+#[[loyalty.tiers]]
+#name = "silver"
+#threshold = 1000
+#multiplier = 1.25
+#[[loyalty.tiers]]
+#name = "gold"
+#threshold = 5000
+#multiplier = 1.5
+#[[loyalty.tiers]]
+#name = "platinum"
+#threshold = 20000
+#multiplier = 2.0
+
+[notify]
+# Receives a JSON POST (Slack-compatible `text`) when a run fails or misses its SLA; empty: off.
+# For example: webhook_url = "https://hooks.slack.com/services/…"
+#webhook_url = ""
+# Attempts per notification before it is dropped (with a log line).
+#max_attempts = 5
+
+[pools]
+# NAME = SIZE: jobs with pool = "NAME" run at most SIZE at once, across every daemon. None by
+# default; for example:
+# warehouse = 2
 
 [log]
 # tracing filter, e.g. "info" or "patron=debug,sea_orm=warn"; RUST_LOG wins when set.
-level = "info"
+#level = "info"
 "#;
 
 #[cfg(test)]
@@ -661,22 +724,81 @@ mod tests {
         assert_eq!(s.database.url, "postgres://x@h/db");
     }
 
+    /// The template with every commented-out key uncommented (`#key = …`, `#[[…]]`); the
+    /// explanations (`# …`) stay comments.
+    pub(crate) fn uncommented(template: &str) -> String {
+        template
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && !rest.starts_with([' ', '#']) => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     #[test]
-    fn template_parses_to_the_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("patron.toml");
-        std::fs::write(&path, TEMPLATE).unwrap();
-        let o = Overrides {
-            config_file: Some(path.display().to_string()),
-            database_url: None,
-        };
-        let from_file = Settings::load_with_env(&o, env(&[])).unwrap();
-        let defaults = Settings::load_with_env(&Overrides::default(), env(&[])).unwrap();
-        assert_eq!(from_file.database.url, defaults.database.url);
-        assert_eq!(
-            format!("{:?}", from_file.scheduler),
-            format!("{:?}", defaults.scheduler)
+    fn template_has_every_section_and_its_keys_give_the_defaults() {
+        for section in [
+            "[database]",
+            "[scheduler]",
+            "[daemon]",
+            "[pipelines]",
+            "[ingest]",
+            "[sentiment]",
+            "[loyalty]",
+            "#[[loyalty.tiers]]",
+            "[notify]",
+            "[pools]",
+            "[log]",
+        ] {
+            assert!(
+                TEMPLATE.lines().any(|l| l == section),
+                "no {section} in the template"
+            );
+        }
+        let text = uncommented(TEMPLATE);
+        assert!(
+            text.lines()
+                .filter(|l| l.contains(" = ") && !l.starts_with('#'))
+                .count()
+                >= 30,
+            "{text}"
         );
+        let dir = tempfile::tempdir().unwrap();
+        let load = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let o = Overrides {
+                config_file: Some(path.display().to_string()),
+                database_url: None,
+            };
+            Settings::load_with_env(&o, env(&[])).unwrap()
+        };
+        let defaults = format!(
+            "{:?}",
+            Settings::load_with_env(&Overrides::default(), env(&[])).unwrap()
+        );
+        // Every field of Settings is in the template, as a key or a section.
+        let fields = regex::Regex::new(r"([a-z_]+): ").unwrap();
+        for field in fields.captures_iter(&defaults) {
+            let name = &field[1];
+            assert!(
+                TEMPLATE.contains(&format!("{name} = ")) || TEMPLATE.contains(&format!("{name}]")),
+                "setting `{name}` is not in the template"
+            );
+        }
+        assert_eq!(format!("{:?}", load("as-written.toml", TEMPLATE)), defaults);
+        assert_eq!(format!("{:?}", load("uncommented.toml", &text)), defaults);
+        // Every key of every section is in the template: a changed value is read back.
+        let changed = load(
+            "changed.toml",
+            &text
+                .replace("adjust_confirm_points = 10000", "adjust_confirm_points = 7")
+                .replace("max_attempts = 5", "max_attempts = 2"),
+        );
+        assert_eq!(changed.loyalty.adjust_confirm_points, 7);
+        assert_eq!(changed.notify.max_attempts, 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! patron: a loyalty-analytics job scheduler. One binary is both the daemon that runs DAG
 //! pipelines on cron schedules and the admin CLI; they talk through the database.
 
+pub mod admin;
 pub mod analytics;
 pub mod cli;
 pub mod config;

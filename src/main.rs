@@ -2,11 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use patron::{
-    cli::{Cli, CliError},
-    jobs::command::supervisor,
-};
+use patron::{cli::CliError, jobs::command::supervisor};
 
 fn main() -> ExitCode {
     // `patron __supervise …` is the first process of a `command` job (see its module); it
@@ -19,7 +15,7 @@ fn main() -> ExitCode {
     if let Ok(me) = std::env::current_exe() {
         patron::jobs::command::use_supervisor(me);
     }
-    let cli = Cli::parse();
+    let cli = patron::cli::parse_args();
     // reqwest (rustls without a provider) and sqlx (ring) share one crypto provider; it must
     // be chosen once, before the first TLS connection (DEPENDENCIES.md).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -30,7 +26,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            patron::cli::print_error(patron::cli::error_text(&err));
             ExitCode::FAILURE
         }
     }

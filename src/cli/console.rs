@@ -32,6 +32,7 @@ impl Cmd {
                 refresh: self.refresh,
                 log_file,
                 lease_ttl: ctx.settings.scheduler.lease_ttl,
+                loyalty: ctx.settings.loyalty.clone(),
             },
         )
         .await?;

@@ -17,6 +17,8 @@ use crate::{
         repo::{self, pipelines::SpecCache, runs::NewRun},
     },
     demo::shop::{self, ShopSpec},
+    jobs::Registry,
+    pipeline::{self, LoadedPipeline},
     scheduler::{self, DaemonOptions},
 };
 
@@ -31,18 +33,96 @@ const DEMO_PIPELINE: &str = "nightly";
 
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// Customers in the synthetic shop.
     #[arg(long, default_value_t = 10_000)]
     customers: usize,
+    /// Products in the synthetic shop.
     #[arg(long, default_value_t = 100_000)]
     products: usize,
     /// Mean orders per customer.
     #[arg(long, default_value_t = 10)]
     orders_per_customer: usize,
+    /// Seed of every random choice: the same seed makes the same shop.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Folder for the inbox and, unless --database-url is given, a fresh SQLite database.
+    /// Folder for the inbox and, unless --database-url is given, the demo's SQLite database
+    /// (DIR/patron.db). A second demo reuses what is there.
     #[arg(long, default_value = "demo")]
     dir: PathBuf,
+    /// Delete the demo's own database (DIR/patron.db) first and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// Run on a database the demo did not create (it adds the shop to what is there). The
+    /// cron pipelines are then not installed: the shop goes through the manual, unscheduled
+    /// pipeline `demo-nightly`.
+    #[arg(long)]
+    force: bool,
+}
+
+/// The pipeline a forced demo runs in: `nightly` without its schedule, under its own name.
+const FORCED_PIPELINE: &str = "demo-nightly";
+
+/// What the demo found in its database.
+enum Found {
+    /// Empty: the demo sets it up (and marks it as its own).
+    New,
+    /// Set up by an earlier demo, from this shop spec.
+    Demo(ShopKey),
+    /// Someone's data, and `--force`: add the shop, install no cron pipeline.
+    Forced(Vec<&'static str>),
+}
+
+/// The parts of a shop spec that the demo's database was made from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ShopKey {
+    customers: usize,
+    products: usize,
+    orders_per_customer: usize,
+    seed: u64,
+    /// The shop's last day (the day the demo first ran): its files are made again the same.
+    end: chrono::NaiveDate,
+}
+
+impl ShopKey {
+    fn flags(&self) -> String {
+        format!(
+            "--customers {} --products {} --orders-per-customer {} --seed {}",
+            self.customers, self.products, self.orders_per_customer, self.seed
+        )
+    }
+
+    fn same_shop(&self, other: &ShopKey) -> bool {
+        (
+            self.customers,
+            self.products,
+            self.orders_per_customer,
+            self.seed,
+        ) == (
+            other.customers,
+            other.products,
+            other.orders_per_customer,
+            other.seed,
+        )
+    }
+}
+
+/// The shop an earlier demo (one that wrote no marker) left in `inbox/.shop.json`, whose key
+/// is the spec's `Debug` text.
+fn legacy_shop(inbox: &std::path::Path) -> Option<ShopKey> {
+    let bytes = std::fs::read(inbox.join(".shop.json")).ok()?;
+    let (key, _): (String, serde_json::Value) = serde_json::from_slice(&bytes).ok()?;
+    let field = |name: &str| -> Option<&str> {
+        let start = key.find(&format!("{name}: "))? + name.len() + 2;
+        let rest = &key[start..];
+        Some(&rest[..rest.find([',', ' ', '}']).unwrap_or(rest.len())])
+    };
+    Some(ShopKey {
+        customers: field("customers")?.parse().ok()?,
+        products: field("products")?.parse().ok()?,
+        orders_per_customer: field("orders_per_customer")?.parse().ok()?,
+        seed: field("seed")?.parse().ok()?,
+        end: field("end")?.parse().ok()?,
+    })
 }
 
 impl Cmd {
@@ -51,26 +131,125 @@ impl Cmd {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let mut settings: Settings = ctx.settings.clone();
-        if settings.database.url == crate::config::DEFAULT_DATABASE_URL {
-            // The demo's own database starts empty each time, so reruns show the same thing.
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(self.dir.join(format!("patron.db{suffix}")));
+        let own_file = settings.database.url == crate::config::DEFAULT_DATABASE_URL;
+        let db_file = self.dir.join("patron.db");
+        if own_file {
+            settings.database.url = format!("sqlite://{}?mode=rwc", db_file.display());
+        }
+        if self.fresh {
+            if !own_file {
+                return Err(anyhow::anyhow!(
+                    "--fresh deletes the demo's own SQLite file ({}); it does not empty {}: drop and create that database yourself",
+                    db_file.display(),
+                    crate::config::redact_url(&settings.database.url)
+                )
+                .into());
             }
-            settings.database.url = format!("sqlite://{}/patron.db?mode=rwc", self.dir.display());
+            for suffix in ["", "-wal", "-shm"] {
+                let path = self.dir.join(format!("patron.db{suffix}"));
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("deleting {}", path.display()))
+                            .into());
+                    }
+                }
+            }
+            if !ctx.json {
+                println!("--fresh: deleted {} to start over", db_file.display());
+            }
         }
         let inbox = self.dir.join("inbox");
         settings.ingest.inbox = inbox.display().to_string();
+        let shown_db = crate::config::redact_url(&settings.database.url);
 
-        // 1. The shop, as files.
+        // 1. What the database holds: nothing is deleted, whatever it is.
+        let db = db::open(&settings.database).await?;
+        db::migrate(&db).await?;
         let today = chrono::Utc::now().date_naive();
-        let spec = ShopSpec {
+        let asked = ShopKey {
             customers: self.customers,
             products: self.products,
             orders_per_customer: self.orders_per_customer,
             seed: self.seed,
             end: today,
+        };
+        let marker = repo::demo::marker(&db).await?;
+        let made_from = match &marker {
+            Some(details) => Some(serde_json::from_value::<ShopKey>(details.clone()).map_err(
+                |e| anyhow::anyhow!("{shown_db}: the demo marker cannot be read ({e})"),
+            )?),
+            None if repo::demo::has_demo_runs(&db).await? => {
+                // An earlier patron's demo: reusable if its inbox says which shop it holds.
+                Some(legacy_shop(&inbox).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{shown_db} was made by an earlier patron demo whose shop cannot be told from {}; add --fresh to start over (it deletes the database), or use another --dir",
+                        inbox.display()
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let found = match made_from {
+            Some(made) => {
+                if !made.same_shop(&asked) {
+                    return Err(anyhow::anyhow!(
+                        "{shown_db} holds the demo shop made with {}; run the demo with those, add --fresh to start over (it deletes the database), or use another --dir",
+                        made.flags()
+                    )
+                    .into());
+                }
+                if marker.is_none() {
+                    repo::demo::mark(&db, serde_json::to_value(&made)?).await?;
+                }
+                Found::Demo(made)
+            }
+            None => {
+                let tables = repo::demo::tables_with_rows(&db).await?;
+                if tables.is_empty() {
+                    repo::demo::mark(&db, serde_json::to_value(&asked)?).await?;
+                    Found::New
+                } else if self.force {
+                    Found::Forced(tables)
+                } else {
+                    return Err(anyhow::anyhow!(
+                        "{shown_db} is not a demo database: it already holds {}. The demo would add a synthetic shop to it; use an empty database, or add --force (the cron pipelines are then not installed)",
+                        tables.join(", ")
+                    )
+                    .into());
+                }
+            }
+        };
+        let shop_key = match &found {
+            Found::Demo(made) => made.clone(),
+            Found::New | Found::Forced(_) => asked,
+        };
+        if !ctx.json {
+            match &found {
+                Found::New => println!("new demo database {shown_db}"),
+                Found::Demo(made) => println!(
+                    "reusing the demo database {shown_db} (shop of {}): nothing is deleted, only what is missing is added; --fresh starts over",
+                    made.end
+                ),
+                Found::Forced(tables) => println!(
+                    "--force: {shown_db} is not a demo database (it holds {}); the shop is added to it",
+                    tables.join(", ")
+                ),
+            }
+        }
+
+        // 2. The shop, as files.
+        let spec = ShopSpec {
+            customers: shop_key.customers,
+            products: shop_key.products,
+            orders_per_customer: shop_key.orders_per_customer,
+            seed: shop_key.seed,
+            end: shop_key.end,
             ..Default::default()
         };
+        let today = shop_key.end;
         let generated_at = Instant::now();
         // The shop is deterministic: an inbox made from the same spec is reused as it is.
         let marker = inbox.join(".shop.json");
@@ -106,9 +285,8 @@ impl Cmd {
             );
         }
 
-        // 2. The database and the pipelines.
-        let db = db::open(&settings.database).await?;
-        db::migrate(&db).await?;
+        // 3. The pipelines: the demo's own database gets the cron pipelines of jobs/ (each
+        // stored only if it changed); another database gets none, only `demo-nightly`.
         let jobs_dir = PathBuf::from(&settings.pipelines.dir);
         let jobs_dir = if jobs_dir.is_dir() {
             jobs_dir
@@ -122,15 +300,61 @@ impl Cmd {
         };
         let loaded = load_or_report(ctx, std::slice::from_ref(&jobs_dir))?;
         let mut applied = Vec::new();
-        for l in &loaded {
-            applied.push(repo::pipelines::apply(&db, l).await?);
-        }
+        let demo_pipeline = match &found {
+            Found::New | Found::Demo(_) => {
+                for l in &loaded {
+                    let outcome = repo::pipelines::apply(&db, l).await?;
+                    if !ctx.json {
+                        let schedule = l.spec.schedule.as_ref().map_or_else(
+                            || "no schedule".to_owned(),
+                            |s| format!("schedule {} {}", s.cron, s.timezone),
+                        );
+                        println!(
+                            "pipeline {} {} (version {}, {schedule})",
+                            outcome.name,
+                            if outcome.changed {
+                                "applied"
+                            } else {
+                                "unchanged"
+                            },
+                            outcome.version
+                        );
+                    }
+                    applied.push(outcome);
+                }
+                if !ctx.json {
+                    println!(
+                        "  scheduled pipelines run whenever a daemon runs on this database (`patron pipelines pause NAME` stops one)"
+                    );
+                }
+                DEMO_PIPELINE
+            }
+            Found::Forced(_) => {
+                let nightly = loaded
+                    .iter()
+                    .find(|l| l.spec.name == DEMO_PIPELINE)
+                    .with_context(|| {
+                        format!("{} has no `{DEMO_PIPELINE}` pipeline", jobs_dir.display())
+                    })?;
+                let forced = unscheduled_copy(nightly)?;
+                applied.push(repo::pipelines::apply(&db, &forced).await?);
+                if !ctx.json {
+                    let names: Vec<&str> = loaded.iter().map(|l| l.spec.name.as_str()).collect();
+                    println!(
+                        "not installed: the cron pipelines of {} ({}), as this is not a demo database; the shop runs through the manual pipeline `{FORCED_PIPELINE}`, which has no schedule",
+                        jobs_dir.display(),
+                        names.join(", ")
+                    );
+                }
+                FORCED_PIPELINE
+            }
+        };
 
         // 3. The nightly run, through the daemon, as of the shop's last day.
         let specs = SpecCache::default();
-        let view = repo::pipelines::get(&db, &specs, DEMO_PIPELINE)
+        let view = repo::pipelines::get(&db, &specs, demo_pipeline)
             .await
-            .with_context(|| format!("{} has no `{DEMO_PIPELINE}` pipeline", jobs_dir.display()))?;
+            .with_context(|| format!("{} has no `{demo_pipeline}` pipeline", jobs_dir.display()))?;
         let now = db::now();
         let (run_id, _) = repo::runs::create(
             &db,
@@ -138,7 +362,10 @@ impl Cmd {
             view.version.id,
             &view.spec,
             NewRun {
-                run_key: format!("demo__{}", now.to_rfc3339()),
+                run_key: match found {
+                    Found::Forced(_) => format!("forced-demo__{}", now.to_rfc3339()),
+                    Found::New | Found::Demo(_) => format!("demo__{}", now.to_rfc3339()),
+                },
                 trigger: Trigger::Manual,
                 logical_time: now,
                 params: [("as_of".to_owned(), today.to_string())].into(),
@@ -179,6 +406,13 @@ impl Cmd {
         if ctx.json {
             ctx.print_json(&json!({
                 "database": crate::config::redact_url(&settings.database.url),
+                "database_state": match &found {
+                    Found::New => "new",
+                    Found::Demo(_) => "reused",
+                    Found::Forced(_) => "forced",
+                },
+                "cron_pipelines_installed": !matches!(found, Found::Forced(_)),
+                "pipeline": demo_pipeline,
                 "shop": shop,
                 "pipelines": applied,
                 "run": output::RunJson::from_detail(&detail),
@@ -239,7 +473,7 @@ impl Cmd {
             }
             println!();
             println!(
-                "ran {DEMO_PIPELINE} through the scheduler in {pipeline_seconds:.2}s (peak memory {}); explore with:",
+                "ran {demo_pipeline} through the scheduler in {pipeline_seconds:.2}s (peak memory {}); explore with:",
                 peak_mb.map_or("n/a".to_owned(), |m| format!("{m:.0} MB"))
             );
             let flag = format!("--database-url '{}'", settings.database.url);
@@ -254,9 +488,48 @@ impl Cmd {
         if state == RunState::Succeeded {
             Ok(())
         } else {
+            super::print_error(format!(
+                "run {run_id} of {demo_pipeline} {state} (patron logs {run_id})"
+            ));
             Err(CliError::Exit(1))
         }
     }
+}
+
+/// `nightly` as the manual pipeline `demo-nightly`: the same jobs, no schedule.
+fn unscheduled_copy(nightly: &LoadedPipeline) -> anyhow::Result<LoadedPipeline> {
+    let mut doc: toml::Table = toml::from_str(&nightly.source)
+        .with_context(|| format!("{}: reading the pipeline", nightly.path))?;
+    let header = doc
+        .get_mut("pipeline")
+        .and_then(toml::Value::as_table_mut)
+        .with_context(|| format!("{}: no [pipeline] table", nightly.path))?;
+    for key in ["schedule", "timezone", "catchup"] {
+        header.remove(key);
+    }
+    header.insert("name".to_owned(), FORCED_PIPELINE.into());
+    header.insert(
+        "description".to_owned(),
+        "The demo's nightly jobs, without a schedule (`patron demo --force`)".into(),
+    );
+    let source = format!(
+        "# Made by `patron demo --force` from {}: nightly without its schedule.\n{}",
+        nightly.path,
+        toml::to_string(&doc)?
+    );
+    let path = format!("{FORCED_PIPELINE}.toml (made from {})", nightly.path);
+    let spec =
+        pipeline::parse_source(&path, &source, &Registry::builtin()).map_err(|problems| {
+            anyhow::anyhow!(
+                "{path}: {}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
+    Ok(LoadedPipeline { path, source, spec })
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MB.

@@ -9,6 +9,7 @@ use crate::db::repo;
 pub enum Cmd {
     /// The latest passes, newest first.
     Passes {
+        /// At most this many passes.
         #[arg(long, default_value_t = 20)]
         limit: u64,
     },

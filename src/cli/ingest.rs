@@ -36,7 +36,7 @@ impl IngestCmd {
         let mapping = match &self.mapping {
             Some(path) => Some(Mapping::load(path).map_err(|problems| {
                 for p in &problems {
-                    eprintln!("{p}");
+                    super::print_error(p);
                 }
                 CliError::Exit(1)
             })?),
@@ -122,11 +122,12 @@ impl IngestCmd {
             }))?;
         }
         if rejected {
-            if !ctx.json {
-                eprintln!(
-                    "rejected: more than {:.1}% of rows unreadable; nothing from that file was loaded (patron quarantine list)",
+            for r in reports.iter().filter(|r| r.rejected) {
+                super::print_error(format!(
+                    "{}: rejected: more than {:.1}% of its rows are unreadable, so nothing from it was loaded (patron quarantine list)",
+                    r.source,
                     self.max_bad_ratio * 100.0
-                );
+                ));
             }
             return Err(CliError::Exit(1));
         }
@@ -164,16 +165,21 @@ fn print_report(r: &Report) {
 pub enum QuarantineCmd {
     /// Rows that could not be read, oldest first.
     List {
+        /// Only rows of this entity: customers, products, orders, events or reviews.
         #[arg(long)]
         entity: Option<Entity>,
         /// Only this reason (e.g. "bad number").
         #[arg(long)]
         reason: Option<String>,
+        /// At most this many rows.
         #[arg(long, default_value_t = 100)]
         limit: u64,
     },
     /// One quarantined row in full.
-    Show { id: i64 },
+    Show {
+        /// The quarantined row's id (as in `quarantine list`).
+        id: i64,
+    },
 }
 
 impl QuarantineCmd {
@@ -259,21 +265,25 @@ pub enum ExportCmd {
         /// The as-of date (default: the latest computed).
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
+        /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// The latest customer profiles: customer_id, segment, segment_label, pc1, pc2, r/f/m scores.
     Profiles {
+        /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// The latest churn and purchase-intent scores with the models that made them.
     Scores {
+        /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// Every customer's current recommendations: customer_id, rank, product_id, score, source.
     Recommendations {
+        /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },

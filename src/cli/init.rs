@@ -26,7 +26,7 @@ pub fn init(cmd: &InitCmd, overrides: &Overrides, json: bool) -> CliResult {
     }
     let text = match &overrides.database_url {
         Some(url) => TEMPLATE.replace(
-            "url = \"sqlite://patron.db?mode=rwc\"",
+            "#url = \"sqlite://patron.db?mode=rwc\"",
             &format!("url = {}", toml::Value::String(url.clone())),
         ),
         None => TEMPLATE.to_owned(),
@@ -40,15 +40,33 @@ pub fn init(cmd: &InitCmd, overrides: &Overrides, json: bool) -> CliResult {
     Ok(())
 }
 
+/// Applies pending migrations and says which (or that there were none).
 pub async fn migrate(ctx: &Ctx) -> CliResult {
-    ctx.db().await?;
+    let url = &ctx.settings.database.url;
+    let shown = crate::config::redact_url(url);
+    let db = crate::db::connect(url, ctx.settings.database.max_connections)
+        .await
+        .with_context(|| format!("connecting to {shown}"))?;
+    let pending = crate::db::migrate(&db)
+        .await
+        .context("applying migrations")?;
     if ctx.json {
-        ctx.print_json(&serde_json::json!({ "migrated": true }))?;
+        ctx.print_json(&serde_json::json!({
+            "database": shown,
+            "applied": pending,
+            "up_to_date": true,
+        }))?;
+    } else if pending.is_empty() {
+        println!("database {shown} is already up to date");
     } else {
         println!(
-            "database {} is up to date",
-            crate::config::redact_url(&ctx.settings.database.url)
+            "database {shown}: applied {} migration{}",
+            pending.len(),
+            if pending.len() == 1 { "" } else { "s" }
         );
+        for name in &pending {
+            println!("  {name}");
+        }
     }
     Ok(())
 }

@@ -5,12 +5,19 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{CliResult, Ctx};
-use crate::db::repo;
+use crate::{
+    db::{
+        RepoError,
+        repo::{self, pipelines::SpecCache},
+    },
+    pipeline::shard,
+};
 
 #[derive(Debug, Args)]
 pub struct Cmd {
+    /// The run id.
     run: i64,
-    /// Only this job's attempts.
+    /// Only this job's attempts (a sharded job's name means all its shards).
     #[arg(long)]
     job: Option<String>,
     /// Keep printing new lines until the run finishes (with --json: one JSON object per line).
@@ -23,8 +30,20 @@ const PAGE: u64 = 5_000;
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let db = ctx.db().await?;
-        // Fails with "run N not found" before printing anything.
-        repo::runs::get(&db, self.run).await?;
+        // Fails with "unknown run N" (or job) before printing anything.
+        let detail = repo::runs::show(&db, &SpecCache::default(), self.run).await?;
+        if let Some(job) = &self.job {
+            // A sharded job's written name means all its shards, as in `rerun --from`.
+            let known = detail
+                .jobs
+                .iter()
+                .any(|(j, _)| j.job_name == *job || shard::base_name(&j.job_name) == job);
+            if !known {
+                return Err(
+                    RepoError::not_found("job", format!("{job} in run {}", self.run)).into(),
+                );
+            }
+        }
         let mut after = 0;
         let mut all = Vec::new();
         loop {

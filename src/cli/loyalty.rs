@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CliError, CliResult, Ctx, output, runs::wait_for};
 use crate::{
+    admin::Adjusted,
     db::{
         Db,
         entities::{RunState, Trigger},
@@ -37,6 +38,7 @@ timeout = "30m"
 pub enum CampaignCmd {
     /// Store a campaign from its TOML file (as a draft).
     Create {
+        /// The campaign's TOML file.
         file: std::path::PathBuf,
         /// The file is a monthly template (no dates): store the campaign of this month
         /// (YYYY-MM), named `NAME YYYY-MM`, as the `points` job's `campaign_file` would, or
@@ -47,9 +49,13 @@ pub enum CampaignCmd {
     /// Every campaign.
     List,
     /// One campaign: its rule, state and what it paid.
-    Show { id: i64 },
+    Show {
+        /// The campaign id.
+        id: i64,
+    },
     /// Who would get how many points, and what it would cost, without paying anything.
     Preview {
+        /// The campaign id.
         id: i64,
         /// Customers shown in the sample.
         #[arg(long, default_value_t = 10)]
@@ -57,28 +63,45 @@ pub enum CampaignCmd {
     },
     /// Pay the campaign through a job run, exactly once.
     Launch {
+        /// The campaign id.
         id: i64,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
     },
     /// Cancel a campaign that was not launched.
-    Cancel { id: i64 },
+    Cancel {
+        /// The campaign id.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PointsCmd {
     /// Spendable and pending points, and the tier.
-    Balance { customer: String },
+    Balance {
+        /// The customer id.
+        customer: String,
+    },
     /// Every ledger row of a customer, oldest first.
-    History { customer: String },
+    History {
+        /// The customer id.
+        customer: String,
+    },
     /// Add (or with a negative number, remove) points by hand; audited.
     Adjust {
+        /// The customer id.
         customer: String,
+        /// Points to add; a negative number removes points.
         #[arg(allow_hyphen_values = true)]
         points: i64,
+        /// Why, for the ledger and the audit log.
         #[arg(long)]
         reason: String,
+        /// Confirm an adjustment beyond loyalty.adjust_confirm_points, or one that takes the
+        /// spendable balance below zero.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -137,7 +160,12 @@ impl CampaignCmd {
                     Ok(c) => c,
                     Err(problems) => {
                         for p in &problems {
-                            eprintln!("{}:{}: {}", file.display(), p.line, p.message);
+                            super::print_error(format!(
+                                "{}:{}: {}",
+                                file.display(),
+                                p.line,
+                                p.message
+                            ));
                         }
                         return Err(CliError::Exit(1));
                     }
@@ -279,11 +307,11 @@ impl CampaignCmd {
                 let db = ctx.db().await?;
                 let c = repo::loyalty::campaign(&db, id).await?;
                 if !repo::loyalty::set_campaign_state(&db, id, &["draft"], "cancelled").await? {
-                    eprintln!(
+                    return Err(anyhow::anyhow!(
                         "campaign {id} is {}: only a draft can be cancelled",
                         c.state
-                    );
-                    return Err(CliError::Exit(1));
+                    )
+                    .into());
                 }
                 repo::audit::record(&db, "campaign cancel", &format!("campaign {id}"), json!({}))
                     .await?;
@@ -303,25 +331,26 @@ async fn launch(ctx: &Ctx, id: i64, yes: bool) -> CliResult {
     let c = repo::loyalty::campaign(&db, id).await?;
     match c.state.as_str() {
         "launched" => {
-            eprintln!(
+            return Err(anyhow::anyhow!(
                 "campaign {id} was already launched (run {}): {} points to {} customers; nothing more is paid",
                 c.run_id.unwrap_or_default(),
                 c.points.unwrap_or_default(),
                 c.customers.unwrap_or_default()
-            );
-            return Err(CliError::Exit(1));
+            )
+            .into());
         }
         "cancelled" => {
-            eprintln!("campaign {id} was cancelled: nothing is paid");
-            return Err(CliError::Exit(1));
+            return Err(anyhow::anyhow!("campaign {id} was cancelled: nothing is paid").into());
         }
         _ => {}
     }
     parse_campaign(id, &c.source)?;
     if !yes {
         if !std::io::stdin().is_terminal() {
-            eprintln!("campaign launch pays points: confirm with --yes when not on a terminal");
-            return Err(CliError::Exit(1));
+            return Err(anyhow::anyhow!(
+                "campaign launch pays points: confirm with --yes when not on a terminal"
+            )
+            .into());
         }
         eprint!(
             "launch campaign {id} `{}` and pay its points? [y/N] ",
@@ -331,8 +360,7 @@ async fn launch(ctx: &Ctx, id: i64, yes: bool) -> CliResult {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("not launched");
-            return Err(CliError::Exit(1));
+            return Err(anyhow::anyhow!("campaign {id} not launched: not confirmed").into());
         }
     }
     // The pipeline the launch runs in.
@@ -381,10 +409,10 @@ async fn launch(ctx: &Ctx, id: i64, yes: bool) -> CliResult {
     let state = wait_with_worker(ctx, &db, run_id).await?;
     let c = repo::loyalty::campaign(&db, id).await?;
     if state != RunState::Succeeded || c.state != "launched" {
-        eprintln!(
+        return Err(anyhow::anyhow!(
             "campaign {id}: run {run_id} ended {state}; see `patron logs {run_id}` (a rerun pays only what is missing)"
-        );
-        return Err(CliError::Exit(1));
+        )
+        .into());
     }
     if ctx.json {
         ctx.print_json(&json!({
@@ -435,6 +463,7 @@ impl PointsCmd {
         let now = crate::db::now().timestamp();
         match self {
             PointsCmd::Balance { customer } => {
+                repo::loyalty::known_customer(&db, &customer).await?;
                 let b = repo::loyalty::balance(&db, &customer, now).await?;
                 if ctx.json {
                     ctx.print_json(&b)?;
@@ -449,6 +478,7 @@ impl PointsCmd {
                 }
             }
             PointsCmd::History { customer } => {
+                repo::loyalty::known_customer(&db, &customer).await?;
                 let rows = repo::loyalty::history(&db, &customer).await?;
                 if ctx.json {
                     ctx.print_json(&rows)?;
@@ -480,43 +510,27 @@ impl PointsCmd {
                 customer,
                 points,
                 reason,
+                yes,
             } => {
-                if points == 0 || reason.trim().is_empty() {
-                    eprintln!("an adjustment needs non-zero points and a --reason");
-                    return Err(CliError::Exit(1));
-                }
-                if !repo::loyalty::customer_exists(&db, &customer).await? {
-                    eprintln!("unknown customer `{customer}`");
-                    return Err(CliError::Exit(1));
-                }
-                let rules = rules(ctx)?;
-                let key = format!("adjust:{}", uuid::Uuid::new_v4());
-                repo::loyalty::append(
-                    &db,
-                    vec![repo::loyalty::NewEntry {
-                        key: key.clone(),
-                        customer_id: customer.clone(),
-                        kind: crate::loyalty::EntryKind::Adjust,
-                        points,
-                        at: now,
-                        available_at: now,
-                        expires_at: (points > 0).then(|| rules.expires_at(now)).flatten(),
-                        order_id: None,
-                        basis_cents: None,
-                        campaign_id: None,
-                        reason: Some(reason.clone()),
-                        run_id: None,
-                    }],
-                )
-                .await?;
-                repo::audit::record(
-                    &db,
-                    "points adjust",
-                    &format!("customer {customer}"),
-                    json!({ "points": points, "reason": reason, "key": key }),
-                )
-                .await?;
-                let b = repo::loyalty::balance(&db, &customer, now).await?;
+                let adjustment = crate::admin::Adjustment {
+                    customer: customer.clone(),
+                    points,
+                    reason: reason.clone(),
+                    confirmed: yes,
+                    via: "cli",
+                };
+                let adjusted = crate::admin::adjust(&db, &ctx.settings.loyalty, &adjustment)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                let (key, b) = match adjusted {
+                    Adjusted::NeedsConfirmation(why) => {
+                        return Err(anyhow::anyhow!(
+                            "adjusting {customer} by {points:+} points needs --yes: {why}"
+                        )
+                        .into());
+                    }
+                    Adjusted::Done { key, balance, .. } => (key, balance),
+                };
                 if ctx.json {
                     ctx.print_json(&json!({ "key": key, "balance": b }))?;
                 } else {

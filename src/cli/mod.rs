@@ -102,6 +102,11 @@ pub enum Command {
     /// Admin actions: who did what, when.
     #[command(subcommand)]
     Audit(runs::AuditCmd),
+    /// Print a shell completion script, e.g. `patron completions bash > /etc/bash_completion.d/patron`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How a command ends when it is not plain success.
@@ -119,6 +124,142 @@ impl<E: Into<anyhow::Error>> From<E> for CliError {
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// Prints one line of the README's error contract on stderr: `error: <reason>`. A reason that
+/// spans lines (a TOML parser's excerpt, say) is put on one line.
+pub fn print_error(reason: impl std::fmt::Display) {
+    eprintln!("error: {}", one_line(&reason.to_string()));
+}
+
+/// The reason of an error as one line: its causes joined with `: `, each said once (a database
+/// error repeats its source's text), without the server's C source lines that sqlx appends to
+/// PostgreSQL errors (`… at line 664`).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let server_line = |text: &str| -> String {
+        // `message at line N`, at the end or before the next cause.
+        let mut out = text.to_owned();
+        while let Some(at) = out.find(" at line ") {
+            let digits = out[at + 9..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+            let end = at + 9 + digits;
+            if digits == 0 || !(end == out.len() || out[end..].starts_with(':')) {
+                break;
+            }
+            out.replace_range(at..end, "");
+        }
+        out
+    };
+    let mut parts: Vec<String> = Vec::new();
+    // From the first database error down, every cause is the database's.
+    let mut from_database = false;
+    for cause in err.chain() {
+        from_database |= cause.downcast_ref::<sea_orm::DbErr>().is_some()
+            || cause.downcast_ref::<sea_orm::sqlx::Error>().is_some()
+            || cause.downcast_ref::<db::RepoError>().is_some();
+        let text = if from_database {
+            server_line(&cause.to_string())
+        } else {
+            cause.to_string()
+        };
+        if text.is_empty() || parts.last().is_some_and(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    one_line(&parts.join(": "))
+}
+
+/// `text` on one line: its lines joined, without the source excerpts and carets that parsers
+/// print under a message (`  |`, `3 | x =`, `  ^`).
+pub fn one_line(text: &str) -> String {
+    let excerpt = |line: &str| {
+        let t = line.trim();
+        t.starts_with('|')
+            || t.chars().all(|c| c == '^' || c == '~' || c == ' ')
+            || t.split_once(" |")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !excerpt(l)) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// Parses the command line. Help and `--version` print and exit 0; a usage error prints one
+/// `error: …` line (with the usage of the command it concerns) and exits 1, like every other
+/// error.
+pub fn parse_args() -> Cli {
+    use clap::{CommandFactory as _, error::ErrorKind};
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(err) => err,
+    };
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => err.exit(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `patron runs`: name the subcommands instead of printing the whole help.
+            let rendered = err.render().to_string();
+            let path: Vec<String> = rendered
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Usage: "))
+                .map(|u| {
+                    u.split_whitespace()
+                        .skip(1)
+                        .take_while(|w| !w.starts_with(['[', '<']))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut cmd = Cli::command();
+            for word in &path {
+                match cmd.find_subcommand(word) {
+                    Some(sub) => cmd = sub.clone(),
+                    None => break,
+                }
+            }
+            let names: Vec<&str> = cmd
+                .get_subcommands()
+                .map(|c| c.get_name())
+                .filter(|n| *n != "help")
+                .collect();
+            let full = std::iter::once("patron".to_owned())
+                .chain(path)
+                .collect::<Vec<_>>()
+                .join(" ");
+            print_error(format!(
+                "`{full}` needs a subcommand: {} (see `{full} --help`)",
+                names.join(", ")
+            ));
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let mut parts = Vec::new();
+            for paragraph in rendered.split("\n\n") {
+                let p = one_line(paragraph);
+                if p.is_empty() || p.starts_with("For more information") {
+                    continue;
+                }
+                parts.push(match p.strip_prefix("Usage: ") {
+                    Some(usage) => format!("usage: {usage}"),
+                    None => p,
+                });
+            }
+            let text = parts.join("; ");
+            print_error(text.strip_prefix("error: ").unwrap_or(&text));
+        }
+    }
+    std::process::exit(1)
+}
 
 /// What every command gets: settings and output mode.
 pub struct Ctx {
@@ -153,8 +294,20 @@ pub fn main(cli: Cli) -> CliResult {
         config_file: cli.config.clone(),
         database_url: cli.database_url.clone(),
     };
-    if let Command::Init(cmd) = &cli.command {
-        return init::init(cmd, &overrides, cli.json);
+    match &cli.command {
+        Command::Init(cmd) => return init::init(cmd, &overrides, cli.json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            restore_sigpipe();
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "patron",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        _ => {}
     }
     let settings = Settings::load(&overrides).context("loading settings")?;
     let long_running = matches!(cli.command, Command::Daemon(_) | Command::Demo(_));
@@ -185,7 +338,7 @@ pub fn main(cli: Cli) -> CliResult {
 
 async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
     match command {
-        Command::Init(_) => Ok(()),
+        Command::Init(_) | Command::Completions { .. } => Ok(()),
         Command::Migrate => init::migrate(&ctx).await,
         Command::Demo(cmd) => cmd.run(&ctx).await,
         Command::Daemon(cmd) => cmd.run(&ctx).await,
@@ -233,5 +386,74 @@ fn restore_sigpipe() {
     // SAFETY: resetting a signal disposition to its default before any thread is started.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every subcommand and every argument, with its path (`patron runs show <run>`).
+    fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let name = arg.get_id().as_str();
+            if matches!(name, "help" | "version") || arg.is_hide_set() {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} <{name}>"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                out.push(sub_path.clone());
+            }
+            walk(sub, &sub_path, out);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_and_argument_has_a_help_line() {
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "patron", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without a help line (add a doc comment):\n{}",
+            missing.join("\n")
+        );
+    }
+
+    #[test]
+    fn database_errors_are_said_once_without_server_source_lines() {
+        let inner = sea_orm::DbErr::Custom(
+            "duplicate key value violates unique constraint \"x\" at line 664".to_owned(),
+        );
+        let err = anyhow::Error::new(inner).context("applying migrations");
+        assert_eq!(
+            error_text(&err),
+            "applying migrations: Custom Error: duplicate key value violates unique constraint \"x\""
+        );
+        // Our own words keep theirs.
+        let ours = anyhow::anyhow!("TOML parse error at line 3, column 5");
+        assert_eq!(error_text(&ours), "TOML parse error at line 3, column 5");
+        let ours = anyhow::anyhow!("bad.toml: problem at line 4").context("reading");
+        assert_eq!(error_text(&ours), "reading: bad.toml: problem at line 4");
+    }
+
+    #[test]
+    fn multi_line_reasons_become_one_line() {
+        let toml_error =
+            "TOML parse error at line 3, column 5\n  |\n3 | x =\n  |     ^\nexpected a value\n";
+        assert_eq!(
+            one_line(toml_error),
+            "TOML parse error at line 3, column 5; expected a value"
+        );
+        assert_eq!(one_line("settings:\n  bad key"), "settings: bad key");
+        assert_eq!(one_line("unknown run 9"), "unknown run 9");
     }
 }

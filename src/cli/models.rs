@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use super::{CliResult, Ctx, output};
 use crate::db::{Db, RepoError, entities::model, repo};
 
+/// The kinds of model the jobs register.
+const MODEL_KINDS: &[&str] = &["segments", "churn", "intent", "sentiment", "recommend"];
+
 #[derive(Debug, Subcommand)]
 pub enum ModelsCmd {
     /// Trained models, newest first, with their status and headline metrics.
@@ -19,7 +22,10 @@ pub enum ModelsCmd {
         kind: Option<String>,
     },
     /// One model: parameters and every metric (by id, or the champion of a kind).
-    Show { model: String },
+    Show {
+        /// A model id (as in `models list`), or a kind for its champion.
+        model: String,
+    },
 }
 
 fn model_json(m: &model::Model) -> Value {
@@ -85,9 +91,16 @@ impl ModelsCmd {
             ModelsCmd::Show { model } => {
                 let m = match model.parse::<i64>() {
                     Ok(id) => repo::models::get(&db, id).await?,
-                    Err(_) => repo::models::champion(&db, &model)
-                        .await?
-                        .ok_or_else(|| RepoError::not_found("champion model of kind", &model))?,
+                    Err(_) => match repo::models::champion(&db, &model).await? {
+                        Some(m) => m,
+                        None if MODEL_KINDS.contains(&model.as_str()) => {
+                            return Err(RepoError::Conflict(format!(
+                                "no champion model of kind {model} yet (patron models list --kind {model})"
+                            ))
+                            .into());
+                        }
+                        None => return Err(RepoError::not_found("model kind", &model).into()),
+                    },
                 };
                 let mut json = model_json(&m);
                 // Recommendation models: how their current lists fare (from `rec_click` events

@@ -16,6 +16,7 @@ use crate::{
 pub enum Cmd {
     /// Check pipeline files and folders; print every problem as FILE:LINE: reason.
     Validate {
+        /// Pipeline files, or folders of them (*.toml).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -28,17 +29,28 @@ pub enum Cmd {
     /// Applied pipelines with their schedule, next fire time and last run.
     List,
     /// A pipeline's current version: schedule, jobs, and its source file.
-    Show { name: String },
+    Show {
+        /// The pipeline's name.
+        name: String,
+    },
     /// The DAG as an ASCII tree (or Graphviz DOT with --dot).
     Graph {
+        /// The pipeline's name.
         name: String,
+        /// Print Graphviz DOT instead of a tree.
         #[arg(long)]
         dot: bool,
     },
     /// Stop creating cron runs; queued runs wait until resumed.
-    Pause { name: String },
+    Pause {
+        /// The pipeline's name.
+        name: String,
+    },
     /// Undo `pause`; the schedule restarts from now (ticks missed while paused are skipped).
-    Resume { name: String },
+    Resume {
+        /// The pipeline's name.
+        name: String,
+    },
 }
 
 /// Loads and validates; prints problems and fails if there are any.
@@ -51,14 +63,14 @@ pub fn load_or_report(ctx: &Ctx, paths: &[PathBuf]) -> CliResult<Vec<LoadedPipel
         ctx.print_json(&json!({ "ok": false, "problems": problems }))?;
     } else {
         for p in &problems {
-            eprintln!("{p}");
+            super::print_error(p);
         }
-        eprintln!(
-            "{} problem{} in pipeline files",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" }
-        );
     }
+    super::print_error(format!(
+        "{} problem{} in pipeline files",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    ));
     Err(CliError::Exit(1))
 }
 

@@ -15,6 +15,7 @@ pub struct Cmd {
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let db = ctx.db().await?;
+        repo::loyalty::known_customer(&db, &self.customer).await?;
         let recs = repo::recommend::for_customer(&db, &self.customer).await?;
         if ctx.json {
             ctx.print_json(&json!({ "customer_id": self.customer, "recommendations": recs }))?;
@@ -22,7 +23,7 @@ impl Cmd {
         }
         if recs.is_empty() {
             println!(
-                "no recommendations for {} (unknown customer, or `recommend` has not run)",
+                "no recommendations for {} yet (the `recommend` job has not run since they arrived)",
                 self.customer
             );
             return Ok(());

@@ -37,6 +37,7 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 
 #[derive(Debug, Args)]
 pub struct TriggerCmd {
+    /// The pipeline's name.
     pipeline: String,
     /// Run parameter; replaces the same-named param of every job in this run, or is read by
     /// the job's kind (`as_of`, `campaign`; `command` jobs get every one). A param no job
@@ -132,9 +133,10 @@ impl TriggerCmd {
         if state == RunState::Succeeded {
             Ok(())
         } else {
-            if !ctx.json {
-                eprintln!("run {run_id} {state}");
-            }
+            super::print_error(format!(
+                "run {run_id} of {} {state} (patron runs show {run_id})",
+                self.pipeline
+            ));
             Err(CliError::Exit(1))
         }
     }
@@ -165,6 +167,7 @@ pub async fn wait_for(db: &Db, run_id: i64, quiet: bool) -> anyhow::Result<RunSt
 
 #[derive(Debug, Args)]
 pub struct BackfillCmd {
+    /// The pipeline's name (it must have a schedule).
     pipeline: String,
     /// First day (YYYY-MM-DD, in the pipeline's time zone), inclusive.
     #[arg(long)]
@@ -247,16 +250,21 @@ impl BackfillCmd {
 pub enum RunsCmd {
     /// Recent runs, newest first.
     List {
+        /// Only runs of this pipeline.
         #[arg(long)]
         pipeline: Option<String>,
         /// queued, running, succeeded, failed or cancelled.
         #[arg(long)]
         state: Option<RunState>,
+        /// At most this many runs.
         #[arg(long, default_value_t = 20)]
         limit: u64,
     },
     /// One run with its jobs and attempts.
-    Show { run: i64 },
+    Show {
+        /// The run id.
+        run: i64,
+    },
 }
 
 impl RunsCmd {
@@ -324,6 +332,7 @@ impl RunsCmd {
 
 #[derive(Debug, Args)]
 pub struct RerunCmd {
+    /// The run id.
     run: i64,
     /// Only failed, upstream-failed and cancelled jobs (succeeded ones are kept).
     #[arg(long, conflicts_with = "from")]
@@ -360,6 +369,7 @@ impl RerunCmd {
 
 #[derive(Debug, Args)]
 pub struct CancelCmd {
+    /// The run id.
     run: i64,
 }
 
@@ -431,6 +441,7 @@ pub async fn workers(ctx: &Ctx) -> CliResult {
 pub enum AuditCmd {
     /// Recent admin actions, newest first.
     List {
+        /// At most this many entries.
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },

@@ -1,13 +1,15 @@
 //! What the console's action keys do to the database: the same row changes as `patron
-//! trigger`, `rerun`, `cancel`, `pipelines pause|resume` and `campaign launch`, each recorded
-//! in the audit log. Daemons (here or on other machines) pick the changes up; nothing here
-//! waits for a run.
+//! trigger`, `rerun`, `cancel`, `pipelines pause|resume`, `campaign launch` and `points
+//! adjust`, each recorded in the audit log. Daemons (here or on other machines) pick the
+//! changes up; nothing here waits for a run.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
 use crate::{
+    admin::{self, Adjusted},
+    config::LoyaltySettings,
     db::{
         Db, RepoError,
         entities::{RunState, Trigger},
@@ -46,6 +48,24 @@ pub enum Action {
         campaign_id: i64,
         name: String,
     },
+    /// A manual point adjustment. Unconfirmed, it goes through only if it is within
+    /// `loyalty.adjust_confirm_points` and keeps the balance at zero or more; otherwise the
+    /// console asks, and the confirmed action is performed (and audited as confirmed).
+    Adjust {
+        customer: String,
+        points: i64,
+        reason: String,
+        confirmed: bool,
+    },
+}
+
+/// How a performed action ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Done: the text for the status line.
+    Done(String),
+    /// Nothing done yet: ask `question`, and on yes perform `action`.
+    Confirm { question: String, action: Action },
 }
 
 impl Action {
@@ -53,7 +73,9 @@ impl Action {
     /// none (its parameter prompt is the deliberate step).
     pub fn question(&self) -> Option<String> {
         Some(match self {
-            Action::Trigger { .. } => return None,
+            // The prompt is the deliberate step; an adjustment that needs confirmation comes
+            // back from `perform_with` as a question (the check needs the balance).
+            Action::Trigger { .. } | Action::Adjust { .. } => return None,
             Action::RerunFailed { run_id } => {
                 format!("Rerun the failed, upstream-failed and cancelled jobs of run {run_id}?")
             }
@@ -92,11 +114,69 @@ retry_backoff = "1s"
 timeout = "30m"
 "#;
 
-/// Carries out `action`; the text for the status line, or why it failed.
+/// Carries out `action` with the default loyalty settings; the text for the status line, or
+/// why it failed (an adjustment that needs confirmation fails with the reason).
 pub async fn perform(db: &Db, specs: &SpecCache, action: &Action) -> Result<String, String> {
+    match perform_with(db, specs, &LoyaltySettings::default(), action).await? {
+        Reply::Done(text) => Ok(text),
+        Reply::Confirm { question, .. } => Err(question),
+    }
+}
+
+/// Carries out `action`: done (the status line's text), a question to ask first, or why it
+/// failed.
+pub async fn perform_with(
+    db: &Db,
+    specs: &SpecCache,
+    loyalty: &LoyaltySettings,
+    action: &Action,
+) -> Result<Reply, String> {
+    if let Action::Adjust {
+        customer,
+        points,
+        reason,
+        confirmed,
+    } = action
+    {
+        let adjustment = admin::Adjustment {
+            customer: customer.clone(),
+            points: *points,
+            reason: reason.clone(),
+            confirmed: *confirmed,
+            via: "console",
+        };
+        return match admin::adjust(db, loyalty, &adjustment).await {
+            Ok(Adjusted::Done { balance, .. }) => Ok(Reply::Done(format!(
+                "{customer}: {points:+} points ({reason}); balance {}",
+                balance.balance
+            ))),
+            Ok(Adjusted::NeedsConfirmation(why)) => Ok(Reply::Confirm {
+                question: format!(
+                    "Adjust {customer} by {points:+} points? {}. The audit log records that you confirmed.",
+                    capitalised(&why)
+                ),
+                action: Action::Adjust {
+                    customer: customer.clone(),
+                    points: *points,
+                    reason: reason.clone(),
+                    confirmed: true,
+                },
+            }),
+            Err(e) => Err(e.to_string()),
+        };
+    }
     perform_inner(db, specs, action)
         .await
+        .map(Reply::Done)
         .map_err(|e| e.to_string())
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 async fn perform_inner(db: &Db, specs: &SpecCache, action: &Action) -> Result<String, RepoError> {
@@ -136,6 +216,10 @@ async fn perform_inner(db: &Db, specs: &SpecCache, action: &Action) -> Result<St
             Ok(format!("{pipeline} {word}"))
         }
         Action::Launch { campaign_id, .. } => launch(db, specs, *campaign_id).await,
+        // Handled in `perform_with`, which has the settings.
+        Action::Adjust { .. } => Err(RepoError::Conflict(
+            "a point adjustment needs the loyalty settings".to_owned(),
+        )),
     }
 }
 
@@ -286,6 +370,27 @@ async fn launch(db: &Db, specs: &SpecCache, id: i64) -> Result<String, RepoError
     }
 }
 
+/// Parses the adjust prompt: `CUSTOMER POINTS REASON…` (the reason may have spaces).
+pub fn parse_adjustment(text: &str) -> Result<Action, String> {
+    let mut words = text.split_whitespace();
+    let (Some(customer), Some(points)) = (words.next(), words.next()) else {
+        return Err("type CUSTOMER POINTS REASON, e.g. C000123 -50 goodwill".to_owned());
+    };
+    let points: i64 = points
+        .parse()
+        .map_err(|_| format!("`{points}` is not a whole number of points"))?;
+    let reason = words.collect::<Vec<_>>().join(" ");
+    if reason.is_empty() {
+        return Err("an adjustment needs a reason after the points".to_owned());
+    }
+    Ok(Action::Adjust {
+        customer: customer.to_owned(),
+        points,
+        reason,
+        confirmed: false,
+    })
+}
+
 /// Parses the trigger prompt: `KEY=VALUE` pairs separated by spaces.
 pub fn parse_params(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
@@ -313,6 +418,22 @@ mod tests {
         assert!(parse_params("").unwrap().is_empty());
         assert!(parse_params("oops").is_err());
         assert!(parse_params("=x").is_err());
+    }
+
+    #[test]
+    fn adjustments_parse_with_a_reason_of_several_words() {
+        assert_eq!(
+            parse_adjustment(" C000123  -50 late   delivery ").unwrap(),
+            Action::Adjust {
+                customer: "C000123".to_owned(),
+                points: -50,
+                reason: "late delivery".to_owned(),
+                confirmed: false
+            }
+        );
+        assert!(parse_adjustment("C1").is_err());
+        assert!(parse_adjustment("C1 lots why").is_err());
+        assert!(parse_adjustment("C1 5").is_err());
     }
 
     #[test]

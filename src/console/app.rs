@@ -310,7 +310,11 @@ impl LoyaltyState {
 /// What a text prompt is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptFor {
-    TriggerParams { pipeline: String },
+    TriggerParams {
+        pipeline: String,
+    },
+    /// `CUSTOMER POINTS REASON` of a manual point adjustment.
+    Adjust,
     RunsFilter,
     LogSearch,
 }
@@ -417,6 +421,12 @@ impl App {
                     Err(text) => Status { text, error: true },
                 });
                 self.load_now()
+            }
+            Event::ConfirmFirst { question, action } => {
+                self.acting = false;
+                self.say("confirm first: y goes ahead, n leaves it");
+                self.overlay = Some(Overlay::Confirm { question, action });
+                Vec::new()
             }
             Event::Quit | Event::Crashed(_) => vec![Effect::Quit],
         }

@@ -28,6 +28,11 @@ pub enum Event {
     },
     /// An action finished: the status line's text, or the error.
     ActionDone(Result<String, String>),
+    /// An action was not carried out: it must be confirmed first (a big point adjustment).
+    ConfirmFirst {
+        question: String,
+        action: Action,
+    },
     /// A signal, or the terminal went away.
     Quit,
     /// A background task panicked (a bug): the console stops with this message.

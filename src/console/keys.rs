@@ -143,6 +143,17 @@ impl App {
                     Vec::new()
                 }
             },
+            PromptFor::Adjust => match actions::parse_adjustment(&input) {
+                Ok(action) => self.propose(action),
+                Err(e) => {
+                    self.refuse(e);
+                    self.overlay = Some(Overlay::Prompt {
+                        purpose: PromptFor::Adjust,
+                        input,
+                    });
+                    Vec::new()
+                }
+            },
             PromptFor::RunsFilter => {
                 self.runs.filter = input.trim().to_owned();
                 self.runs.cursor = Default::default();
@@ -384,6 +395,9 @@ impl App {
             let d = delta(&m, self.loyalty.cursor.selected, len, page);
             self.loyalty.cursor.move_by(d, len, page);
             return Vec::new();
+        }
+        if key.code == KeyCode::Char('a') {
+            return self.prompt(PromptFor::Adjust, String::new());
         }
         if key.code != KeyCode::Char('L') {
             return Vec::new();

@@ -50,6 +50,8 @@ pub struct Options {
     pub log_file: PathBuf,
     /// `scheduler.lease_ttl`: a daemon silent for longer is shown as stale.
     pub lease_ttl: Duration,
+    /// The loyalty rules, for point adjustments (and when they must be confirmed).
+    pub loyalty: crate::config::LoyaltySettings,
 }
 
 /// Fails with a one-line reason unless stdin and stdout are a terminal.
@@ -100,7 +102,7 @@ async fn event_loop(
             match effect {
                 Effect::Quit => return Ok(()),
                 Effect::Load(request) => spawn_load(&db, &specs, &tx, request, options.lease_ttl),
-                Effect::Perform(action) => spawn_action(&db, &specs, &tx, action),
+                Effect::Perform(action) => spawn_action(&db, &specs, &options.loyalty, &tx, action),
             }
         }
         terminal.draw(|frame| views::render(&app, frame))?;
@@ -176,12 +178,18 @@ fn spawn_load(
     });
 }
 
-fn spawn_action(db: &Db, specs: &SpecCache, tx: &UnboundedSender<Event>, action: Action) {
-    let (db, specs) = (db.clone(), specs.clone());
+fn spawn_action(
+    db: &Db,
+    specs: &SpecCache,
+    loyalty: &crate::config::LoyaltySettings,
+    tx: &UnboundedSender<Event>,
+    action: Action,
+) {
+    let (db, specs, loyalty) = (db.clone(), specs.clone(), loyalty.clone());
     spawn_guarded(tx, async move {
         let result = match tokio::time::timeout(
             ACTION_TIMEOUT,
-            actions::perform(&db, &specs, &action),
+            actions::perform_with(&db, &specs, &loyalty, &action),
         )
         .await
         {
@@ -191,7 +199,13 @@ fn spawn_action(db: &Db, specs: &SpecCache, tx: &UnboundedSender<Event>, action:
                 ACTION_TIMEOUT.as_secs()
             )),
         };
-        Event::ActionDone(result)
+        match result {
+            Ok(actions::Reply::Done(text)) => Event::ActionDone(Ok(text)),
+            Ok(actions::Reply::Confirm { question, action }) => {
+                Event::ConfirmFirst { question, action }
+            }
+            Err(e) => Event::ActionDone(Err(e)),
+        }
     });
 }
 

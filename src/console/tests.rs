@@ -960,17 +960,98 @@ fn launch_refuses_launched_and_cancelled_campaigns() {
 }
 
 #[test]
+fn adjust_asks_for_customer_points_reason_and_confirms_big_ones() {
+    let mut app = app_with(View::Loyalty, 130, 30);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(matches!(
+        &app.overlay,
+        Some(Overlay::Prompt {
+            purpose: PromptFor::Adjust,
+            ..
+        })
+    ));
+    assert_has(
+        &screen(&app, 130, 30),
+        &["Adjust points: CUSTOMER POINTS REASON"],
+    );
+    typed(&mut app, "C000123 lots");
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+    assert!(
+        app.overlay.is_some(),
+        "the prompt stays open to fix the input"
+    );
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    typed(&mut app, "-999999 wrong import");
+    let unconfirmed = Action::Adjust {
+        customer: "C000123".to_owned(),
+        points: -999_999,
+        reason: "wrong import".to_owned(),
+        confirmed: false,
+    };
+    // The first try goes to the database unconfirmed: only it knows the balance.
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::Perform(unconfirmed)]
+    );
+    assert!(app.acting);
+    // It comes back as a question; the screen shows it, and only `y` performs it, confirmed.
+    let confirmed = Action::Adjust {
+        customer: "C000123".to_owned(),
+        points: -999_999,
+        reason: "wrong import".to_owned(),
+        confirmed: true,
+    };
+    let question = "Adjust C000123 by -999999 points? -999999 points is more than loyalty.adjust_confirm_points (10000), and it would take the spendable balance from 100 to -999899. The audit log records that you confirmed.".to_owned();
+    assert!(
+        app.update(Event::ConfirmFirst {
+            question: question.clone(),
+            action: confirmed.clone(),
+        })
+        .is_empty()
+    );
+    assert!(!app.acting);
+    let text = screen(&app, 130, 30).join("\n");
+    for needle in [
+        "Adjust C000123 by -999999 points?",
+        "adjust_confirm_points",
+        "to -999899",
+        "y: yes",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not on screen:\n{text}");
+    }
+    assert!(
+        press(&mut app, KeyCode::Char('x')).is_empty(),
+        "other keys keep asking"
+    );
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        vec![Effect::Perform(confirmed.clone())]
+    );
+    // No leaves it undone.
+    app.acting = false;
+    app.update(Event::ConfirmFirst {
+        question,
+        action: confirmed,
+    });
+    assert!(press(&mut app, KeyCode::Char('n')).is_empty());
+    assert_eq!(app.overlay, None);
+}
+
+#[test]
 fn a_run_that_is_gone_is_a_status_line_not_a_banner() {
     let mut app = app_with(View::RunDetail, 100, 20);
     app.update(Event::Tick(now()));
     let effects = app.update(Event::Loaded {
         request: Request::RunDetail(42),
-        result: Err(LoadFailure::Request("run 42 not found".to_owned())),
+        result: Err(LoadFailure::Request("unknown run 42".to_owned())),
         took: Duration::ZERO,
     });
     assert!(effects.is_empty());
     assert_eq!(app.connection, Connection::Up);
-    assert_has(&screen(&app, 100, 20), &["✗ run 42 not found"]);
+    assert_has(&screen(&app, 100, 20), &["✗ unknown run 42"]);
 }
 
 /// Text captures of every view, for the README: `cargo test --lib console::tests::captures

@@ -20,7 +20,7 @@ pub type Db = DatabaseConnection;
 /// Errors at the repository boundary; callers branch on `NotFound` and `Conflict`.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    #[error("{what} {id} not found")]
+    #[error("unknown {what} {id}")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
@@ -237,19 +237,22 @@ pub fn pg_array(ty: sea_orm::sea_query::ArrayType, values: Vec<sea_orm::Value>) 
 /// Key of the PostgreSQL advisory lock that serialises migrations across processes.
 const MIGRATION_LOCK: i64 = 0x7061_7472_6f6e; // "patron"
 
-/// Applies every pending migration. Processes starting together take turns (an advisory
-/// lock on PostgreSQL, the write lock on SQLite), so they never race to create a table.
-pub async fn migrate(db: &Db) -> Result {
+/// Applies every pending migration; the names of those it applied. Processes starting
+/// together take turns (an advisory lock on PostgreSQL, the write lock on SQLite), so they
+/// never race to create a table, and each reports only what it applied itself.
+pub async fn migrate(db: &Db) -> Result<Vec<String>> {
     if db.get_database_backend() != DbBackend::Postgres {
         // On SQLite the whole upgrade is one `BEGIN IMMEDIATE` transaction: a second process
         // waits for the first, then finds nothing pending.
         if Migrator::get_pending_migrations(db).await?.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let txn = begin_write(db).await?;
+        let applied = Migrator::get_pending_migrations(&txn).await?;
+        let applied: Vec<String> = applied.iter().map(|m| m.name().to_owned()).collect();
         Migrator::up(&txn, None).await?;
         txn.commit().await?;
-        return Ok(());
+        return Ok(applied);
     }
     let lock_err = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("migration lock: {e}"));
     let mut conn = db
@@ -262,14 +265,19 @@ pub async fn migrate(db: &Db) -> Result {
         .execute(&mut *conn)
         .await
         .map_err(lock_err)?;
-    let result = Migrator::up(db, None).await;
+    let result = async {
+        let applied = Migrator::get_pending_migrations(db).await?;
+        let applied: Vec<String> = applied.iter().map(|m| m.name().to_owned()).collect();
+        Migrator::up(db, None).await?;
+        Ok::<_, DbErr>(applied)
+    }
+    .await;
     // The lock also ends with the session; unlocking early lets the next process go.
     let _ = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
         .await;
-    result?;
-    Ok(())
+    Ok(result?)
 }
 
 /// Begins a transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`,

@@ -31,7 +31,7 @@ pub(super) async fn run(
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let url = shared.all_settings.notify.webhook_url.clone();
-    let attempts = shared.all_settings.notify.max_attempts.unwrap_or(5).max(1);
+    let attempts = shared.all_settings.notify.max_attempts.max(1);
     loop {
         let notice = tokio::select! {
             _ = stop.cancelled() => return Ok(()),

@@ -188,11 +188,11 @@ fn errors_are_one_line_with_a_reason() {
     let out = env.run(&["runs", "show", "999"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim(), "error: run 999 not found");
+    assert_eq!(stderr.trim(), "error: unknown run 999");
     let out = env.run(&["trigger", "nope"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
-        "error: pipeline nope not found"
+        "error: unknown pipeline nope"
     );
 }
 
@@ -212,8 +212,8 @@ fn init_writes_a_commented_file_and_settings_layer() {
     std::fs::write(
         &path,
         text.replace(
-            "sqlite://patron.db?mode=rwc",
-            "sqlite://from-file.db?mode=rwc",
+            "#url = \"sqlite://patron.db?mode=rwc\"",
+            "url = \"sqlite://from-file.db?mode=rwc\"",
         ),
     )
     .unwrap();

@@ -17,5 +17,6 @@ mod ops;
 mod outage;
 mod recovery;
 mod refusals;
+mod safety;
 mod shards;
 mod triggers;

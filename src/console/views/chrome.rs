@@ -114,7 +114,7 @@ fn hint(view: View) -> &'static str {
             "↑↓ PgUp/PgDn scroll · f follow · / search · n/N next/prev · a attempt · Esc back · ? help"
         }
         View::Workers => "↑↓ select · 1-6/⇥ views · ? help · q quit",
-        View::Loyalty => "↑↓ campaign · L launch · 1-6/⇥ views · ? help · q quit",
+        View::Loyalty => "↑↓ campaign · L launch · a adjust points · 1-6/⇥ views · ? help · q quit",
     }
 }
 
@@ -154,6 +154,10 @@ const HELP: &[(&str, &str)] = &[
     (
         "Loyalty",
         "L launch the selected campaign (a daemon pays it)",
+    ),
+    (
+        "",
+        "a adjust a customer's points: CUSTOMER POINTS REASON (big ones ask)",
     ),
     ("", ""),
     (
@@ -200,7 +204,9 @@ pub fn overlay(app: &App, area: Rect, buf: &mut Buffer) {
                 .render(rect, buf);
         }
         Overlay::Confirm { question, .. } => {
-            let rect = centered(area, 72, 5);
+            // Room for the question wrapped at 70 columns, the y/n line and the border.
+            let lines = question.chars().count().div_ceil(60).max(1) as u16;
+            let rect = centered(area, 72, lines + 3);
             Clear.render(rect, buf);
             Paragraph::new(vec![
                 Line::from(question.as_str()),
@@ -226,6 +232,10 @@ pub fn overlay(app: &App, area: Rect, buf: &mut Buffer) {
                         .to_owned()
                 }
                 PromptFor::LogSearch => "Search the log; ⏎ find, empty clears".to_owned(),
+                PromptFor::Adjust => {
+                    "Adjust points: CUSTOMER POINTS REASON (e.g. C000123 -50 goodwill), ⏎ adjust, Esc cancel"
+                        .to_owned()
+                }
             };
             let rect = centered(area, 80, 4);
             Clear.render(rect, buf);

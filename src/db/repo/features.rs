@@ -21,7 +21,9 @@ pub async fn export(
             .await?
             .and_then(|r| r.try_get::<Option<String>>("", "as_of").ok().flatten())
             .ok_or_else(|| {
-                RepoError::not_found("computed features", "(run the features job first)")
+                RepoError::Conflict(
+                    "no features are stored yet (run the features job first)".to_owned(),
+                )
             })?,
     };
     let sql = format!(
@@ -57,7 +59,9 @@ pub async fn export(
         out.push(cells);
     }
     if out.is_empty() {
-        return Err(RepoError::not_found("features as of", as_of));
+        return Err(RepoError::Conflict(format!(
+            "no features are stored as of {as_of}"
+        )));
     }
     Ok((as_of, out))
 }

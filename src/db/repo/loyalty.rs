@@ -443,17 +443,32 @@ pub async fn history(db: &Db, customer: &str) -> Result<Vec<HistoryRow>> {
         .collect()
 }
 
-/// Whether a customer exists.
+/// Whether a customer is known: loaded into `customers`, or named by an order or a ledger row
+/// (an order export can arrive before its customers).
 pub async fn customer_exists(db: &Db, customer: &str) -> Result<bool> {
     let backend = db.get_database_backend();
     Ok(db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            placeholder(backend, "SELECT 1 FROM customers WHERE customer_id = ?"),
-            [customer.into()],
+            placeholder(
+                backend,
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM customers WHERE customer_id = ?) \
+                    OR EXISTS (SELECT 1 FROM orders WHERE customer_id = ?) \
+                    OR EXISTS (SELECT 1 FROM point_ledger WHERE customer_id = ?)",
+            ),
+            [customer.into(), customer.into(), customer.into()],
         ))
         .await?
         .is_some())
+}
+
+/// `Ok` if the customer is known, else [`RepoError::NotFound`] ("unknown customer C…").
+pub async fn known_customer(db: &Db, customer: &str) -> Result {
+    if customer_exists(db, customer).await? {
+        Ok(())
+    } else {
+        Err(RepoError::not_found("customer", customer))
+    }
 }
 
 // ---- campaigns ----
@@ -602,10 +617,7 @@ pub async fn campaign(db: &Db, id: i64) -> Result<StoredCampaign> {
             [id.into()],
         ))
         .await?
-        .ok_or_else(|| RepoError::NotFound {
-            what: "campaign",
-            id: id.to_string(),
-        })?;
+        .ok_or_else(|| RepoError::not_found("campaign", id))?;
     campaign_of(&row)
 }
 

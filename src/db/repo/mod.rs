@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod console;
+pub mod demo;
 pub mod dispatch;
 pub mod features;
 pub mod feedback;
