@@ -80,9 +80,9 @@ fn validate_reports_every_unknown_key_and_misspelt_header_at_its_line() {
     assert_eq!(
         err,
         format!(
-            "{path}:3: unknown key `shedule` in [pipeline] (did you mean `schedule`?)\n\
-             {path}:8: unknown key `afer` in [[job]] `a` (did you mean `after`?)\n\
-             2 problems in pipeline files\n"
+            "error: {path}:3: unknown key `shedule` in [pipeline] (did you mean `schedule`?)\n\
+             error: {path}:8: unknown key `afer` in [[job]] `a` (did you mean `after`?)\n\
+             error: 2 problems in pipeline files\n"
         )
     );
 
@@ -94,13 +94,13 @@ fn validate_reports_every_unknown_key_and_misspelt_header_at_its_line() {
     let err = refused(&env, &["pipelines", "validate", &path]);
     assert!(
         err.contains(&format!(
-            "{path}:1: unknown table `[pipline]` (did you mean `[pipeline]`?)\n"
+            "error: {path}:1: unknown table `[pipline]` (did you mean `[pipeline]`?)\n"
         )),
         "{err}"
     );
     assert!(
         err.contains(&format!(
-            "{path}:4: unknown table `[[jobs]]` (did you mean `[[job]]`?)\n"
+            "error: {path}:4: unknown table `[[jobs]]` (did you mean `[[job]]`?)\n"
         )),
         "{err}"
     );
@@ -127,7 +127,7 @@ fn a_bad_cron_field_is_named_with_its_range() {
         let err = refused(&env, &["pipelines", "validate", &path]);
         assert!(
             err.starts_with(&format!(
-                "{path}:3: invalid cron expression `{cron}`: {reason}"
+                "error: {path}:3: invalid cron expression `{cron}`: {reason}"
             )),
             "{err}"
         );
