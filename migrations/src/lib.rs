@@ -16,6 +16,7 @@ mod m20261130_000008_pools;
 mod m20261130_000009_claim_index;
 mod m20261201_000010_shards;
 mod m20261201_000011_run_state_index;
+mod m20261202_000012_recommendation_reasons;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_claim_index::Migration),
             Box::new(m20261201_000010_shards::Migration),
             Box::new(m20261201_000011_run_state_index::Migration),
+            Box::new(m20261202_000012_recommendation_reasons::Migration),
         ]
     }
 }
