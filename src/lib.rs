@@ -12,3 +12,6 @@ pub mod jobs;
 pub mod loyalty;
 pub mod pipeline;
 pub mod scheduler;
+
+#[cfg(test)]
+mod hostile_input;

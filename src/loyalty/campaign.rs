@@ -193,7 +193,18 @@ impl Campaign {
                 );
                 (None, None)
             }
-            (Some(day), None, None) => month_of(day),
+            (Some(day), None, None) => {
+                let (starts, ends) = month_of(day);
+                if starts.is_none() || ends.is_none() {
+                    problem(
+                        raw.campaign.span(),
+                        format!(
+                            "the month of {day} is the calendar's last: no campaign can run in it"
+                        ),
+                    );
+                }
+                (starts, ends)
+            }
             (Some(_), s, e) => {
                 let span = s.as_ref().or(e.as_ref()).map_or(0..0, Spanned::span);
                 problem(
@@ -577,6 +588,11 @@ fixed_points = 200
         );
         // Everything else is the file's.
         assert_eq!(c.target, Campaign::parse(WIN_BACK).unwrap().target);
+        // The calendar's last month has no end to run to: refused, at `[campaign]`.
+        let p = Campaign::for_month(&template(), NaiveDate::MAX).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].line, 2, "{p:?}");
+        assert!(p[0].message.contains("calendar"), "{p:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod console;
 mod daemon;
+mod hostile;
 mod ingest;
 mod intelligence;
 mod loyalty;
