@@ -261,9 +261,13 @@ impl Campaign {
                 None
             }
             (None, Some(m)) => match Milli::from_f64(*m.get_ref()) {
-                Ok(x) if x > Milli::ONE => Some(Reward::Multiplier(x)),
+                // At most 1000: a stored campaign (`to_toml`, a float) reads back exactly.
+                Ok(x) if x > Milli::ONE && x <= Milli(1_000_000) => Some(Reward::Multiplier(x)),
                 Ok(_) => {
-                    problem(m.span(), "multiplier must be above 1".to_owned());
+                    problem(
+                        m.span(),
+                        "multiplier must be above 1 and at most 1000".to_owned(),
+                    );
                     None
                 }
                 Err(e) => {
@@ -588,6 +592,13 @@ fixed_points = 200
         );
         // Everything else is the file's.
         assert_eq!(c.target, Campaign::parse(WIN_BACK).unwrap().target);
+        // A multiplier past 1000 is refused: a float could not store it exactly.
+        let big = WIN_BACK.replace("fixed_points = 200", "multiplier = 314486900791442.4");
+        let p = Campaign::parse(&big).unwrap_err();
+        assert!(p[0].message.contains("at most 1000"), "{p:?}");
+        let most = Campaign::parse(&WIN_BACK.replace("fixed_points = 200", "multiplier = 999.999"))
+            .unwrap();
+        assert_eq!(Campaign::parse(&most.to_toml()), Ok(most));
         // The calendar's last month has no end to run to: refused, at `[campaign]`.
         let p = Campaign::for_month(&template(), NaiveDate::MAX).unwrap_err();
         assert_eq!(p.len(), 1, "{p:?}");
