@@ -100,6 +100,9 @@ fn data_not_sql(args: &[&str], out: &Output, empty: impl Fn(&Value) -> bool) {
     }
 }
 
+/// Whether a command's JSON is its normal empty result.
+type Empty = fn(&Value) -> bool;
+
 fn is_empty_array(v: &Value) -> bool {
     v.as_array().is_some_and(Vec::is_empty)
 }
@@ -279,7 +282,7 @@ fn ids_and_filters_are_data_never_sql() {
         let before = counts(&env);
         for h in hostile() {
             let h = h.as_str();
-            let cases: Vec<(Vec<&str>, fn(&Value) -> bool)> = vec![
+            let cases: Vec<(Vec<&str>, Empty)> = vec![
                 (vec!["runs", "list", "--pipeline", h], is_empty_array),
                 (vec!["logs", &run_text, "--job", h], is_empty_array),
                 (vec!["recommend", h], |v| {
