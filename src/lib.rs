@@ -14,3 +14,6 @@ pub mod loyalty;
 pub mod pipeline;
 pub mod scheduler;
 pub mod suggest;
+
+#[cfg(test)]
+mod hostile_input;

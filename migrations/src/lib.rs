@@ -18,6 +18,7 @@ mod m20261201_000010_shards;
 mod m20261201_000011_run_state_index;
 mod m20261205_000012_attempt_processes;
 mod m20261205_000013_run_reruns;
+mod m20261205_000014_recommendation_reasons;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_run_state_index::Migration),
             Box::new(m20261205_000012_attempt_processes::Migration),
             Box::new(m20261205_000013_run_reruns::Migration),
+            Box::new(m20261205_000014_recommendation_reasons::Migration),
         ]
     }
 }

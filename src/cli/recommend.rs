@@ -30,18 +30,12 @@ impl Cmd {
         }
         let mut t = output::table(&["RANK", "PRODUCT", "SCORE", "SOURCE", "WHY"]);
         for r in &recs {
-            let why = match (r.source.as_str(), &r.because) {
-                ("popularity", _) => "popular with customers like you".to_owned(),
-                ("history", Some(_)) => "you buy it again and again".to_owned(),
-                (_, Some(b)) => format!("because you bought {b}"),
-                (_, None) => String::new(),
-            };
             t.add_row(vec![
                 r.rank.to_string(),
                 r.product_id.clone(),
                 format!("{:.3}", r.score),
                 r.source.clone(),
-                why,
+                r.reason.clone(),
             ]);
         }
         println!("{t}");

@@ -36,10 +36,19 @@ pub enum RepoError {
 pub type Result<T = (), E = RepoError> = std::result::Result<T, E>;
 
 impl RepoError {
+    /// `id` as given, control characters escaped: a typed newline keeps the error on one
+    /// line.
     pub fn not_found(what: &'static str, id: impl ToString) -> Self {
         Self::NotFound {
             what,
-            id: id.to_string(),
+            id: id
+                .to_string()
+                .chars()
+                .flat_map(|c| match c.is_control() {
+                    true => c.escape_default().collect::<Vec<_>>(),
+                    false => vec![c],
+                })
+                .collect(),
         }
     }
 

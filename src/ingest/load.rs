@@ -127,6 +127,13 @@ fn is_not_paid(row: &[Cell]) -> bool {
     matches!(row.get(7), Some(Cell::Text(s)) if s != "paid")
 }
 
+/// Whether a row of `entity` may change a row already stored (a cancelled or refunded
+/// order line turns a stored paid one), so it must wait until its file is accepted: a file
+/// refused for too many bad rows changes nothing.
+pub fn may_change_stored(entity: Entity, row: &[Cell]) -> bool {
+    entity == Entity::Orders && is_not_paid(row)
+}
+
 /// The cells of a row, in its table's column order.
 pub fn cells(row: Row, source_id: i64) -> Vec<Cell> {
     use Cell::*;

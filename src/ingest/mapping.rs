@@ -227,6 +227,13 @@ impl Mapping {
                 .insert(canonical.clone(), source.get_ref().clone());
         }
         for (canonical, value) in &raw.constants {
+            if value.get_ref().contains('\0') {
+                // Read values with one are refused (no database text holds a NUL): so is this.
+                problem(
+                    value.span(),
+                    format!("constant `{canonical}` holds a NUL character"),
+                );
+            }
             if !known(canonical) {
                 problem(
                     value.span(),
@@ -250,6 +257,16 @@ impl Mapping {
                 );
             }
             let r = d.get_ref();
+            if r.prefixes
+                .values()
+                .chain(&r.default)
+                .any(|v| v.contains('\0'))
+            {
+                problem(
+                    d.span(),
+                    format!("derived `{canonical}` holds a NUL character"),
+                );
+            }
             let mut prefixes: Vec<(String, String)> = r.prefixes.clone().into_iter().collect();
             prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
             m.derive.insert(
@@ -575,6 +592,24 @@ not_matches = "^[0-9]{5}[A-Za-z]*$"
         assert!(
             problems[4].contains("bad regular expression"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_nul_in_a_constant_or_derived_value_is_refused_at_its_line() {
+        let p = Mapping::parse(
+            "m.toml",
+            "entity = \"customers\"\n[constants]\nregion = \"north\\u0000\"\n\
+             [derive.gender]\nfrom = \"g\"\nprefixes = { f = \"female\" }\ndefault = \"\\u0000\"\n",
+        )
+        .unwrap_err();
+        let got: Vec<String> = p.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "m.toml:3: constant `region` holds a NUL character",
+                "m.toml:4: derived `gender` holds a NUL character",
+            ]
         );
     }
 }

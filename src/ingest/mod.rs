@@ -217,7 +217,15 @@ pub async fn ingest(
             return Err(IngestError::Empty(input.name()));
         }
         read_records(
-            records, entity, &mapping, &rules, source_id, bytes, tx, progress,
+            records,
+            &input.name(),
+            entity,
+            &mapping,
+            &rules,
+            source_id,
+            bytes,
+            tx,
+            progress,
         )
     });
 
@@ -225,12 +233,19 @@ pub async fn ingest(
     let mut sent = 0u64;
     let mut written = 0u64;
     let mut write_error = None;
+    // Rows that may change stored ones wait until the file is accepted (held in memory:
+    // cancellations and refunds, a small share of an order export).
+    let mut changes: Vec<Vec<Cell>> = Vec::new();
     while let Some(batch) = rx.recv().await {
         if write_error.is_some() {
             continue; // drain so the reader can finish
         }
         sent += batch.len() as u64;
-        match load::write(db, spec, &batch).await {
+        let (later, now): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|row| load::may_change_stored(entity, row));
+        changes.extend(later);
+        match load::write(db, spec, &now).await {
             Ok(n) => written += n,
             Err(e) => write_error = Some(e),
         }
@@ -256,10 +271,16 @@ pub async fn ingest(
     report.skip_reasons = read.skip_reasons;
     report.quarantined = read.quarantined;
     report.reasons = read.reasons;
-    report.loaded = written;
-    report.duplicates = sent.saturating_sub(written);
     let considered = report.read.saturating_sub(report.skipped).max(1);
     report.rejected = report.quarantined as f64 / considered as f64 > options.max_bad_ratio;
+    if !report.rejected {
+        for chunk in changes.chunks(BATCH) {
+            // The source stays `loading` on an error; the retry deletes what this wrote.
+            written += load::write(db, spec, chunk).await?;
+        }
+    }
+    report.loaded = written;
+    report.duplicates = sent.saturating_sub(written);
 
     sources::quarantine(db, entity.name(), &name, source_id, &read.rejected).await?;
     let state = if report.rejected {
@@ -329,6 +350,7 @@ struct ReadSummary {
 #[allow(clippy::too_many_arguments)]
 fn read_records(
     mut records: Records,
+    name: &str,
     entity: Entity,
     mapping: &Mapping,
     rules: &entity::ValueRules,
@@ -359,8 +381,9 @@ fn read_records(
                 });
             }
         };
+    // A source that breaks off (a truncated or corrupt `.gz`) is named with the line reached.
     while let Some(record) = records.next_record().map_err(|error| IngestError::Io {
-        path: "input".to_owned(),
+        path: format!("{name}:{}", records.line()),
         error,
     })? {
         summary.read += 1;

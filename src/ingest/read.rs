@@ -48,6 +48,9 @@ pub enum ReadError {
     InvalidUtf8,
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// A NUL character: no database text holds one (PostgreSQL refuses it).
+    #[error("NUL byte in a value")]
+    NulByte,
 }
 
 impl ReadError {
@@ -56,6 +59,7 @@ impl ReadError {
             Self::WrongColumnCount { .. } => "wrong column count",
             Self::InvalidUtf8 => "invalid UTF-8",
             Self::MalformedJson(_) => "malformed JSON",
+            Self::NulByte => "NUL byte",
         }
     }
 }
@@ -105,6 +109,57 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(buf)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+/// Writes every line end (`\r\n`, or a lone `\r` as classic Mac files have) as `\n`. The CSV
+/// reader ends records at any of them but numbers a record by the `\n`s before it as it
+/// starts, which puts every record after a `\r\n` one line short and every record after a
+/// lone `\r` on the same line; after this a refused record is named by the line a user sees.
+struct LfLines<R> {
+    inner: R,
+    /// A `\r` read last, whose fate waits on the next byte.
+    held: bool,
+}
+
+impl<R: BufRead> Read for LfLines<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.held {
+            self.held = false;
+            if self.inner.fill_buf()?.first() != Some(&b'\n') {
+                out[0] = b'\n';
+                return Ok(1);
+            }
+            // `\r\n`: the `\n` that follows stands for both.
+        }
+        let avail = self.inner.fill_buf()?;
+        let take = avail.len().min(out.len());
+        let (mut used, mut written) = (0, 0);
+        while used < take {
+            let b = avail[used];
+            used += 1;
+            if b == b'\r' {
+                match avail.get(used) {
+                    Some(b'\n') => continue,
+                    Some(_) => out[written] = b'\n',
+                    None => {
+                        self.held = true;
+                        break;
+                    }
+                }
+            } else {
+                out[written] = b;
+            }
+            written += 1;
+        }
+        self.inner.consume(used);
+        if written == 0 && (used > 0 || self.held) {
+            return self.read(out);
+        }
+        Ok(written)
     }
 }
 
@@ -166,6 +221,10 @@ impl Records {
         };
         match format {
             Format::Csv { delimiter } => {
+                let reader: Box<dyn Read + Send> = Box::new(LfLines {
+                    inner: BufReader::with_capacity(1 << 16, reader),
+                    held: false,
+                });
                 let mut csv = csv::ReaderBuilder::new()
                     .delimiter(delimiter)
                     .flexible(true)
@@ -207,6 +266,14 @@ impl Records {
             && self.header.len() <= 1
     }
 
+    /// The line reading has reached (for a source that breaks off half-way).
+    pub fn line(&self) -> u64 {
+        match &self.csv {
+            Some(csv) => csv.position().line(),
+            None => self.line,
+        }
+    }
+
     /// Bytes consumed from the source so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
@@ -243,7 +310,7 @@ impl Records {
                 Err(e) => {
                     let bytes = e.into_byte_record();
                     let raw = join_csv(bytes.iter().map(String::from_utf8_lossy), self.delimiter());
-                    Err((ReadError::InvalidUtf8, raw))
+                    Err((ReadError::InvalidUtf8, without_nul(raw)))
                 }
                 Ok(fields) if width != self.header.len() => {
                     let raw = join_csv(
@@ -255,8 +322,15 @@ impl Records {
                             expected: self.header.len(),
                             got: width,
                         },
-                        raw,
+                        without_nul(raw),
                     ))
+                }
+                Ok(fields) if fields.iter().any(|f| f.contains('\0')) => {
+                    let raw = join_csv(
+                        fields.iter().map(std::borrow::Cow::Borrowed),
+                        self.delimiter(),
+                    );
+                    Err((ReadError::NulByte, without_nul(raw)))
                 }
                 Ok(fields) => Ok(Values::Csv(fields)),
             };
@@ -282,14 +356,26 @@ impl Records {
         let values = match std::str::from_utf8(&buf) {
             Err(_) => Err((
                 ReadError::InvalidUtf8,
-                String::from_utf8_lossy(&buf).into_owned(),
+                without_nul(String::from_utf8_lossy(&buf).into_owned()),
             )),
             Ok(text) => {
                 match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-                    Err(e) => Err((ReadError::MalformedJson(e.to_string()), text.to_owned())),
-                    Ok(map) => Ok(Values::Json(
-                        map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
+                    Err(e) => Err((
+                        ReadError::MalformedJson(e.to_string()),
+                        without_nul(text.to_owned()),
                     )),
+                    Ok(map) => {
+                        let map: HashMap<String, String> =
+                            map.into_iter().map(|(k, v)| (k, json_text(v))).collect();
+                        if map
+                            .iter()
+                            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+                        {
+                            Err((ReadError::NulByte, without_nul(text.to_owned())))
+                        } else {
+                            Ok(Values::Json(map))
+                        }
+                    }
                 }
             }
         };
@@ -297,6 +383,16 @@ impl Records {
             line: self.line,
             values,
         }))
+    }
+}
+
+/// A record's text for the quarantine, NUL characters (raw, or decoded from `\u0000`)
+/// shown as U+FFFD: no database text holds a NUL.
+fn without_nul(raw: String) -> String {
+    if raw.contains('\0') {
+        raw.replace('\0', "\u{fffd}")
+    } else {
+        raw
     }
 }
 
@@ -396,6 +492,60 @@ mod tests {
         }
         let r = Records::from_bytes(Vec::new(), Format::JsonLines).unwrap();
         assert!(!r.is_empty_csv());
+    }
+
+    #[test]
+    fn a_nul_is_refused_at_its_line_and_never_kept() {
+        let recs = read_all(
+            b"id,name\n1,a\n2,b\0c\n3,c\n",
+            Format::Csv { delimiter: b',' },
+        );
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[1].line, 3);
+        let (error, raw) = recs[1].values.as_ref().unwrap_err();
+        assert_eq!(error.reason(), "NUL byte");
+        assert_eq!(raw, "2,b\u{fffd}c");
+        assert!(recs[2].values.is_ok());
+        let recs = read_all(
+            b"{\"id\": \"1\"}\n{\"id\": \"2\\u0000\"}\n{\"id\\u0000\": 3}\n",
+            Format::JsonLines,
+        );
+        let reasons: Vec<&str> = recs
+            .iter()
+            .map(|r| r.values.as_ref().map_or_else(|e| e.0.reason(), |_| "ok"))
+            .collect();
+        assert_eq!(reasons, ["ok", "NUL byte", "NUL byte"]);
+        assert!(recs.iter().all(|r| match &r.values {
+            Err((_, raw)) => !raw.contains('\0'),
+            Ok(_) => true,
+        }));
+    }
+
+    #[test]
+    fn lines_ending_in_crlf_or_a_lone_cr_are_counted_as_lines() {
+        let recs = read_all(b"id,n\r1,a\r2\r\n3,c\r", Format::Csv { delimiter: b',' });
+        let lines: Vec<u64> = recs.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        let crlf = read_all(
+            b"id,n\r\n1,a\r\n2\r\n3,c\r\n",
+            Format::Csv { delimiter: b',' },
+        );
+        let lines: Vec<u64> = crlf.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        assert_eq!(
+            recs[1].values.as_ref().unwrap_err().0.reason(),
+            "wrong column count"
+        );
+        // One byte at a time, a held `\r` still becomes what the next byte decides.
+        for capacity in [1, 2, 64] {
+            let mut r = LfLines {
+                inner: BufReader::with_capacity(capacity, &b"a\rb\r\n\r\nc\r"[..]),
+                held: false,
+            };
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, b"a\nb\n\nc\n", "capacity {capacity}");
+        }
     }
 
     #[test]

@@ -62,7 +62,11 @@ pub fn parse_timestamp(text: &str, format: Option<&DateFormat>, tz: Tz) -> Resul
     if t.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = t.parse().map_err(|_| bad())?;
         // 13 digits and more are milliseconds (from 2001-09-09 on); fewer are seconds.
-        return Ok(if t.len() >= 13 { n / 1000 } else { n });
+        let secs = if t.len() >= 13 { n / 1000 } else { n };
+        // Beyond the calendar (year 262142) no date can be shown or computed from it.
+        return DateTime::from_timestamp(secs, 0)
+            .map(|_| secs)
+            .ok_or_else(|| ValueError::BadDate(format!("`{t}` is out of range")));
     }
     if let Some(naive) = fast_naive(t) {
         return local(naive, tz).ok_or_else(bad);
@@ -181,11 +185,14 @@ pub fn parse_money_cents(text: &str, multiplier: Decimal) -> Result<i64, ValueEr
     let amount = Decimal::from_str(&cleaned)
         .or_else(|_| Decimal::from_scientific(&cleaned))
         .map_err(|_| ValueError::BadNumber(format!("`{t}` is not an amount")))?;
-    let cents = (amount * multiplier * Decimal::ONE_HUNDRED)
+    let out_of_range = || ValueError::BadNumber(format!("`{t}` is out of range"));
+    // Checked: a decimal's 96 bits overflow (and `*` panics) long before i64 cents do not.
+    let cents = amount
+        .checked_mul(multiplier)
+        .and_then(|a| a.checked_mul(Decimal::ONE_HUNDRED))
+        .ok_or_else(out_of_range)?
         .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-    cents
-        .to_i64()
-        .ok_or_else(|| ValueError::BadNumber(format!("`{t}` is out of range")))
+    cents.to_i64().ok_or_else(out_of_range)
 }
 
 /// A whole number; `3.0` is accepted, `3.5` is not.
@@ -385,5 +392,39 @@ mod tests {
         assert_eq!(normalize_text("ﬁne　１２３"), "fine 123");
         assert_eq!(normalize_text("不锈钢 保温杯"), "不锈钢 保温杯");
         assert_eq!(normalize_text(" \t "), "");
+    }
+
+    #[test]
+    fn amounts_and_times_past_every_limit_say_so() {
+        for text in [
+            "79228162514264337593543950335",
+            "7.9e27",
+            "-7.9e27",
+            "92233720368547758.08",
+        ] {
+            let e = parse_money_cents(text, Decimal::ONE).unwrap_err();
+            assert!(e.to_string().contains("out of range"), "{text}: {e}");
+        }
+        assert_eq!(
+            parse_money_cents("1", Decimal::MAX).unwrap_err().reason(),
+            "bad number"
+        );
+        assert_eq!(
+            parse_money_cents("92233720368547758.07", Decimal::ONE),
+            Ok(i64::MAX)
+        );
+        // Milliseconds past the calendar's last second, +262142-12-31T23:59:59Z.
+        for text in [
+            "9223372036854775807",
+            "99999999999999999",
+            "8210266876800000",
+        ] {
+            let e = parse_timestamp(text, None, UTC).unwrap_err();
+            assert!(e.to_string().contains("out of range"), "{text}: {e}");
+        }
+        assert_eq!(
+            parse_timestamp("8210266876799999", None, UTC),
+            Ok(8_210_266_876_799)
+        );
     }
 }

@@ -210,7 +210,7 @@ impl Feedback {
 struct Served {
     customers: Vec<String>,
     products: Vec<String>,
-    lists: Vec<Vec<crate::analytics::recommend::Recommendation>>,
+    lists: Vec<Vec<crate::analytics::recommend::Explained>>,
 }
 
 /// Serves every customer in `dealings` from a stored artifact. Pure apart from decoding.

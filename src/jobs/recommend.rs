@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
     analytics::recommend::{
-        AlsParams, Hybrid, KnnParams, Recommendation,
+        AlsParams, Did, Explained, Hybrid, KnnParams,
         serve::{self, Dealing, Settings, Shop},
     },
     db::{
@@ -86,8 +86,20 @@ impl Weights {
             item,
             weight: self.of(d),
             last_at: d.last_at,
-            bought: d.purchases > 0,
+            did: did(d),
         }
+    }
+}
+
+/// The most a customer did with a product: bought it (a paid order line), else put it in
+/// their cart, else viewed or clicked it.
+pub fn did<Id>(d: &Dealings<Id>) -> Did {
+    if d.purchases > 0 {
+        Did::Bought
+    } else if d.carts > 0 {
+        Did::Carted
+    } else {
+        Did::Viewed
     }
 }
 
@@ -399,7 +411,7 @@ impl std::fmt::Display for Steps {
 
 /// Rows of `RECOMMENDATIONS_TABLE` for ranked lists: `lists[u]` is for `customers[u]`.
 pub fn rows(
-    lists: &[Vec<Recommendation>],
+    lists: &[Vec<Explained>],
     customers: &[String],
     products: &[String],
     model_id: i64,
@@ -410,17 +422,18 @@ pub fn rows(
         .zip(customers)
         .flat_map(|(list, customer)| {
             list.iter()
-                .filter_map(|r| Some((r, product(r.item)?)))
+                .filter_map(|e| Some((e, product(e.rec.item)?)))
                 .enumerate()
-                .map(move |(rank, (r, item))| {
+                .map(move |(rank, (e, item))| {
                     vec![
                         Cell::Text(customer.clone()),
                         Cell::Int(rank as i64 + 1),
                         Cell::Text(item),
-                        Cell::OptFloat(Some(f64::from(r.score))),
-                        Cell::Text(source_name(r.source)),
-                        Cell::OptText(r.because.and_then(product)),
+                        Cell::OptFloat(Some(f64::from(e.rec.score))),
+                        Cell::Text(source_name(e.rec.source)),
+                        Cell::OptText(e.reason.and_then(|r| r.item()).and_then(product)),
                         Cell::Int(model_id),
+                        Cell::OptText(e.reason.map(|r| r.kind().to_owned())),
                     ]
                 })
         })

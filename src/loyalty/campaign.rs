@@ -272,7 +272,18 @@ impl Campaign {
                 );
                 (None, None)
             }
-            (Some(day), None, None) => month_of(day),
+            (Some(day), None, None) => {
+                let (starts, ends) = month_of(day);
+                if starts.is_none() || ends.is_none() {
+                    problem(
+                        raw.campaign.span(),
+                        format!(
+                            "the month of {day} is the calendar's last: no campaign can run in it"
+                        ),
+                    );
+                }
+                (starts, ends)
+            }
             (Some(_), s, e) => {
                 let span = s.as_ref().or(e.as_ref()).map_or(0..0, Spanned::span);
                 problem(
@@ -329,9 +340,13 @@ impl Campaign {
                 None
             }
             (None, Some(m)) => match Milli::from_f64(*m.get_ref()) {
-                Ok(x) if x > Milli::ONE => Some(Reward::Multiplier(x)),
+                // At most 1000: a stored campaign (`to_toml`, a float) reads back exactly.
+                Ok(x) if x > Milli::ONE && x <= Milli(1_000_000) => Some(Reward::Multiplier(x)),
                 Ok(_) => {
-                    problem(m.span(), "multiplier must be above 1".to_owned());
+                    problem(
+                        m.span(),
+                        "multiplier must be above 1 and at most 1000".to_owned(),
+                    );
                     None
                 }
                 Err(e) => {
@@ -656,6 +671,18 @@ fixed_points = 200
         );
         // Everything else is the file's.
         assert_eq!(c.target, Campaign::parse(WIN_BACK).unwrap().target);
+        // A multiplier past 1000 is refused: a float could not store it exactly.
+        let big = WIN_BACK.replace("fixed_points = 200", "multiplier = 314486900791442.4");
+        let p = Campaign::parse(&big).unwrap_err();
+        assert!(p[0].message.contains("at most 1000"), "{p:?}");
+        let most = Campaign::parse(&WIN_BACK.replace("fixed_points = 200", "multiplier = 999.999"))
+            .unwrap();
+        assert_eq!(Campaign::parse(&most.to_toml()), Ok(most));
+        // The calendar's last month has no end to run to: refused, at `[campaign]`.
+        let p = Campaign::for_month(&template(), NaiveDate::MAX).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].line, 2, "{p:?}");
+        assert!(p[0].message.contains("calendar"), "{p:?}");
     }
 
     #[test]

@@ -122,9 +122,6 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
                 ["item_knn", "als", "content", "popularity"].contains(&source),
                 "{r}"
             );
-            if source != "popularity" {
-                assert!(r["because"].is_string(), "{r}");
-            }
         }
         block_on(async {
             let db = patron::db::connect(&env.db.url, 2).await.unwrap();
@@ -142,6 +139,11 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
                 .unwrap();
             assert_eq!(bought, 0, "recommended products the customer had bought");
         });
+        reasons_are_true(&env);
+        let r = &list[0];
+        assert!(r["because_kind"].is_string(), "{r}");
+        assert!(!r["reason"].as_str().unwrap().is_empty(), "{r}");
+        assert_ne!(r["because"], r["product_id"], "{r}");
         let model = env.json(&["models", "show", "recommend"]);
         assert_eq!(model["status"], "champion");
         for key in ["ndcg_at_10", "precision_at_10", "recall_at_10", "coverage"] {
@@ -217,6 +219,45 @@ fn frequency(env: &Env, customer: &str) -> i64 {
         .iter()
         .find(|r| r[0] == customer)
         .map_or(0, |r| r[col].parse().unwrap())
+}
+
+/// Every stored recommendation's reason is something its customer really did, checked
+/// against their orders and events: a product they bought (a paid order line), carted or
+/// viewed (`view`, `click` or `rec_click` events) as the reason's kind says, never the
+/// recommended product itself; or, naming no product, what they did with the recommended
+/// product; or a popularity pick that says so. And the reasons are not all of one kind.
+fn reasons_are_true(env: &Env) {
+    let did = |product: &str| {
+        format!(
+            "(r.because_kind = 'bought' AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = r.customer_id \
+               AND o.product_id = {product} AND o.status = 'paid' AND o.anomaly IS NULL)) \
+             OR (r.because_kind = 'carted' AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = r.customer_id \
+               AND e.product_id = {product} AND e.kind = 'cart' AND e.anomaly IS NULL)) \
+             OR (r.because_kind = 'viewed' AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = r.customer_id \
+               AND e.product_id = {product} AND e.kind IN ('view', 'click', 'rec_click') AND e.anomaly IS NULL))"
+        )
+    };
+    let false_reasons = env.sql_ints(&format!(
+        "SELECT COUNT(*) FROM recommendations r WHERE NOT ( \
+           (r.because_product_id IS NOT NULL AND r.because_product_id <> r.product_id AND ({})) \
+           OR (r.because_product_id IS NULL AND ({})) \
+           OR (r.because_product_id IS NULL AND r.source = 'popularity' \
+               AND r.because_kind IN ('popular_in_segment', 'popular')))",
+        did("r.because_product_id"),
+        did("r.product_id"),
+    ));
+    assert_eq!(false_reasons, [0], "recommendations with a false reason");
+    let kinds = env.sql_ints(
+        "SELECT COUNT(*), \
+           SUM(CASE WHEN because_kind = 'bought' AND because_product_id IS NOT NULL THEN 1 ELSE 0 END), \
+           SUM(CASE WHEN because_kind = 'viewed' THEN 1 ELSE 0 END), \
+           SUM(CASE WHEN because_kind LIKE 'popular%' THEN 1 ELSE 0 END) \
+         FROM recommendations",
+    );
+    assert!(
+        kinds[0] > 0 && kinds[1..].iter().all(|&n| n > 0),
+        "{kinds:?}"
+    );
 }
 
 /// A first pass folds everything in; then a customer buys one of their recommendations:
@@ -300,6 +341,8 @@ fn feedback_folds_new_loads_in_once(env: &Env, customer: &str) {
     let full = run(env);
     assert!(full["arrived"]["customers"].as_i64().unwrap() > 500);
     assert_eq!(recommendations_csv(env, "full.csv"), after);
+    // The lists the feedback passes wrote give true reasons too.
+    reasons_are_true(env);
 }
 
 /// 80 customers. Even ones spend 20.00 on their first order, buy again on 2024-04-01 and

@@ -10,6 +10,7 @@ mod common;
 mod connect;
 mod console;
 mod daemon;
+mod hostile;
 mod ingest;
 mod intelligence;
 mod loyalty;

@@ -442,10 +442,12 @@ impl Als {
         top
     }
 
+    /// The history item, other than `item` itself, whose factors are most aligned with
+    /// `item`'s.
     fn explain(&self, item: u32, history: &[(u32, f32)]) -> Option<u32> {
         let y = self.item_factor(item)?;
         let mut best: Option<(u32, f32)> = None;
-        for &(h, _) in history {
+        for &(h, _) in history.iter().filter(|&&(h, _)| h != item) {
             if let Some(yh) = self.item_factor(h) {
                 let s = dot(y, yh);
                 if best.is_none_or(|(_, b)| s > b) {
@@ -695,6 +697,13 @@ mod tests {
             r.iter()
                 .all(|r| r.source == Source::Als && r.because.is_some())
         );
+        // A history item recommended again is explained by another one, never by itself.
+        for r in &r {
+            let b = r.because.unwrap();
+            assert_ne!(b, r.item, "{r:?}");
+            assert!(h.iter().any(|&(i, _)| i == b), "{r:?}");
+        }
+        assert_eq!(a.explain(0, &[(0, 1.0)]), None);
         let x = a.user_factor(0).unwrap().to_vec();
         let rr = a.rerank(&x, &h, &[4, 1, 3], 10, &Exclude::new_items());
         assert_eq!(rr.len(), 2); // item 1 was bought

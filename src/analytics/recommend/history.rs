@@ -24,7 +24,7 @@ pub struct HistoryScorer {
 
 impl HistoryScorer {
     /// Top `n` of the user's own items as of `now` (events after `now` are
-    /// ignored). `because` is the item itself.
+    /// ignored). No `because`: the reason is the item itself (see [`super::Reason::Own`]).
     pub fn recommend(
         &self,
         events: &[Event],
@@ -50,7 +50,7 @@ impl HistoryScorer {
                 item,
                 score,
                 source: Source::History,
-                because: Some(item),
+                because: None,
             })
             .collect();
         top_n(recs, n)
@@ -77,7 +77,7 @@ mod tests {
         let r = s.recommend(&events, 20 * day, 10, &Exclude::repeat_allowed());
         assert_eq!(r.iter().map(|r| r.item).collect::<Vec<_>>(), vec![2, 1]);
         assert!((r[1].score - 0.5).abs() < 1e-6);
-        assert_eq!(r[0].because, Some(2));
+        assert_eq!(r[0].because, None, "the item itself is no reason");
         assert!(
             s.recommend(&events, 20 * day, 10, &Exclude::new_items())
                 .is_empty()

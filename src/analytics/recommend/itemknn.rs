@@ -231,6 +231,23 @@ mod tests {
     }
 
     #[test]
+    fn an_items_own_weight_counts_but_is_never_its_reason() {
+        // History 0 (w 1.0) and 2 (w 0.5), repeats allowed:
+        // item 0 = 1.0 (itself) + 0.5 cos(0,2) = 1.0 + 0.3536, because 2 (not itself);
+        // item 2 = 0.5 (itself) + 1.0 cos(0,2) = 0.5 + 0.7071, because 0;
+        // item 1 = 1.0 cos(0,1) + 0.5 cos(1,2) = 0.8165 + 0.2887, because 0.
+        let m = ItemKnn::fit(&tiny(), 50);
+        let r = m.recommend(&[(0, 1.0), (2, 0.5)], 10, &Exclude::repeat_allowed());
+        let got: Vec<(u32, Option<u32>)> = r.iter().map(|r| (r.item, r.because)).collect();
+        assert_eq!(got, [(0, Some(2)), (2, Some(0)), (1, Some(0))]);
+        assert!(approx(r[0].score, 1.0 + 0.5 / 2f32.sqrt()));
+        assert!(approx(r[1].score, 0.5 + 1.0 / 2f32.sqrt()));
+        // Alone in the history, an item has no other reason.
+        let r = m.recommend(&[(0, 1.0)], 10, &Exclude::repeat_allowed());
+        assert_eq!((r[0].item, r[0].because), (0, None));
+    }
+
+    #[test]
     fn excludes_bought_unless_repeat() {
         let m = ItemKnn::fit(&tiny(), 50);
         let hist = [(0u32, 1.0f32)];

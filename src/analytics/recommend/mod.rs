@@ -34,6 +34,7 @@ pub use hybrid::{Hybrid, HybridWeights, tune_weights};
 pub use itemknn::{ItemKnn, KnnParams};
 pub use matrix::{Csr, Interaction, Interactions};
 pub use popularity::Popularity;
+pub use serve::Explained;
 
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -57,9 +58,67 @@ pub struct Recommendation {
     pub item: u32,
     pub score: f32,
     pub source: Source,
-    /// An item from the user's history that explains the recommendation
-    /// ("because you bought X"), when the source can tell.
+    /// Another item from the user's history that contributed most to this one's score,
+    /// when the source can tell; never the recommended item itself (see [`Reason`] for
+    /// what a customer is told).
     pub because: Option<u32>,
+}
+
+/// What a customer did with an item, strongest first: a reason names the strongest.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Did {
+    Bought,
+    /// Put it in their cart (without buying it).
+    Carted,
+    /// Viewed or clicked it (without carting or buying it).
+    Viewed,
+}
+
+impl Did {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Did::Bought => "bought",
+            Did::Carted => "carted",
+            Did::Viewed => "viewed",
+        }
+    }
+}
+
+/// Why an item is recommended, as the customer is told: always something they really did,
+/// or a popularity fallback that says so.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Like `item`, another product the customer `did` something with.
+    Like { item: u32, did: Did },
+    /// The customer `did` something with the recommended item itself: bought it before
+    /// (repeat buying), or carted or viewed it.
+    Own(Did),
+    /// Popular with the customers of their segment.
+    PopularInSegment,
+    /// Popular with customers at large (no segment, or the segment's list ran out).
+    Popular,
+}
+
+impl Reason {
+    /// The stored name of the reason's kind: what the customer did (`bought`, `carted`,
+    /// `viewed`), or `popular_in_segment` / `popular`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Reason::Like { did, .. } | Reason::Own(did) => did.as_str(),
+            Reason::PopularInSegment => "popular_in_segment",
+            Reason::Popular => "popular",
+        }
+    }
+
+    /// The other product it names, if any.
+    pub fn item(self) -> Option<u32> {
+        match self {
+            Reason::Like { item, .. } => Some(item),
+            _ => None,
+        }
+    }
 }
 
 /// What to leave out of a recommendation list.
@@ -138,12 +197,14 @@ pub(crate) fn top_n(mut recs: Vec<Recommendation>, n: usize) -> Vec<Recommendati
 }
 
 /// Sparse score accumulator over the item catalogue, reusable across users
-/// (only touched entries are reset), tracking the strongest contributor.
+/// (only touched entries are reset), tracking the strongest contributor other than the
+/// item itself.
 #[derive(Clone, Debug)]
 pub struct Accumulator {
     score: Vec<f32>,
     best: Vec<f32>,
     because: Vec<u32>,
+    seen: Vec<bool>,
     touched: Vec<u32>,
 }
 
@@ -153,21 +214,26 @@ impl Accumulator {
             score: vec![0.0; n_items],
             best: vec![f32::NEG_INFINITY; n_items],
             because: vec![u32::MAX; n_items],
+            seen: vec![false; n_items],
             touched: Vec::new(),
         }
     }
 
+    /// Adds `value` to `item`'s score, contributed by history item `from`. An item's own
+    /// contribution (`from == item`, repeats allowed) counts in its score but never becomes
+    /// its `because`: "recommended because you viewed it" names no other product.
     #[inline]
     pub(crate) fn add(&mut self, item: u32, value: f32, from: u32) {
         let i = item as usize;
         let Some(s) = self.score.get_mut(i) else {
             return;
         };
-        if self.best[i] == f32::NEG_INFINITY {
+        if !self.seen[i] {
+            self.seen[i] = true;
             self.touched.push(item);
         }
         *s += value;
-        if value > self.best[i] {
+        if from != item && value > self.best[i] {
             self.best[i] = value;
             self.because[i] = from;
         }
@@ -218,6 +284,7 @@ impl Accumulator {
             self.score[i] = 0.0;
             self.best[i] = f32::NEG_INFINITY;
             self.because[i] = u32::MAX;
+            self.seen[i] = false;
         }
         self.touched.clear();
         recs

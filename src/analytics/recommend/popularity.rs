@@ -86,6 +86,15 @@ impl Popularity {
         out
     }
 
+    /// Whether customers of `group` dealt with `item`: the items [`Popularity::recommend`]
+    /// takes from the group's own list (the others top it up from the overall ranking).
+    /// The scan stops at the item, which for a recommended one is near the list's top.
+    pub fn in_group(&self, group: u32, item: u32) -> bool {
+        self.by_group
+            .get(&group)
+            .is_some_and(|list| list.iter().any(|p| p.0 == item))
+    }
+
     /// Cold-start rule: users with fewer than `min_history` distinct items
     /// (or for whom `personal` finds nothing) get popular items of their group
     /// instead; otherwise the result of `personal`, computed lazily.
@@ -128,6 +137,9 @@ mod tests {
             .collect();
         let m = Interactions::new(3, 4, &x);
         let p = Popularity::fit(&m, Some(&[0, 0, 1]));
+        // Group 0 (users 0, 1) dealt with items 0 and 2; group 1 (user 2) with 1 and 2.
+        assert!(p.in_group(0, 0) && p.in_group(0, 2) && !p.in_group(0, 1));
+        assert!(p.in_group(1, 1) && !p.in_group(1, 0) && !p.in_group(7, 2));
         let items = |r: Vec<Recommendation>| r.iter().map(|r| r.item).collect::<Vec<_>>();
         assert_eq!(
             items(p.recommend(None, &[], 10, &Exclude::new_items())),

@@ -8,9 +8,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Accumulator, Als, AlsParams, Content, ContentParams, Event, Exclude, HistoryScorer, Hybrid,
-    Interaction, Interactions, ItemKnn, KnnParams, Popularity, Recommendation, Source, eval,
-    tune_weights,
+    Accumulator, Als, AlsParams, Content, ContentParams, Did, Event, Exclude, HistoryScorer,
+    Hybrid, Interaction, Interactions, ItemKnn, KnnParams, Popularity, Reason, Recommendation,
+    Source, eval, tune_weights,
 };
 
 /// One customer's dealings with one product: a weight (purchases count most) and when.
@@ -21,8 +21,16 @@ pub struct Dealing {
     pub weight: f32,
     /// Epoch seconds of the last dealing.
     pub last_at: i64,
-    /// Whether the customer bought it (not only viewed, clicked or carted it).
-    pub bought: bool,
+    /// The most the customer did with it: bought, else carted, else viewed or clicked.
+    pub did: Did,
+}
+
+/// A recommendation with the reason the customer is told.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Explained {
+    pub rec: Recommendation,
+    /// `None` only when no source could say (never a made-up one).
+    pub reason: Option<Reason>,
 }
 
 /// What the sources need, for a shop of `n_users` × `n_items`.
@@ -129,6 +137,8 @@ pub struct Customers {
     /// Per user: `(item, recency-weighted weight)`, sorted by item.
     histories: Vec<Vec<(u32, f32)>>,
     events: Vec<Vec<Event>>,
+    /// Per user: `(item, the most they did with it)`, sorted by item, one per item.
+    did: Vec<Vec<(u32, Did)>>,
     /// Per user: the items they bought, sorted.
     bought: Vec<Vec<u32>>,
     groups: Vec<u32>,
@@ -149,7 +159,7 @@ impl Customers {
         let half_life = half_life_days * 86_400.0;
         let mut histories: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_users];
         let mut events: Vec<Vec<Event>> = vec![Vec::new(); n_users];
-        let mut bought: Vec<Vec<u32>> = vec![Vec::new(); n_users];
+        let mut did: Vec<Vec<(u32, Did)>> = vec![Vec::new(); n_users];
         for d in dealings {
             let Some(h) = histories.get_mut(d.user as usize) else {
                 continue;
@@ -161,9 +171,7 @@ impl Customers {
                 1.0
             };
             h.push((d.item, (f64::from(d.weight) * decay) as f32));
-            if d.bought {
-                bought[d.user as usize].push(d.item);
-            }
+            did[d.user as usize].push((d.item, d.did));
             events[d.user as usize].push(Event {
                 item: d.item,
                 time: d.last_at,
@@ -173,20 +181,37 @@ impl Customers {
         histories
             .par_iter_mut()
             .for_each(|h| h.sort_by_key(|x| x.0));
-        bought.par_iter_mut().for_each(|b| {
-            b.sort_unstable();
-            b.dedup();
+        // Several dealings with one item: the strongest (`Did` orders bought first) speaks.
+        did.par_iter_mut().for_each(|d| {
+            d.sort_unstable();
+            d.dedup_by_key(|x| x.0);
         });
+        let bought = did
+            .iter()
+            .map(|d| {
+                d.iter()
+                    .filter(|x| x.1 == Did::Bought)
+                    .map(|x| x.0)
+                    .collect()
+            })
+            .collect();
         let groups = (0..n_users)
             .map(|u| groups.get(u).copied().unwrap_or(u32::MAX))
             .collect();
         Customers {
             histories,
             events,
+            did,
             bought,
             groups,
             now,
         }
+    }
+
+    /// The most `user` did with `item`, if anything.
+    pub fn did(&self, user: u32, item: u32) -> Option<Did> {
+        let d = self.did.get(user as usize)?;
+        d.binary_search_by_key(&item, |x| x.0).ok().map(|i| d[i].1)
     }
 
     pub fn len(&self) -> usize {
@@ -371,34 +396,63 @@ impl Fitted {
         vec![knn, als, content, popularity, own]
     }
 
-    /// Top-n for a user with the hybrid; customers with too little history get
-    /// popularity in their segment.
-    pub fn recommend(&self, user: u32, hybrid: &Hybrid) -> Vec<Recommendation> {
+    /// Top-n for a user with the hybrid, each with its reason; customers with too little
+    /// history get popularity in their segment.
+    pub fn recommend(&self, user: u32, hybrid: &Hybrid) -> Vec<Explained> {
         self.recommend_with(&mut self.accumulator(), user, hybrid)
     }
 
-    fn recommend_with(
-        &self,
-        acc: &mut Accumulator,
-        user: u32,
-        hybrid: &Hybrid,
-    ) -> Vec<Recommendation> {
+    fn recommend_with(&self, acc: &mut Accumulator, user: u32, hybrid: &Hybrid) -> Vec<Explained> {
         let lists = self.candidates_with(acc, user);
         let history = self
             .customers
             .histories
             .get(user as usize)
             .map_or(0, Vec::len);
-        if history < self.model.settings.min_history {
+        let recs = if history < self.model.settings.min_history {
             let mut pop = lists[3].clone();
             pop.truncate(self.model.settings.n);
-            return pop;
+            pop
+        } else {
+            hybrid.combine(&lists, self.model.settings.n)
+        };
+        recs.into_iter()
+            .map(|rec| Explained {
+                rec,
+                reason: self.reason(user, &rec),
+            })
+            .collect()
+    }
+
+    /// What `user` is told about `rec`: the product its source names (with what they did
+    /// with it), else what they did with the recommended product itself; a popularity pick
+    /// says it is one. Only the customer's own dealings are ever named, and never the
+    /// recommended product as its own reason.
+    pub fn reason(&self, user: u32, rec: &Recommendation) -> Option<Reason> {
+        if rec.source == Source::Popularity {
+            let group = self
+                .customers
+                .groups
+                .get(user as usize)
+                .copied()
+                .filter(|g| *g != u32::MAX);
+            return Some(
+                if group.is_some_and(|g| self.model.popularity.in_group(g, rec.item)) {
+                    Reason::PopularInSegment
+                } else {
+                    Reason::Popular
+                },
+            );
         }
-        hybrid.combine(&lists, self.model.settings.n)
+        let did = |item: u32| self.customers.did(user, item);
+        rec.because
+            .filter(|&b| b != rec.item)
+            .and_then(|item| did(item).map(|did| Reason::Like { item, did }))
+            .or_else(|| did(rec.item).map(Reason::Own))
     }
 
     /// Top-n for every user, in parallel.
-    pub fn recommend_all(&self, hybrid: &Hybrid) -> Vec<Vec<Recommendation>> {
+    pub fn recommend_all(&self, hybrid: &Hybrid) -> Vec<Vec<Explained>> {
         self.recommend_where(hybrid, |_| true)
     }
 
@@ -408,7 +462,7 @@ impl Fitted {
         &self,
         hybrid: &Hybrid,
         keep: impl Fn(u32) -> bool + Sync,
-    ) -> Vec<Vec<Recommendation>> {
+    ) -> Vec<Vec<Explained>> {
         (0..self.customers.histories.len() as u32)
             .into_par_iter()
             .map_init(
@@ -541,7 +595,7 @@ mod tests {
                         item: i,
                         weight: 1.0,
                         last_at: 1_000,
-                        bought: true,
+                        did: Did::Bought,
                     });
                 }
             }
@@ -570,17 +624,18 @@ mod tests {
         for u in 0..20u32 {
             let base = if u < 10 { 0 } else { 3 };
             assert_eq!(
-                all[u as usize][0].item,
+                all[u as usize][0].rec.item,
                 base + u % 3,
                 "user {u}: {:?}",
                 all[u as usize]
             );
-            assert_eq!(all[u as usize][0].source, Source::ItemKnn);
-            assert!(all[u as usize][0].because.is_some());
+            assert_eq!(all[u as usize][0].rec.source, Source::ItemKnn);
+            assert!(all[u as usize][0].rec.because.is_some());
         }
         // User 20 has no history: popularity, which never recommends nothing.
         assert_eq!(all[20].len(), 1);
-        assert_eq!(all[20][0].source, Source::Popularity);
+        assert_eq!(all[20][0].rec.source, Source::Popularity);
+        assert_eq!(all[20][0].reason, Some(Reason::Popular));
 
         // Shards of the users, ranked apart, make the same lists as everyone at once.
         let odd = fitted.recommend_where(&hybrid, |u| u % 2 == 1);
@@ -657,6 +712,157 @@ mod tests {
         let mut own: Vec<u32> = lists[4].iter().map(|r| r.item).collect();
         own.sort();
         assert_eq!(own, [0, 2]);
+        // Bought again: the reason is the purchase itself, naming no product.
+        let again = fitted.recommend(1, &Hybrid::new(vec![0.0, 0.0, 0.0, 0.0, 1.0]));
+        assert_eq!(again.len(), 2, "{again:?}");
+        for e in &again {
+            assert_eq!(e.rec.because, None);
+            assert_eq!(e.reason, Some(Reason::Own(Did::Bought)), "{e:?}");
+        }
+    }
+
+    /// The model of `shop_data` with users 0..10 in segment 0 and 10..20 in segment 1, and
+    /// two customers served from it: a viewer who bought item 0 and only viewed item 4, and
+    /// a newcomer of segment 1 with no history.
+    fn served(n: usize) -> Fitted {
+        let (dealings, texts, _) = shop_data();
+        let groups: Vec<u32> = (0..21).map(|u| if u < 10 { 0 } else { 1 }).collect();
+        let groups = [&groups[..20], &[u32::MAX]].concat();
+        let shop = Shop {
+            n_users: 21,
+            n_items: 7,
+            dealings: &dealings,
+            texts: &texts,
+            groups: &groups,
+        };
+        let settings = Settings {
+            n,
+            ..Settings::default()
+        };
+        let model = fit(&shop, 2_000, &settings, Some(fit_content(&texts))).into_model();
+        let viewer = [
+            Dealing {
+                user: 0,
+                item: 0,
+                weight: 1.0,
+                last_at: 1_000,
+                did: Did::Bought,
+            },
+            Dealing {
+                user: 0,
+                item: 4,
+                weight: 1.0,
+                last_at: 1_000,
+                did: Did::Viewed,
+            },
+        ];
+        model.serve(Customers::new(2, &viewer, &[u32::MAX, 1], 2_000, 120.0))
+    }
+
+    #[test]
+    fn a_reason_is_something_the_customer_did_and_never_the_item_itself() {
+        // Item-kNN alone. Items 0, 1, 2 are bought together (segment 0), 3, 4, 5 together
+        // (segment 1); sim(0,1) = sim(0,2) = sim(4,3) = sim(4,5) = 3/sqrt(6*7). The viewer
+        // bought 0 (left out) and viewed 4: 4 scores its own view, w·1; 1 and 2 score
+        // w·sim² from 0; 3 and 5 the same from 4 (ties by item).
+        let fitted = served(5);
+        let knn = Hybrid::new(vec![1.0, 0.0, 0.0, 0.0, 0.0]);
+        let got: Vec<(u32, Option<Reason>)> = fitted
+            .recommend(0, &knn)
+            .iter()
+            .map(|e| (e.rec.item, e.reason))
+            .collect();
+        let like = |item, did| Some(Reason::Like { item, did });
+        assert_eq!(
+            got,
+            [
+                (4, Some(Reason::Own(Did::Viewed))),
+                (1, like(0, Did::Bought)),
+                (2, like(0, Did::Bought)),
+                (3, like(4, Did::Viewed)),
+                (5, like(4, Did::Viewed)),
+            ]
+        );
+        // The newcomer gets segment 1's popular items (3 and 5 by seven customers, 4 by
+        // six), topped up from everyone's (1 and 2 by seven): each says which it is.
+        let got: Vec<(u32, Option<Reason>)> = fitted
+            .recommend(1, &knn)
+            .iter()
+            .map(|e| (e.rec.item, e.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, Some(Reason::PopularInSegment)),
+                (5, Some(Reason::PopularInSegment)),
+                (4, Some(Reason::PopularInSegment)),
+                (1, Some(Reason::Popular)),
+                (2, Some(Reason::Popular)),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_source_and_blend_names_only_the_customers_own_dealings() {
+        let fitted = served(6);
+        let mut seen = std::collections::BTreeSet::new();
+        for weights in [
+            vec![1.0, 0.0, 0.0, 0.0, 0.0],
+            vec![0.0, 1.0, 0.0, 0.0, 0.0],
+            vec![0.0, 0.0, 1.0, 0.0, 0.0],
+            vec![0.0, 0.0, 0.0, 1.0, 0.0],
+            vec![1.0, 0.5, 0.25, 0.25, 0.0],
+        ] {
+            for user in 0..2 {
+                for e in fitted.recommend(user, &Hybrid::new(weights.clone())) {
+                    assert_ne!(e.rec.because, Some(e.rec.item), "{e:?}");
+                    let did = |item| fitted.customers.did(user, item);
+                    match e.reason {
+                        Some(Reason::Like { item, did: d }) => {
+                            assert_ne!(item, e.rec.item, "{e:?}");
+                            assert_eq!(did(item), Some(d), "{e:?}");
+                        }
+                        Some(Reason::Own(d)) => assert_eq!(did(e.rec.item), Some(d), "{e:?}"),
+                        Some(Reason::PopularInSegment | Reason::Popular) => {
+                            assert_eq!(e.rec.source, Source::Popularity, "{e:?}")
+                        }
+                        None => panic!("no reason: {e:?}"),
+                    }
+                    seen.insert(e.reason.map(Reason::kind));
+                }
+            }
+        }
+        // Every kind of reason came up.
+        for kind in ["bought", "viewed", "popular_in_segment", "popular"] {
+            assert!(seen.contains(&Some(kind)), "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn the_strongest_dealing_names_a_product() {
+        // Viewed, carted and bought item 2; carted and viewed item 3; viewed item 5.
+        let d = |item, did| Dealing {
+            user: 0,
+            item,
+            weight: 1.0,
+            last_at: 0,
+            did,
+        };
+        let dealings = [
+            d(2, Did::Viewed),
+            d(2, Did::Bought),
+            d(2, Did::Carted),
+            d(3, Did::Viewed),
+            d(3, Did::Carted),
+            d(5, Did::Viewed),
+        ];
+        let c = Customers::new(1, &dealings, &[], 0, 120.0);
+        assert_eq!(c.did(0, 2), Some(Did::Bought));
+        assert_eq!(c.did(0, 3), Some(Did::Carted));
+        assert_eq!(c.did(0, 5), Some(Did::Viewed));
+        assert_eq!(c.did(0, 4), None);
+        assert_eq!(c.did(1, 2), None);
+        assert_eq!(c.bought, [vec![2]]);
     }
 
     #[test]
@@ -716,14 +922,14 @@ mod tests {
             item: 0,
             weight: 1.0,
             last_at: 3_000,
-            bought: true,
+            did: Did::Bought,
         });
         dealings.push(Dealing {
             user: 20,
             item: 4,
             weight: 1.0,
             last_at: 3_000,
-            bought: false,
+            did: Did::Viewed,
         });
         dealings.sort_unstable_by_key(|d| (d.user, d.item));
         let everyone = model()
@@ -744,19 +950,19 @@ mod tests {
         assert_eq!(some[0], everyone[0]);
         assert_eq!(some[1], everyone[20]);
         // What user 0 just bought left their list; user 20 now gets item 4's neighbours.
-        assert!(before[0].iter().any(|r| r.item == 0), "{:?}", before[0]);
-        assert!(some[0].iter().all(|r| r.item != 0), "{:?}", some[0]);
+        assert!(before[0].iter().any(|e| e.rec.item == 0), "{:?}", before[0]);
+        assert!(some[0].iter().all(|e| e.rec.item != 0), "{:?}", some[0]);
         assert_ne!(some[1], before[20]);
         assert!(
-            some[1].iter().any(|r| r.item == 3 || r.item == 5),
+            some[1].iter().any(|e| e.rec.item == 3 || e.rec.item == 5),
             "{:?}",
             some[1]
         );
         // Nobody else changed: the stored model serves them as the fitted one did, apart
         // from ALS users' factors now being folded in.
         for u in 1..20 {
-            let a: Vec<u32> = everyone[u].iter().map(|r| r.item).collect();
-            let b: Vec<u32> = before[u].iter().map(|r| r.item).collect();
+            let a: Vec<u32> = everyone[u].iter().map(|e| e.rec.item).collect();
+            let b: Vec<u32> = before[u].iter().map(|e| e.rec.item).collect();
             assert_eq!(a[0], b[0], "user {u}");
         }
     }

@@ -268,6 +268,11 @@ pub async fn get(db: &Db, specs: &SpecCache, name: &str) -> Result<PipelineView>
 }
 
 pub async fn find(db: &impl ConnectionTrait, name: &str) -> Result<pipeline::Model> {
+    // No name holds a NUL (names are checked), and PostgreSQL refuses one in any text: a
+    // filter typed with one finds nothing rather than failing as a lost database.
+    if name.contains('\0') {
+        return Err(RepoError::not_found("pipeline", name));
+    }
     pipeline::Entity::find()
         .filter(pipeline::Column::Name.eq(name))
         .one(db)

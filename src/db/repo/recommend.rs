@@ -284,6 +284,7 @@ pub static RECOMMENDATIONS_TABLE: TableSpec = TableSpec {
         "source",
         "because_product_id",
         "model_id",
+        "because_kind",
     ],
     pg_types: &[
         "text",
@@ -293,6 +294,7 @@ pub static RECOMMENDATIONS_TABLE: TableSpec = TableSpec {
         "text",
         "text",
         "bigint",
+        "text",
     ],
     on_conflict: "ON CONFLICT (customer_id, rank) DO NOTHING",
     sqlite_upsert: None,
@@ -306,8 +308,33 @@ pub struct StoredRecommendation {
     pub product_id: String,
     pub score: f64,
     pub source: String,
+    /// Another product the customer dealt with, that the recommendation is like.
     pub because: Option<String>,
+    /// What the customer did with `because` (or, without one, with the product itself):
+    /// `bought`, `carted`, `viewed`; or `popular_in_segment`, `popular`.
+    pub because_kind: Option<String>,
+    /// The reason in words, as `patron recommend` shows it.
+    pub reason: String,
     pub model_id: i64,
+}
+
+/// The reason a customer is told, from a stored recommendation's source, `because` and
+/// `because_kind`. Lists stored before reasons had kinds name no kind: their product is only
+/// said to be similar.
+pub fn reason_text(source: &str, because: Option<&str>, kind: Option<&str>) -> String {
+    let kind = kind.or((source == "popularity").then_some("popular"));
+    match (kind, because) {
+        (Some("bought"), Some(p)) => format!("because you bought {p}"),
+        (Some("carted"), Some(p)) => format!("because you put {p} in your cart"),
+        (Some("viewed"), Some(p)) => format!("because you viewed {p}"),
+        (Some("bought"), None) => "you bought it before".to_owned(),
+        (Some("carted"), None) => "you put it in your cart".to_owned(),
+        (Some("viewed"), None) => "you viewed it".to_owned(),
+        (Some("popular_in_segment"), _) => "popular with customers in your segment".to_owned(),
+        (Some("popular"), _) => "popular with customers".to_owned(),
+        (_, Some(p)) => format!("similar to {p}"),
+        (_, None) => String::new(),
+    }
 }
 
 /// Replaces the recommendations of `shard`'s customers (`None`: everyone's) with `rows`
@@ -400,8 +427,8 @@ pub async fn for_customer(db: &Db, customer: &str) -> Result<Vec<StoredRecommend
     let backend = db.get_database_backend();
     let sql = super::intelligence::placeholder(
         backend,
-        "SELECT rank, product_id, score, source, because_product_id, model_id FROM recommendations \
-         WHERE customer_id = ? ORDER BY rank",
+        "SELECT rank, product_id, score, source, because_product_id, model_id, because_kind \
+         FROM recommendations WHERE customer_id = ? ORDER BY rank",
     );
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
@@ -412,12 +439,20 @@ pub async fn for_customer(db: &Db, customer: &str) -> Result<Vec<StoredRecommend
         .await?;
     rows.iter()
         .map(|r| {
+            let product_id: String = r.try_get_by_index(1)?;
+            let because: Option<String> = r.try_get_by_index(4)?;
+            let because_kind: Option<String> = r.try_get_by_index(6)?;
+            // A list stored before reasons had kinds may name the product itself.
+            let because = because.filter(|b| because_kind.is_some() || *b != product_id);
+            let source: String = r.try_get_by_index(3)?;
             Ok(StoredRecommendation {
                 rank: i64::from(r.try_get_by_index::<i16>(0)?),
-                product_id: r.try_get_by_index(1)?,
                 score: r.try_get_by_index(2)?,
-                source: r.try_get_by_index(3)?,
-                because: r.try_get_by_index(4)?,
+                reason: reason_text(&source, because.as_deref(), because_kind.as_deref()),
+                source,
+                product_id,
+                because,
+                because_kind,
                 model_id: r.try_get_by_index(5)?,
             })
         })

@@ -161,7 +161,8 @@ pub async fn list_quarantine(db: &Db, filter: &QuarantineFilter) -> Result<Vec<q
         q = q.filter(quarantine::Column::Entity.eq(e.as_str()));
     }
     if let Some(r) = &filter.reason {
-        q = q.filter(quarantine::Column::Reason.starts_with(r.as_str()));
+        // A prefix of the reason, wildcards escaped: `--reason %` finds nothing.
+        q = q.filter(quarantine::Column::Reason.like(super::starts_with(r)));
     }
     Ok(q.all(db).await?)
 }
