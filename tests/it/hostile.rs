@@ -352,7 +352,8 @@ fn ids_and_filters_are_data_never_sql() {
                 Err(why) => {
                     // `pipeline=NAME` of no pipeline: a status line, as the console shows it.
                     assert!(
-                        RunQuery::parse(text).pipeline.is_some() && why.starts_with("unknown pipeline"),
+                        RunQuery::parse(text).pipeline.is_some()
+                            && why.starts_with("unknown pipeline"),
                         "filter {short:?}: {why}"
                     );
                     assert!(!why.contains('\0') && !why.contains('\n'), "{why:?}");
