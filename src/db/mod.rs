@@ -157,7 +157,32 @@ pub async fn connect_sized(
             .connect_timeout(connect_timeout)
             .acquire_timeout(Duration::from_secs(30).max(connect_timeout));
     }
-    Ok(Database::connect(options).await?)
+    // Two processes opening a new SQLite file at once both switch it to WAL, which needs the
+    // file to themselves; SQLite refuses one of them at once ("database is locked") rather
+    // than wait, as waiting could deadlock. The loser tries again until `connect_timeout`.
+    let started = std::time::Instant::now();
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(e) if url.starts_with("sqlite:") && is_locked(&e) => {
+                if started.elapsed() >= connect_timeout {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Whether SQLite said the database is locked (`SQLITE_BUSY`, code 5).
+fn is_locked(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    match e {
+        DbErr::Conn(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), Error::Database(d) if d.code().as_deref() == Some("5"))
+        }
+        _ => false,
+    }
 }
 
 /// Opens and closes one connection to the PostgreSQL server at `url`, within `timeout`.

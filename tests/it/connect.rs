@@ -83,3 +83,37 @@ fn a_missing_database_or_role_is_named() {
         "refused user patron_no_such_role",
     );
 }
+
+#[test]
+fn processes_opening_a_new_sqlite_file_at_once_all_connect() {
+    // Each switches the new file to WAL, which SQLite grants one at a time, refusing the
+    // others at once ("database is locked") where waiting could deadlock: the daemon died of
+    // it about one start in ten when a CLI command opened the file at the same moment.
+    for _ in 0..10 {
+        let env = Env::new(Backend::Sqlite);
+        let mut daemon = env.daemon("w");
+        let cli: Vec<_> = (0..3)
+            .map(|_| {
+                env.command(&["workers", "--json"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn patron")
+            })
+            .collect();
+        for child in cli {
+            let out = child.wait_with_output().expect("wait");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        env.wait_worker("w", std::time::Duration::from_secs(30));
+        assert!(
+            daemon.alive(),
+            "{}",
+            std::fs::read_to_string(&daemon.log).unwrap_or_default()
+        );
+    }
+}
