@@ -22,6 +22,7 @@ pub struct Settings {
     pub pipelines: PipelineSettings,
     pub ingest: IngestSettings,
     pub sentiment: SentimentSettings,
+    pub lake: LakeSettings,
     #[serde(default)]
     pub loyalty: LoyaltySettings,
     #[serde(default)]
@@ -144,6 +145,22 @@ pub struct SentimentSettings {
     /// Extra lexicon files (tab-separated `token<TAB>valence`, like VADER's) that extend or
     /// override the built-in English and Chinese lexicons, in order.
     pub lexicon_paths: Vec<String>,
+}
+
+/// `[lake]`: where the analytics data lives (DESIGN.md section 5).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSettings {
+    /// Folder of the Parquet files. Empty: beside the SQLite file, named after it
+    /// (`demo/patron.db` → `demo/patron.lake`); with PostgreSQL it must be set, to a folder
+    /// every daemon sees.
+    pub path: String,
+    /// Memory the query engine may use before it spills to disk, per process.
+    pub memory_limit_mb: u64,
+    /// Files a compaction replaced (or a crashed load left) are deleted by `lake vacuum`
+    /// once they are this old, so a query still reading them is not cut short.
+    #[serde(with = "humantime_serde")]
+    pub vacuum_grace: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -298,6 +315,9 @@ impl Settings {
             .set_default("ingest.inbox", "inbox")?
             .set_default("ingest.timezone", "UTC")?
             .set_default("sentiment.lexicon_paths", Vec::<String>::new())?
+            .set_default("lake.path", "")?
+            .set_default("lake.memory_limit_mb", 2048)?
+            .set_default("lake.vacuum_grace", "1h")?
             .set_default("log.level", "info")?;
 
         builder = match &overrides.config_file {
@@ -613,6 +633,15 @@ pub const TEMPLATE: &str = r#"# patron settings. Every key is optional: each is 
 #inbox = "inbox"
 # Time zone of naive timestamps (2024-05-01 13:00:00) in input files, unless a mapping says otherwise.
 #timezone = "UTC"
+
+[lake]
+# Folder of the analytics data (Parquet). Empty: beside the SQLite file, named after it
+# (patron.db -> patron.lake). With PostgreSQL set it to a folder every daemon sees.
+#path = ""
+# Memory the query engine may use per process before it spills to disk.
+#memory_limit_mb = 2048
+# `patron lake vacuum` deletes replaced or unrecorded files once they are this old.
+#vacuum_grace = "1h"
 
 [sentiment]
 # Your own lexicons (token<TAB>valence per line, -4..+4), applied after the built-in ones.

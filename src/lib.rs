@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod ingest;
 pub mod jobs;
+pub mod lake;
 pub mod loyalty;
 pub mod pipeline;
 pub mod scheduler;

@@ -19,6 +19,9 @@ mod m20261201_000011_run_state_index;
 mod m20261205_000012_attempt_processes;
 mod m20261205_000013_run_reruns;
 mod m20261205_000014_recommendation_reasons;
+mod m20261205_000015_lake;
+
+pub use m20261205_000015_lake::RAW_TABLES;
 
 pub struct Migrator;
 
@@ -40,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_attempt_processes::Migration),
             Box::new(m20261205_000013_run_reruns::Migration),
             Box::new(m20261205_000014_recommendation_reasons::Migration),
+            Box::new(m20261205_000015_lake::Migration),
         ]
     }
 }

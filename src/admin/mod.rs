@@ -53,6 +53,7 @@ pub enum AdjustError {
 /// confirmed; then nothing is written and the reason comes back.
 pub async fn adjust(
     db: &Db,
+    lake: Option<&crate::lake::Lake>,
     loyalty: &LoyaltySettings,
     a: &Adjustment,
 ) -> Result<Adjusted, AdjustError> {
@@ -67,7 +68,7 @@ pub async fn adjust(
         ));
     }
     let rules = loyalty.rules().map_err(AdjustError::Invalid)?;
-    repo::loyalty::known_customer(db, &a.customer).await?;
+    crate::lake::read::known_customer(db, lake, &a.customer).await?;
     let now = crate::db::now().timestamp();
     let before = repo::loyalty::balance(db, &a.customer, now).await?;
     let needs = crate::loyalty::adjustment_needs_confirmation(

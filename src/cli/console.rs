@@ -27,12 +27,13 @@ impl Cmd {
             .log_file
             .unwrap_or_else(|| std::env::temp_dir().join("patron-console.log"));
         console::run(
-            db,
+            db.clone(),
             Options {
                 refresh: self.refresh,
                 log_file,
                 lease_ttl: ctx.settings.scheduler.lease_ttl,
                 loyalty: ctx.settings.loyalty.clone(),
+                lake: ctx.lake(db.clone()).ok(),
             },
         )
         .await?;

@@ -136,6 +136,11 @@ impl Cmd {
         if own_file {
             settings.database.url = format!("sqlite://{}?mode=rwc", db_file.display());
         }
+        // The demo's lake lives in its folder, whichever database holds the catalog.
+        let lake_dir = self.dir.join("patron.lake");
+        if settings.lake.path.trim().is_empty() {
+            settings.lake.path = lake_dir.display().to_string();
+        }
         if self.fresh {
             if !own_file {
                 return Err(anyhow::anyhow!(
@@ -157,8 +162,21 @@ impl Cmd {
                     }
                 }
             }
+            match std::fs::remove_dir_all(&lake_dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("deleting {}", lake_dir.display()))
+                        .into());
+                }
+            }
             if !ctx.json {
-                println!("--fresh: deleted {} to start over", db_file.display());
+                println!(
+                    "--fresh: deleted {} and {} to start over",
+                    db_file.display(),
+                    lake_dir.display()
+                );
             }
         }
         let inbox = self.dir.join("inbox");
@@ -395,7 +413,7 @@ impl Cmd {
 
         // 4. What happened.
         let detail = repo::runs::show(&db, &specs, run_id).await?;
-        let stats = repo::sources::stats(&db).await?;
+        let stats = crate::lake::read::stats(&crate::lake::Lake::open(&settings, db.clone())?).await?;
         let mut champions = Vec::new();
         for kind in ["segments", "churn", "intent", "sentiment"] {
             if let Some(m) = repo::models::champion(&db, kind).await? {

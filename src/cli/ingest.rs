@@ -63,6 +63,7 @@ impl IngestCmd {
             files.extend(found);
         }
         let db = ctx.db().await?;
+        let lake = ctx.lake(db)?;
         let mut reports = Vec::new();
         for file in files {
             let bar = (!ctx.json && std::io::stderr().is_terminal()).then(|| {
@@ -82,7 +83,7 @@ impl IngestCmd {
                 Arc::new(move |done: u64, _total: u64| bar.set_position(done)) as ingest::ProgressFn
             });
             let report = ingest::ingest(
-                &db,
+                &lake,
                 Input::File(file.clone()),
                 self.entity,
                 mapping.as_ref(),
@@ -294,7 +295,8 @@ impl ExportCmd {
         let db = ctx.db().await?;
         let (what, rows, out) = match self {
             ExportCmd::Features { as_of, out } => {
-                let (as_of, rows) = crate::db::repo::features::export(&db, as_of).await?;
+                let lake = ctx.lake(db.clone())?;
+                let (as_of, rows) = export_features(&lake, as_of).await?;
                 let mut writer = csv::Writer::from_path(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 let mut header = vec!["customer_id"];
@@ -351,11 +353,48 @@ impl ExportCmd {
     }
 }
 
+/// Feature rows as text cells (customer_id, then `FEATURE_COLUMNS`) as of `as_of`, or as of
+/// the latest date with features.
+async fn export_features(
+    lake: &crate::lake::Lake,
+    as_of: Option<chrono::NaiveDate>,
+) -> anyhow::Result<(String, Vec<Vec<String>>)> {
+    let as_of = match as_of {
+        Some(d) => d,
+        None => crate::lake::features::latest(lake).await?.ok_or_else(|| {
+            anyhow::anyhow!("no features are stored yet (run the features job first)")
+        })?,
+    };
+    let rows = crate::lake::features::rows(lake, as_of, None).await?;
+    if rows.is_empty() {
+        anyhow::bail!("no features are stored as of {as_of}");
+    }
+    let counts: Vec<bool> = crate::lake::schema::FEATURE_COLUMNS
+        .iter()
+        .map(|(_, integer)| *integer)
+        .collect();
+    let cells = rows
+        .into_iter()
+        .map(|(id, values)| {
+            let mut cells = vec![id];
+            for (v, integer) in values.into_iter().zip(&counts) {
+                cells.push(match v {
+                    Some(v) if *integer => format!("{}", v as i64),
+                    Some(v) => format!("{}", (v * 1e6).round() / 1e6),
+                    None => String::new(),
+                });
+            }
+            cells
+        })
+        .collect();
+    Ok((as_of.format("%Y-%m-%d").to_string(), cells))
+}
+
 /// `patron stats`: rows stored per entity, quarantined rows and anomalies by reason, features
 /// per as-of date.
 pub async fn stats(ctx: &Ctx) -> CliResult {
     let db = ctx.db().await?;
-    let stats = sources::stats(&db).await?;
+    let stats = crate::lake::read::stats(&ctx.lake(db)?).await?;
     if ctx.json {
         ctx.print_json(&stats)?;
         return Ok(());

@@ -264,7 +264,8 @@ impl CampaignCmd {
                 let stored = repo::loyalty::campaign(&db, id).await?;
                 let campaign = parse_campaign(id, &stored.source)?;
                 let rules = rules(ctx)?;
-                let candidates = repo::loyalty::candidates(&db, &campaign).await?;
+                let candidates =
+                    crate::lake::read::candidates(&ctx.lake(db.clone())?, &campaign).await?;
                 let plan_rules = rules.clone();
                 let plan = tokio::task::spawn_blocking(move || {
                     campaign.allocate(&plan_rules, &candidates)
@@ -463,7 +464,8 @@ impl PointsCmd {
         let now = crate::db::now().timestamp();
         match self {
             PointsCmd::Balance { customer } => {
-                repo::loyalty::known_customer(&db, &customer).await?;
+                crate::lake::read::known_customer(&db, Some(&ctx.lake(db.clone())?), &customer)
+                    .await?;
                 let b = repo::loyalty::balance(&db, &customer, now).await?;
                 if ctx.json {
                     ctx.print_json(&b)?;
@@ -478,7 +480,8 @@ impl PointsCmd {
                 }
             }
             PointsCmd::History { customer } => {
-                repo::loyalty::known_customer(&db, &customer).await?;
+                crate::lake::read::known_customer(&db, Some(&ctx.lake(db.clone())?), &customer)
+                    .await?;
                 let rows = repo::loyalty::history(&db, &customer).await?;
                 if ctx.json {
                     ctx.print_json(&rows)?;
@@ -519,7 +522,7 @@ impl PointsCmd {
                     confirmed: yes,
                     via: "cli",
                 };
-                let adjusted = crate::admin::adjust(&db, &ctx.settings.loyalty, &adjustment)
+                let adjusted = crate::admin::adjust(&db, Some(&ctx.lake(db.clone())?), &ctx.settings.loyalty, &adjustment)
                     .await
                     .map_err(anyhow::Error::from)?;
                 let (key, b) = match adjusted {

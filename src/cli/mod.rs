@@ -278,6 +278,11 @@ impl Ctx {
         Ok(db)
     }
 
+    /// The lake the settings name, on `db`.
+    pub fn lake(&self, db: Db) -> anyhow::Result<crate::lake::Lake> {
+        Ok(crate::lake::Lake::open(&self.settings, db)?)
+    }
+
     /// Prints `value` as JSON (in `--json` mode).
     pub fn print_json(&self, value: &impl serde::Serialize) -> anyhow::Result<()> {
         use std::io::Write as _;

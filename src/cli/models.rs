@@ -106,8 +106,10 @@ impl ModelsCmd {
                 // Recommendation models: how their current lists fare (from `rec_click` events
                 // and later paid orders).
                 let click_through = if m.kind == "recommend" {
-                    let (shown, clicked, bought) =
-                        repo::recommend::click_through(&db, m.id).await?;
+                    let pairs = repo::recommend::recommended_pairs(&db, m.id).await?;
+                    let shown = pairs.len() as i64;
+                    let (clicked, bought) =
+                        crate::lake::read::click_through(&ctx.lake(db.clone())?, &pairs).await?;
                     let rate = |n: i64| {
                         if shown > 0 {
                             n as f64 / shown as f64

@@ -87,8 +87,8 @@ impl Cmd {
 /// The shop's trained classifier, when a database with one is reachable.
 async fn champion_classifier(ctx: &Ctx) -> Option<Classifier> {
     // Scoring text must not create a database file where there was none.
-    if let Some(path) = sqlite_path(&ctx.settings.database.url)
-        && !std::path::Path::new(path).exists()
+    if let Some(path) = crate::db::sqlite_file(&ctx.settings.database.url)
+        && !path.exists()
     {
         return None;
     }
@@ -139,10 +139,3 @@ fn score_file(
     Ok((records.len(), counts))
 }
 
-/// The file of a `sqlite:` URL (`sqlite://patron.db?mode=rwc` → `patron.db`), if it is one.
-fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then_some(path)
-}

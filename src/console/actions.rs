@@ -117,7 +117,7 @@ timeout = "30m"
 /// Carries out `action` with the default loyalty settings; the text for the status line, or
 /// why it failed (an adjustment that needs confirmation fails with the reason).
 pub async fn perform(db: &Db, specs: &SpecCache, action: &Action) -> Result<String, String> {
-    match perform_with(db, specs, &LoyaltySettings::default(), action).await? {
+    match perform_with(db, specs, &LoyaltySettings::default(), None, action).await? {
         Reply::Done(text) => Ok(text),
         Reply::Confirm { question, .. } => Err(question),
     }
@@ -129,6 +129,7 @@ pub async fn perform_with(
     db: &Db,
     specs: &SpecCache,
     loyalty: &LoyaltySettings,
+    lake: Option<&crate::lake::Lake>,
     action: &Action,
 ) -> Result<Reply, String> {
     if let Action::Adjust {
@@ -145,7 +146,7 @@ pub async fn perform_with(
             confirmed: *confirmed,
             via: "console",
         };
-        return match admin::adjust(db, loyalty, &adjustment).await {
+        return match admin::adjust(db, lake, loyalty, &adjustment).await {
             Ok(Adjusted::Done { balance, .. }) => Ok(Reply::Done(format!(
                 "{customer}: {points:+} points ({reason}); balance {}",
                 balance.balance

@@ -52,6 +52,9 @@ pub struct Options {
     pub lease_ttl: Duration,
     /// The loyalty rules, for point adjustments (and when they must be confirmed).
     pub loyalty: crate::config::LoyaltySettings,
+    /// The lake, to know customers by their rows (point adjustments); `None`: the ledger
+    /// alone says who is known.
+    pub lake: Option<crate::lake::Lake>,
 }
 
 /// Fails with a one-line reason unless stdin and stdout are a terminal.
@@ -102,7 +105,9 @@ async fn event_loop(
             match effect {
                 Effect::Quit => return Ok(()),
                 Effect::Load(request) => spawn_load(&db, &specs, &tx, request, options.lease_ttl),
-                Effect::Perform(action) => spawn_action(&db, &specs, &options.loyalty, &tx, action),
+                Effect::Perform(action) => {
+                    spawn_action(&db, &specs, &options.loyalty, options.lake.as_ref(), &tx, action)
+                }
             }
         }
         terminal.draw(|frame| views::render(&app, frame))?;
@@ -182,14 +187,15 @@ fn spawn_action(
     db: &Db,
     specs: &SpecCache,
     loyalty: &crate::config::LoyaltySettings,
+    lake: Option<&crate::lake::Lake>,
     tx: &UnboundedSender<Event>,
     action: Action,
 ) {
-    let (db, specs, loyalty) = (db.clone(), specs.clone(), loyalty.clone());
+    let (db, specs, loyalty, lake) = (db.clone(), specs.clone(), loyalty.clone(), lake.cloned());
     spawn_guarded(tx, async move {
         let result = match tokio::time::timeout(
             ACTION_TIMEOUT,
-            actions::perform_with(&db, &specs, &loyalty, &action),
+            actions::perform_with(&db, &specs, &loyalty, lake.as_ref(), &action),
         )
         .await
         {

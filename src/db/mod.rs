@@ -337,6 +337,14 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// The file of a `sqlite:` URL (`sqlite://patron.db?mode=rwc` → `patron.db`), if it is one.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 /// The PostgreSQL channel daemons listen on for work: a new run, a rerun, a finished job
 /// that made others ready. Polling remains the fallback (and SQLite's only way).
 pub const WAKE_CHANNEL: &str = "patron_wake";

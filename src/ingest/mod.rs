@@ -5,11 +5,11 @@
 //! is retried from scratch under the same source id, and a file with too many bad rows
 //! (`max_bad_ratio`) keeps nothing.
 //!
-//! Parsing runs on a blocking thread and streams batches to the writer, so memory stays
-//! flat however large the file.
+//! Rows go to the lake (`crate::lake::load`): parsing and Parquet encoding run on a
+//! blocking thread that streams the source into one file, so memory stays flat however
+//! large the file; one catalog commit then makes the rows visible and the source complete.
 
 pub mod entity;
-pub mod load;
 pub mod mapping;
 pub mod read;
 pub mod values;
@@ -25,27 +25,24 @@ use std::{
 use chrono_tz::Tz;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
 pub use self::{entity::Entity, mapping::Mapping, read::Format};
 use self::{
     entity::parse_row,
-    load::Cell,
     read::{Records, Values},
 };
 use crate::{
     db::{
-        Db, RepoError,
+        RepoError,
         entities::SourceState,
         repo::sources::{self, Begin, Counts, Rejected},
     },
+    lake::{Lake, LakeError, load::Sink},
     pipeline::Problem,
 };
 
-/// Rows per write transaction. Large batches matter on big tables: each commit writes every
-/// index page the batch touched, so fewer, larger commits write far less. (A batch holds the
-/// database's single SQLite connection for about a second.)
-const BATCH: usize = 100_000;
+/// Records between progress reports.
+const PROGRESS_EVERY: u64 = 100_000;
 /// Quarantined rows kept with their text (all are counted).
 const MAX_QUARANTINE_KEPT: usize = 100_000;
 
@@ -128,7 +125,7 @@ pub enum IngestError {
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error("writing rows: {0}")]
-    Write(#[from] sea_orm::sqlx::Error),
+    Lake(#[from] LakeError),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
 }
@@ -156,9 +153,9 @@ impl Input {
 /// Progress: bytes consumed of the total.
 pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
-/// Ingests one source into `entity`'s table.
+/// Ingests one source into `entity`'s dataset of the lake.
 pub async fn ingest(
-    db: &Db,
+    lake: &Lake,
     input: Input,
     entity: Entity,
     mapping: Option<&Mapping>,
@@ -166,6 +163,7 @@ pub async fn ingest(
     progress: Option<ProgressFn>,
 ) -> Result<Report, IngestError> {
     let started = Instant::now();
+    let db = lake.db();
     let name = input.name();
     let mapping = mapping.cloned().unwrap_or_default();
     if let Some(m) = mapping.entity
@@ -181,18 +179,15 @@ pub async fn ingest(
         source: name.clone(),
         ..Default::default()
     };
+    // A retried source (a crashed or rejected attempt) reuses its id; nothing of the earlier
+    // attempt was committed, and its unrecorded files are left for `lake vacuum`.
     let source_id = match sources::begin(db, entity.name(), &name, &checksum, bytes).await? {
         Begin::Done(_) => {
             report.already_ingested = true;
             report.seconds = started.elapsed().as_secs_f64();
             return Ok(report);
         }
-        Begin::Load { id, retry } => {
-            if retry {
-                load::delete_source_rows(db, entity, id).await?;
-            }
-            id
-        }
+        Begin::Load { id, .. } => id,
     };
 
     let format = options
@@ -203,8 +198,8 @@ pub async fn ingest(
             Input::Bytes { .. } => Format::JsonLines,
         });
     let rules = mapping.value_rules(options.timezone);
-    let (tx, mut rx) = mpsc::channel::<Vec<Vec<Cell>>>(2);
-    let reader = tokio::task::spawn_blocking(move || {
+    let sink = Sink::new(lake, entity, source_id)?;
+    let read = tokio::task::spawn_blocking(move || {
         let records = match &input {
             Input::File(p) => Records::open(p, format),
             Input::Bytes { data, .. } => Records::from_bytes(data.as_ref().clone(), format),
@@ -212,55 +207,37 @@ pub async fn ingest(
         .map_err(|error| IngestError::Io {
             path: input.name(),
             error,
-        })?;
-        if records.is_empty_csv() {
-            return Err(IngestError::Empty(input.name()));
+        });
+        let records = match records {
+            Ok(r) if r.is_empty_csv() => Err(IngestError::Empty(input.name())),
+            other => other,
+        };
+        let mut sink = sink;
+        let summary = records.and_then(|records| {
+            read_records(
+                records,
+                &input.name(),
+                entity,
+                &mapping,
+                &rules,
+                bytes,
+                &mut sink,
+                progress,
+            )
+        });
+        match summary {
+            Ok(summary) => Ok((summary, sink.finish()?)),
+            Err(e) => {
+                sink.abandon();
+                Err(e)
+            }
         }
-        read_records(
-            records,
-            &input.name(),
-            entity,
-            &mapping,
-            &rules,
-            source_id,
-            bytes,
-            tx,
-            progress,
-        )
-    });
-
-    let spec = load::table_for(entity);
-    let mut sent = 0u64;
-    let mut written = 0u64;
-    let mut write_error = None;
-    // Rows that may change stored ones wait until the file is accepted (held in memory:
-    // cancellations and refunds, a small share of an order export).
-    let mut changes: Vec<Vec<Cell>> = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        if write_error.is_some() {
-            continue; // drain so the reader can finish
-        }
-        sent += batch.len() as u64;
-        let (later, now): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .partition(|row| load::may_change_stored(entity, row));
-        changes.extend(later);
-        match load::write(db, spec, &now).await {
-            Ok(n) => written += n,
-            Err(e) => write_error = Some(e),
-        }
-    }
-    let read = reader
-        .await
-        .map_err(|e| IngestError::Unreadable(format!("reader thread failed: {e}")))?;
-    if let Some(e) = write_error {
-        // The source stays `loading`; the retry deletes what this attempt wrote.
-        return Err(e.into());
-    }
-    let read = match read {
+    })
+    .await
+    .map_err(|e| IngestError::Unreadable(format!("reader thread failed: {e}")))?;
+    let (read, (file, repeats)) = match read {
         Ok(r) => r,
         Err(e) => {
-            load::delete_source_rows(db, entity, source_id).await?;
             sources::finish(db, source_id, SourceState::Rejected, Counts::default()).await?;
             return Err(e);
         }
@@ -273,36 +250,25 @@ pub async fn ingest(
     report.reasons = read.reasons;
     let considered = report.read.saturating_sub(report.skipped).max(1);
     report.rejected = report.quarantined as f64 / considered as f64 > options.max_bad_ratio;
-    if !report.rejected {
-        for chunk in changes.chunks(BATCH) {
-            // The source stays `loading` on an error; the retry deletes what this wrote.
-            written += load::write(db, spec, chunk).await?;
-        }
-    }
-    report.loaded = written;
-    report.duplicates = sent.saturating_sub(written);
-
     sources::quarantine(db, entity.name(), &name, source_id, &read.rejected).await?;
-    let state = if report.rejected {
-        load::delete_source_rows(db, entity, source_id).await?;
-        report.loaded = 0;
-        SourceState::Rejected
-    } else {
-        SourceState::Complete
+    let counts = Counts {
+        read: report.read,
+        loaded: 0,
+        duplicates: 0,
+        skipped: report.skipped,
+        quarantined: report.quarantined,
     };
-    sources::finish(
-        db,
-        source_id,
-        state,
-        Counts {
-            read: report.read,
-            loaded: report.loaded,
-            duplicates: report.duplicates,
-            skipped: report.skipped,
-            quarantined: report.quarantined,
-        },
-    )
-    .await?;
+    if report.rejected {
+        if let Some(f) = &file {
+            let _ = std::fs::remove_file(lake.abs(&f.path));
+        }
+        sources::finish(db, source_id, SourceState::Rejected, counts).await?;
+    } else {
+        let loaded =
+            crate::lake::load::commit(lake, entity, source_id, file, repeats, counts).await?;
+        report.loaded = loaded.rows;
+        report.duplicates = loaded.duplicates;
+    }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -354,9 +320,8 @@ fn read_records(
     entity: Entity,
     mapping: &Mapping,
     rules: &entity::ValueRules,
-    source_id: i64,
     total_bytes: u64,
-    tx: mpsc::Sender<Vec<Vec<Cell>>>,
+    sink: &mut Sink,
     progress: Option<ProgressFn>,
 ) -> Result<ReadSummary, IngestError> {
     if matches!(records.format(), Format::Csv { .. }) {
@@ -367,7 +332,6 @@ fn read_records(
     let plan = mapping.plan(entity, records.header());
     let delimiter = records.delimiter();
     let mut summary = ReadSummary::default();
-    let mut batch = Vec::with_capacity(BATCH);
     let reject =
         |summary: &mut ReadSummary, line: u64, reason: &str, detail: String, raw: String| {
             summary.quarantined += 1;
@@ -394,7 +358,7 @@ fn read_records(
                     *summary.skip_reasons.entry(reason.to_owned()).or_default() += 1;
                 } else {
                     match parse_row(entity, |col| plan.value(&values, col), rules) {
-                        Ok(row) => batch.push(load::cells(row, source_id)),
+                        Ok(row) => sink.push(row)?,
                         Err(e) => reject(
                             &mut summary,
                             record.line,
@@ -406,17 +370,11 @@ fn read_records(
                 }
             }
         }
-        if batch.len() >= BATCH {
-            if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
-                break; // the writer stopped (an error it reports)
-            }
-            if let Some(p) = &progress {
-                p(records.bytes_read(), total_bytes);
-            }
+        if summary.read % PROGRESS_EVERY == 0
+            && let Some(p) = &progress
+        {
+            p(records.bytes_read(), total_bytes);
         }
-    }
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(batch);
     }
     if let Some(p) = &progress {
         p(total_bytes, total_bytes);

@@ -3,15 +3,15 @@
 //!
 //! Rules: a paid order line with a non-positive quantity or price; an order dated before its
 //! customer's signup; any row dated in the future (after `as_of` plus `future_tolerance`).
-//! The marks are recomputed from scratch each run, so the job is idempotent and a fixed
-//! row loses its mark.
+//! The marks are recomputed from scratch each run into the lake's `anomalies` dataset,
+//! replacing the previous marks in one commit, so the job is idempotent and a fixed row
+//! loses its mark (`crate::lake::clean`).
 //!
 //! Row-level cleaning happens as rows are loaded (see `crate::ingest`): timestamps become UTC
 //! (naive ones read in the source's zone), text is NFKC-normalised with collapsed whitespace,
 //! statuses and kinds are normalised, and exact duplicate lines are stored once. Doing it there
 //! writes every row once instead of twice, which the scale case needs.
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -30,26 +30,9 @@ struct Params {
     future_tolerance: String,
 }
 
-/// Rows per UPDATE on SQLite.
-const SLICE: i64 = 500_000;
-
 fn tolerance() -> String {
     "1d".to_owned()
 }
-
-/// `(table, timestamp column, extra rules as SQL CASE arms)`.
-const TABLES: &[(&str, &str, &str)] = &[
-    (
-        "orders",
-        "ordered_at",
-        "WHEN status = 'paid' AND quantity <= 0 THEN 'non_positive_quantity' \
-         WHEN status = 'paid' AND unit_price_cents <= 0 THEN 'non_positive_price' \
-         WHEN ordered_at < (SELECT c.signup_at FROM customers c WHERE c.customer_id = orders.customer_id) THEN 'before_signup'",
-    ),
-    ("events", "occurred_at", ""),
-    ("reviews", "created_at", ""),
-    ("customers", "signup_at", ""),
-];
 
 #[async_trait::async_trait]
 impl Job for Clean {
@@ -84,88 +67,27 @@ impl Job for Clean {
             .map(|t| t.and_utc().timestamp())
             .ok_or_else(|| JobError::Fatal(format!("as_of {as_of} is out of range")))?
             + tolerance.as_secs() as i64;
-        let db = &ctx.db;
-        let backend = db.get_database_backend();
-        for (table, at, rules) in TABLES {
-            let case = format!("CASE WHEN {at} > {limit} THEN 'future_date' {rules} ELSE NULL END");
-            let differs = match backend {
-                DbBackend::Postgres => "IS DISTINCT FROM",
-                _ => "IS NOT",
-            };
-            let update =
-                format!("UPDATE {table} SET anomaly = {case} WHERE anomaly {differs} {case}");
-            let changed = if backend == DbBackend::Sqlite {
-                // In slices of rowids, each its own statement: one UPDATE over tens of millions
-                // of rows would hold SQLite's only write lock for a minute, and the scheduler's
-                // heartbeats with it.
-                let range = db
-                    .query_one_raw(Statement::from_string(
-                        backend,
-                        format!("SELECT MIN(rowid), MAX(rowid) FROM {table}"),
-                    ))
-                    .await
-                    .map_err(|e| JobError::Failed(format!("sizing {table}: {e}")))?;
-                let (lo, hi) = match range {
-                    Some(r) => (
-                        r.try_get_by_index::<Option<i64>>(0)
-                            .ok()
-                            .flatten()
-                            .unwrap_or(0),
-                        r.try_get_by_index::<Option<i64>>(1)
-                            .ok()
-                            .flatten()
-                            .unwrap_or(-1),
-                    ),
-                    None => (0, -1),
-                };
-                let mut changed = 0;
-                let mut start = lo;
-                while start <= hi {
-                    let end = start.saturating_add(SLICE - 1);
-                    changed += db
-                        .execute_raw(Statement::from_string(
-                            backend,
-                            format!("{update} AND rowid BETWEEN {start} AND {end}"),
-                        ))
-                        .await
-                        .map_err(|e| JobError::Failed(format!("marking {table}: {e}")))?
-                        .rows_affected();
-                    if ctx.cancel.is_cancelled() {
-                        return Err(JobError::Cancelled);
-                    }
-                    start = end.saturating_add(1);
-                }
-                changed
-            } else {
-                db.execute_raw(Statement::from_string(backend, update))
-                    .await
-                    .map_err(|e| JobError::Failed(format!("marking {table}: {e}")))?
-                    .rows_affected()
-            };
-            let counts = db
-                .query_all_raw(Statement::from_string(
-                    backend,
-                    format!("SELECT anomaly, COUNT(*) AS n FROM {table} WHERE anomaly IS NOT NULL GROUP BY anomaly ORDER BY anomaly"),
-                ))
-                .await
-                .map_err(|e| JobError::Failed(format!("counting {table}: {e}")))?;
-            let mut parts = Vec::new();
-            for row in counts {
-                let reason: String = row.try_get("", "anomaly").unwrap_or_default();
-                let n: i64 = row.try_get("", "n").unwrap_or_default();
-                parts.push(format!("{reason} {n}"));
-            }
+        let lake = ctx.lake()?;
+        let marks = crate::lake::clean::mark(&lake, limit)
+            .await
+            .map_err(super::failed)?;
+        for dataset in ["orders", "events", "reviews", "customers"] {
+            let parts: Vec<String> = marks
+                .iter()
+                .filter(|(d, _, _)| d == dataset)
+                .map(|(_, reason, n)| format!("{reason} {n}"))
+                .collect();
             ctx.log.info(format!(
-                "{table}: {changed} marks changed; anomalies now: {}",
+                "{dataset}: anomalies now: {}",
                 if parts.is_empty() {
                     "none".to_owned()
                 } else {
                     parts.join(", ")
                 }
             ));
-            if ctx.cancel.is_cancelled() {
-                return Err(JobError::Cancelled);
-            }
+        }
+        if ctx.cancel.is_cancelled() {
+            return Err(JobError::Cancelled);
         }
         Ok(())
     }

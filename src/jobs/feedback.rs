@@ -113,27 +113,49 @@ impl Feedback {
             pass.seconds = started.elapsed().as_secs_f64();
             return repo::feedback::record(db, &pass).await.map_err(failed);
         }
-        pass.arrived = repo::feedback::arrived(db, span).await.map_err(failed)?;
-        let customers = span.customers_sql();
+        let lake = ctx.lake()?;
+        let arrived = crate::lake::read::arrived(&lake, span.from, span.to)
+            .await
+            .map_err(failed)?;
+        pass.arrived = repo::feedback::Arrived {
+            orders: arrived.orders as i64,
+            events: arrived.events as i64,
+            rec_clicks: arrived.rec_clicks as i64,
+            reviews: arrived.reviews as i64,
+            customers: arrived.customers.len() as i64,
+        };
+        // The touched customers as a literal list (`''` matches no customer: ids are never
+        // empty).
+        let customers = if arrived.customers.is_empty() {
+            "''".to_owned()
+        } else {
+            crate::lake::literal_list(arrived.customers.iter().map(String::as_str))
+        };
 
         // 1. Sentiment of new reviews, and product means.
         if pass.arrived.reviews > 0 {
             let (sentiment, model_id) = super::sentiment::champion_sentiment(ctx).await?;
             let (scored, _) = super::sentiment::score_unscored(ctx, sentiment, model_id).await?;
             pass.reviews_scored = scored as i64;
-            pass.products = repo::intelligence::refresh_product_sentiment(db)
+            pass.products = super::sentiment::refresh_product_sentiment(&lake)
                 .await
                 .map_err(failed)? as i64;
         }
 
         // 2. Features of the customers touched, at the latest stored date.
-        if let Some(as_of) = repo::feedback::latest_features_as_of(db)
+        if let Some(as_of) = crate::lake::features::latest(&lake)
             .await
             .map_err(failed)?
         {
-            pass.features = super::features::compute_and_store_of(db, as_of, Some(&customers), None)
+            let scope = super::features::Scope {
+                only: Some(&customers),
+                shard: None,
+            };
+            pass.features = super::features::compute_and_store(&lake, &[as_of], scope)
                 .await
-                .map_err(failed)? as i64;
+                .map_err(failed)?
+                .iter()
+                .sum::<usize>() as i64;
         }
 
         // 3. Their recommendations, from the champion model's stored item side.
@@ -150,7 +172,7 @@ impl Feedback {
                 let weights = p.weights.unwrap_or_default();
                 let (dealings, segments) = futures::try_join!(
                     async {
-                        repo::recommend::dealings_of(db, i64::MAX, Some(&customers))
+                        crate::lake::read::dealings_of(&lake, i64::MAX, Some(&customers))
                             .await
                             .map_err(failed)
                     },

@@ -164,13 +164,14 @@ impl Job for Ingest {
                 files.into_iter().map(Input::File).collect()
             }
         };
+        let lake = ctx.lake()?;
         let mut total = Report::default();
         let mut rejected = Vec::new();
         for input in inputs {
             if ctx.cancel.is_cancelled() {
                 return Err(JobError::Cancelled);
             }
-            let report = ingest::ingest(&ctx.db, input, entity, mapping.as_ref(), &options, None)
+            let report = ingest::ingest(&lake, input, entity, mapping.as_ref(), &options, None)
                 .await
                 .map_err(|e| JobError::Failed(e.to_string()))?;
             ctx.log.info(describe(&report));

@@ -157,6 +157,12 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// The lake the settings name (a job that needs it fails without it).
+    pub fn lake(&self) -> Result<crate::lake::Lake, JobError> {
+        crate::lake::Lake::open(&self.settings, self.db.clone())
+            .map_err(|e| JobError::Fatal(e.to_string()))
+    }
+
     pub fn params_value(&self) -> Value {
         Value::Object(self.params.clone())
     }

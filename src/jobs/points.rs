@@ -113,9 +113,20 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     // Earn.
     let standings = repo::loyalty::standings(db).await.map_err(failed)?;
     let lowest = rules.tiers.first().map_or(Milli::ONE, |t| t.multiplier);
-    let orders = repo::loyalty::unearned_orders(db, now)
-        .await
-        .map_err(failed)?;
+    let lake = ctx.lake()?;
+    let earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
+    let orders: Vec<repo::loyalty::Unearned> =
+        crate::lake::read::unearned_orders(&lake, now, &earned_ids)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|(order_id, customer_id, paid_cents, at)| repo::loyalty::Unearned {
+                order_id,
+                customer_id,
+                paid_cents,
+                at,
+            })
+            .collect();
     // A sharded job deals with its own customers only, in every step.
     let earn: Vec<NewEntry> = orders
         .into_iter()
@@ -149,7 +160,14 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let earned = repo::loyalty::append(db, earn).await.map_err(failed)?;
 
     // Reverse.
-    let refunded = repo::loyalty::refunded_orders(db).await.map_err(failed)?;
+    // Earned orders (this run's too) with a line no longer paid, or marked by `clean`.
+    let earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
+    let changed = crate::lake::read::changed_orders(&lake, &earned_ids)
+        .await
+        .map_err(failed)?;
+    let refunded = repo::loyalty::refunded_orders(db, &changed)
+        .await
+        .map_err(failed)?;
     let reverse: Vec<NewEntry> = refunded
         .into_iter()
         .filter(|r| ctx.owns(&r.customer_id))
@@ -359,7 +377,7 @@ async fn launch(ctx: &JobContext, rules: &Rules, id: i64) -> JobResult {
     if stored.state != "planned" {
         // The plan is stored whole, with the move to `planned`, or not at all; nothing is
         // paid before. An attempt that finds it planned by another keeps that plan.
-        let candidates = repo::loyalty::candidates(db, &campaign)
+        let candidates = crate::lake::read::candidates(&ctx.lake()?, &campaign)
             .await
             .map_err(failed)?;
         let plan_rules = rules.clone();

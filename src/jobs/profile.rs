@@ -78,7 +78,7 @@ impl Job for Profile {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let as_of = super::features::ensure_features(ctx).await?;
         let started = std::time::Instant::now();
-        let matrix = intelligence::features_at(&ctx.db, &as_of)
+        let matrix = super::features::matrix_at(&ctx.lake()?, &as_of)
             .await
             .map_err(failed)?;
         // A new shop has too few customers to segment; that is not a failure of the night.

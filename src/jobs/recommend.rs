@@ -21,7 +21,6 @@ use crate::{
         serve::{self, Dealing, Settings, Shop},
     },
     db::{
-        Db,
         bulk::Cell,
         repo::{self, models::NewModel, recommend::Dealings},
     },
@@ -202,7 +201,8 @@ impl Job for Recommend {
 
         // Item texts first: the content model is fitted on a blocking thread while the
         // dealings load.
-        let ids = std::sync::Arc::new(Ids::load(db).await?);
+        let lake = ctx.lake()?;
+        let ids = std::sync::Arc::new(Ids::load(&lake).await?);
         let ids_loaded = started.elapsed().as_secs_f64();
         let content = settings.content.then(|| {
             let ids = ids.clone();
@@ -212,7 +212,7 @@ impl Job for Recommend {
             before_split: train,
             before_end: all,
             bought_after_split: later,
-        } = repo::recommend::dealings_split(db, split, end, &ids.customer, &ids.product)
+        } = crate::lake::read::dealings_split(&lake, split, end, &ids.customer, &ids.product)
             .await
             .map_err(failed)?;
         let loaded = started.elapsed().as_secs_f64();
@@ -505,14 +505,15 @@ struct Ids {
 }
 
 impl Ids {
-    async fn load(db: &Db) -> Result<Ids, JobError> {
-        let customers = repo::recommend::customer_ids(db).await.map_err(failed)?;
+    async fn load(lake: &crate::lake::Lake) -> Result<Ids, JobError> {
+        let db = lake.db();
+        let customers = crate::lake::read::customer_ids(lake).await.map_err(failed)?;
         let customer: HashMap<String, u32> = customers
             .iter()
             .enumerate()
             .map(|(i, c)| (c.clone(), i as u32))
             .collect();
-        let texts = repo::recommend::product_texts(db).await.map_err(failed)?;
+        let texts = crate::lake::read::product_texts(lake).await.map_err(failed)?;
         let products: Vec<String> = texts.iter().map(|(p, _)| p.clone()).collect();
         let product: HashMap<String, u32> = products
             .iter()

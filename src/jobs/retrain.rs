@@ -23,15 +23,14 @@ use crate::{
         models::{self, Algorithm, Dataset, Model},
     },
     db::{
-        Db,
         bulk::Cell,
         repo::{
             self,
-            intelligence::{self, FeatureMatrix, MODEL_COLUMNS, SCORES_TABLE},
+            intelligence::{self, SCORES_TABLE},
             models::NewModel,
         },
     },
-    jobs::features::{cutoff, ensure_features_at},
+    jobs::features::{FeatureMatrix, MODEL_COLUMNS, cutoff, ensure_features_at, matrix_at},
 };
 
 pub struct Retrain;
@@ -110,14 +109,20 @@ impl Job for Retrain {
         let days = |n: i64| chrono::Duration::days(n);
         let (train_at, valid_at) = (a - days(2 * horizon), a - days(horizon));
         let db = &ctx.db;
+        let lake = ctx.lake()?;
         let started = std::time::Instant::now();
-        let mut dates = Vec::new();
-        for d in [train_at, valid_at, a] {
-            dates.push(ensure_features_at(db, d).await.map_err(failed)?);
-        }
+        // Past dates are usually stored already (the features job's `also_days_before`);
+        // what is missing is computed in one pass.
+        ensure_features_at(&lake, &[train_at, valid_at, a])
+            .await
+            .map_err(failed)?;
+        let dates: Vec<String> = [train_at, valid_at, a]
+            .iter()
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .collect();
         let (train, valid) = (
-            labelled(db, &dates[0], train_at, horizon, i64::from(p.intent_days)).await?,
-            labelled(db, &dates[1], valid_at, horizon, i64::from(p.intent_days)).await?,
+            labelled(&lake, &dates[0], train_at, horizon, i64::from(p.intent_days)).await?,
+            labelled(&lake, &dates[1], valid_at, horizon, i64::from(p.intent_days)).await?,
         );
         ctx.log.info(format!(
             "training on {} customers as of {train_at}, validating on {} as of {valid_at} (horizon {horizon} days)",
@@ -250,7 +255,7 @@ impl Job for Retrain {
             }
         }
 
-        let scored = score_everyone(db, &dates[2], &champions).await?;
+        let scored = score_everyone(&lake, &dates[2], &champions).await?;
         ctx.log.info(format!(
             "scored {scored} customers as of {} with {} in {:.2}s",
             dates[2],
@@ -303,20 +308,22 @@ impl Labelled {
 }
 
 async fn labelled(
-    db: &Db,
+    lake: &crate::lake::Lake,
     as_of: &str,
     date: NaiveDate,
     horizon: i64,
     intent: i64,
 ) -> Result<Labelled, JobError> {
-    let matrix = intelligence::features_at(db, as_of).await.map_err(failed)?;
+    let matrix = matrix_at(lake, as_of).await.map_err(failed)?;
     let start = cutoff(date);
-    let later: HashSet<String> = intelligence::buyers_between(db, start, start + horizon * DAY)
-        .await
-        .map_err(failed)?;
-    let soon: HashSet<String> = intelligence::buyers_between(db, start, start + intent * DAY)
-        .await
-        .map_err(failed)?;
+    let later: HashSet<String> =
+        crate::lake::read::buyers_between(lake, start, start + horizon * DAY)
+            .await
+            .map_err(failed)?;
+    let soon: HashSet<String> =
+        crate::lake::read::buyers_between(lake, start, start + intent * DAY)
+            .await
+            .map_err(failed)?;
     let frequency = matrix.column("frequency").unwrap_or(1);
     let mut out = Labelled {
         rows: 0,
@@ -339,11 +346,12 @@ async fn labelled(
 
 /// Scores everyone with features as of `as_of` with the champions; returns how many.
 async fn score_everyone(
-    db: &Db,
+    lake: &crate::lake::Lake,
     as_of: &str,
     champions: &[(String, i64)],
 ) -> Result<usize, JobError> {
-    let matrix = intelligence::features_at(db, as_of).await.map_err(failed)?;
+    let db = lake.db();
+    let matrix = matrix_at(lake, as_of).await.map_err(failed)?;
     let mut columns: Vec<(Option<Vec<f64>>, Option<i64>)> = Vec::new();
     for kind in ["churn", "intent"] {
         match champions.iter().find(|(k, _)| k == kind) {

@@ -78,13 +78,14 @@ impl Job for SentimentJob {
     async fn run(&self, ctx: &JobContext) -> JobResult {
         let p: Params = parse_params(&ctx.params_value()).map_err(JobError::Fatal)?;
         let db = &ctx.db;
+        let lake = ctx.lake()?;
         let started = std::time::Instant::now();
         let scorer = lexicon_scorer(&ctx.settings).map_err(JobError::Fatal)?;
 
         let champion = repo::models::champion(db, "sentiment")
             .await
             .map_err(failed)?;
-        let rated = intelligence::count_rated_reviews(db)
+        let rated = crate::lake::read::count_rated_reviews(&lake)
             .await
             .map_err(failed)?;
         let trained_on = champion
@@ -94,7 +95,7 @@ impl Job for SentimentJob {
             .unwrap_or(0);
         let stale = champion.is_none() || p.retrain || rated as f64 > trained_on as f64 * 1.2;
         let (classifier, model_id) = if stale && rated >= p.min_train_rows {
-            let rows = intelligence::rated_reviews(db, p.train_rows)
+            let rows = crate::lake::read::rated_reviews(&lake, p.train_rows)
                 .await
                 .map_err(failed)?;
             let n = rows.len();
@@ -168,9 +169,7 @@ impl Job for SentimentJob {
                 .map_err(failed)?;
         }
         let (scored, labels) = score_unscored(ctx, sentiment, model_id).await?;
-        let products = intelligence::refresh_product_sentiment(db)
-            .await
-            .map_err(failed)?;
+        let products = refresh_product_sentiment(&lake).await.map_err(failed)?;
         ctx.log.info(format!(
             "scored {scored} reviews ({} positive, {} neutral, {} negative), {products} products' means refreshed in {:.2}s",
             labels[0],
@@ -190,15 +189,23 @@ pub async fn score_unscored(
     model_id: Option<i64>,
 ) -> Result<(u64, [u64; 3]), JobError> {
     let db = &ctx.db;
+    let lake = ctx.lake()?;
+    let mut done: Vec<String> = intelligence::review_scores(db)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let mut scored = 0u64;
     let mut labels = [0u64; 3];
     loop {
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
-        let batch = intelligence::unscored_reviews(db, ROUND)
+        let batch = crate::lake::read::unscored_reviews(&lake, &done, ROUND)
             .await
             .map_err(failed)?;
+        done.extend(batch.iter().map(|(id, _)| id.clone()));
         if batch.is_empty() {
             break;
         }
@@ -228,6 +235,13 @@ pub async fn score_unscored(
             .map_err(failed)?;
     }
     Ok((scored, labels))
+}
+
+/// Recomputes every product's mean sentiment and rating from the scored clean reviews.
+pub async fn refresh_product_sentiment(lake: &crate::lake::Lake) -> anyhow::Result<u64> {
+    let scores = intelligence::review_scores(lake.db()).await?;
+    let rows = crate::lake::read::product_sentiment(lake, scores).await?;
+    Ok(intelligence::replace_product_sentiment(lake.db(), rows).await?)
 }
 
 /// The champion classifier blended with the lexicons, without training; the lexicons alone

@@ -392,34 +392,6 @@ fn ids_and_filters_are_data_never_sql() {
     }
 }
 
-/// Every row of `sql` as text, its columns joined by `|` (read straight from the database).
-fn sql_rows(env: &Env, sql: &str) -> Vec<String> {
-    block_on(async {
-        let db = db::connect(&env.db.url, 1).await.unwrap();
-        let rows = sea_orm::ConnectionTrait::query_all_raw(
-            &db,
-            sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.iter()
-            .map(|r| {
-                (0..)
-                    .map_while(|i| {
-                        r.try_get_by_index::<Option<String>>(i)
-                            .map(|v| v.unwrap_or_else(|| "NULL".to_owned()))
-                            .or_else(|_| {
-                                r.try_get_by_index::<Option<i64>>(i)
-                                    .map(|v| v.map_or("NULL".to_owned(), |n| n.to_string()))
-                            })
-                            .ok()
-                    })
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect()
-    })
-}
 
 const GOOD_ORDERS: &str = "order_id,customer_id,product_id,quantity,unit_price,ordered_at,status\n\
     G1,C1,P1,1,9.99,2026-01-02,paid\n\
@@ -427,8 +399,7 @@ const GOOD_ORDERS: &str = "order_id,customer_id,product_id,quantity,unit_price,o
     G3,C3,P3,3,1.50,2026-01-04T10:00:00Z,paid\n";
 
 fn good_rows(env: &Env) -> Vec<String> {
-    sql_rows(
-        env,
+    env.lake_rows(
         "SELECT order_id, customer_id, product_id, quantity, unit_price_cents, ordered_at, status \
          FROM orders WHERE order_id IN ('G1', 'G2', 'G3') ORDER BY order_id",
     )
@@ -578,7 +549,7 @@ fn hostile_files_are_refused_by_line_and_keep_what_was_stored() {
         let report = ingest_hostile(&env, "sql.csv", &[]).unwrap();
         assert_eq!(report["loaded"], 7, "{report:#}");
         for id in sql_ids {
-            let found = env.sql_ints(&format!(
+            let found = env.lake_ints(&format!(
                 "SELECT COUNT(*) FROM orders WHERE order_id = '{}' AND customer_id = order_id",
                 id.replace('\'', "''")
             ));
@@ -626,7 +597,7 @@ fn hostile_files_are_refused_by_line_and_keep_what_was_stored() {
             "the error names no line: {why}"
         );
         assert_eq!(
-            env.sql_ints("SELECT COUNT(*) FROM orders WHERE order_id LIKE 'Z%'"),
+            env.lake_ints("SELECT COUNT(*) FROM orders WHERE order_id LIKE 'Z%'"),
             [0],
             "a refused file left rows behind"
         );

@@ -5,33 +5,39 @@
 use std::{path::Path, sync::Arc};
 
 use patron::{
-    db::{self, Db, entities::SourceState, repo},
+    db::{self, entities::SourceState, repo},
     ingest::{self, Entity, Input, Mapping, Options},
+    lake::Lake,
 };
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::common::*;
 
-async fn open(env: &Env) -> Db {
+async fn open(env: &Env) -> Lake {
     let conn = db::connect(&env.db.url, 4).await.unwrap();
     db::migrate(&conn).await.unwrap();
-    conn
+    env.lake(conn)
 }
 
-async fn count(db: &Db, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            sql.to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
+/// One integer from the lake (or from the control database, for the quarantine).
+async fn count(lake: &Lake, sql: &str) -> i64 {
+    if sql.contains("quarantine") {
+        let db = lake.db();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        return row.try_get_by_index::<i64>(0).unwrap();
+    }
+    lake_ints(lake, &sql.replace("source_id", "_load")).await[0]
 }
 
 async fn run(
-    db: &Db,
+    db: &Lake,
     path: &Path,
     entity: Entity,
     mapping: Option<&Mapping>,
@@ -89,7 +95,7 @@ fn every_unreadable_row_is_quarantined_with_its_reason_and_the_rest_loads() {
             ] {
                 assert_eq!(r.reasons.get(reason), Some(&1), "{reason}: {:?}", r.reasons);
             }
-            let q = repo::sources::list_quarantine(&db, &Default::default())
+            let q = repo::sources::list_quarantine(db.db(), &Default::default())
                 .await
                 .unwrap();
             let lines: Vec<(i64, &str)> = q.iter().map(|q| (q.line, q.reason.as_str())).collect();
@@ -150,16 +156,12 @@ fn json_lines_read_and_malformed_lines_are_quarantined() {
             count(&db, "SELECT created_at FROM reviews").await,
             1_714_539_600
         );
-        let text: String = db
-            .query_one_raw(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT text FROM reviews".to_owned(),
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get_by_index(0)
-            .unwrap();
+        let text = patron::lake::arrays::strings(
+            &db.query("SELECT text FROM reviews").await.unwrap()[0],
+            0,
+        )
+        .unwrap()
+        .remove(0);
         assert_eq!(text, "非常 好用");
     });
 }
@@ -221,7 +223,7 @@ fn a_load_interrupted_by_a_crash_is_retried_without_duplicates() {
             let data = std::fs::read(&path).unwrap();
             let checksum = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&data));
             let repo::sources::Begin::Load { id, .. } = repo::sources::begin(
-                &db,
+                db.db(),
                 "orders",
                 &path.display().to_string(),
                 &checksum,
@@ -231,9 +233,9 @@ fn a_load_interrupted_by_a_crash_is_retried_without_duplicates() {
             .unwrap() else {
                 panic!("fresh source")
             };
-            let partial: Vec<Vec<patron::db::bulk::Cell>> = (0..20_000)
+            let rows: Vec<ingest::entity::Row> = (0..20_000)
                 .map(|i| {
-                    let line = ingest::entity::OrderLine {
+                    ingest::entity::Row::Order(ingest::entity::OrderLine {
                         order_id: format!("O{i}"),
                         customer_id: format!("C{}", i % 100),
                         product_id: format!("P{}", i % 7),
@@ -241,14 +243,18 @@ fn a_load_interrupted_by_a_crash_is_retried_without_duplicates() {
                         unit_price_cents: 100,
                         ordered_at: 1_714_521_600,
                         status: ingest::entity::OrderStatus::Paid,
-                    };
-                    ingest::load::cells(ingest::entity::Row::Order(line), id)
+                    })
                 })
                 .collect();
-            patron::db::bulk::write(&db, ingest::load::table_for(Entity::Orders), &partial)
-                .await
-                .unwrap();
-            assert_eq!(count(&db, "SELECT COUNT(*) FROM orders").await, 20_000);
+            // Its file is written in full, but the catalog never records it.
+            let mut sink = patron::lake::load::Sink::new(&db, Entity::Orders, id).unwrap();
+            for row in rows {
+                sink.push(row).unwrap();
+            }
+            let (file, _) = sink.finish().unwrap();
+            assert!(db.abs(&file.unwrap().path).exists());
+            assert_eq!(count(&db, "SELECT COUNT(*) FROM orders").await, 0);
+
 
             // The retry starts over under the same source id and ends with each row once.
             let r = run(&db, &path, Entity::Orders, None, 0.05).await;
@@ -263,7 +269,7 @@ fn a_load_interrupted_by_a_crash_is_retried_without_duplicates() {
                 count(&db, "SELECT COUNT(DISTINCT source_id) FROM orders").await,
                 1
             );
-            let sources = repo::sources::list_sources(&db, 10).await.unwrap();
+            let sources = repo::sources::list_sources(db.db(), 10).await.unwrap();
             assert_eq!(sources.len(), 1);
             assert_eq!(sources[0].state, SourceState::Complete);
         });
@@ -294,7 +300,7 @@ fn too_many_bad_rows_reject_the_whole_file() {
                 "but its bad rows are shown"
             );
             assert_eq!(
-                repo::sources::list_sources(&db, 1).await.unwrap()[0].state,
+                repo::sources::list_sources(db.db(), 1).await.unwrap()[0].state,
                 SourceState::Rejected
             );
             // With a looser limit the same file loads (the rejected source is retried).
@@ -447,15 +453,16 @@ fn clean_marks_anomalies_and_features_leave_them_out() {
                 let db = db.clone();
                 let order = order.to_owned();
                 async move {
-                    let r = db
-                        .query_one_raw(Statement::from_string(
-                            db.get_database_backend(),
-                            format!("SELECT anomaly FROM orders WHERE order_id = '{order}'"),
+                    let batches = db
+                        .query(&format!(
+                            "SELECT reason FROM anomalies WHERE dataset = 'orders' AND id = '{order}'"
                         ))
                         .await
-                        .unwrap()
                         .unwrap();
-                    r.try_get_by_index::<Option<String>>(0).unwrap()
+                    batches
+                        .iter()
+                        .find(|b| b.num_rows() > 0)
+                        .map(|b| patron::lake::arrays::strings(b, 0).unwrap().remove(0))
                 }
             };
             assert_eq!(

@@ -402,7 +402,7 @@ fn big_or_overdrawing_adjustments_need_yes_in_the_cli_and_a_yes_in_the_console()
             confirmed,
         };
         let reply = rt
-            .block_on(perform_with(&db, &specs, &loyalty, &adjust(-50_000, false)))
+            .block_on(perform_with(&db, &specs, &loyalty, None, &adjust(-50_000, false)))
             .unwrap();
         let Reply::Confirm { question, action } = reply else {
             panic!("{backend:?}: no question: {reply:?}");
@@ -415,14 +415,14 @@ fn big_or_overdrawing_adjustments_need_yes_in_the_cli_and_a_yes_in_the_console()
         assert_eq!(action, adjust(-50_000, true));
         assert_eq!(balance("C2"), 0);
         let reply = rt
-            .block_on(perform_with(&db, &specs, &loyalty, &action))
+            .block_on(perform_with(&db, &specs, &loyalty, None, &action))
             .unwrap();
         assert!(
             matches!(&reply, Reply::Done(t) if t.contains("balance -50000")),
             "{reply:?}"
         );
         let reply = rt
-            .block_on(perform_with(&db, &specs, &loyalty, &adjust(20, false)))
+            .block_on(perform_with(&db, &specs, &loyalty, None, &adjust(20, false)))
             .unwrap();
         assert!(
             matches!(reply, Reply::Done(_)),
@@ -443,6 +443,7 @@ fn big_or_overdrawing_adjustments_need_yes_in_the_cli_and_a_yes_in_the_console()
                 &db,
                 &specs,
                 &loyalty,
+                None,
                 &Action::Adjust {
                     customer: "NOSUCH".to_owned(),
                     points: 5,

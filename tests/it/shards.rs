@@ -53,7 +53,8 @@ fn sharded_jobs_split_the_customers_and_match_the_unsharded_run() {
 
         // The outputs go; the sharded pipeline must make them again.
         env.sql_exec(&[
-            "DELETE FROM customer_features".to_owned(),
+            // Features live in the lake: forgetting their files in the catalog removes them.
+            "DELETE FROM lake_files WHERE dataset = 'features'".to_owned(),
             "DELETE FROM customer_profiles".to_owned(),
             "DELETE FROM recommendations".to_owned(),
             "DELETE FROM point_ledger".to_owned(),

@@ -11,6 +11,8 @@ pub mod attempt_log;
 pub mod audit_log;
 pub mod ingested_source;
 pub mod job_run;
+pub mod lake_commit;
+pub mod lake_file;
 pub mod model;
 pub mod pipeline;
 pub mod pipeline_version;

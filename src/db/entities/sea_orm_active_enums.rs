@@ -205,3 +205,21 @@ display_as_db_value!(
     SourceState,
     ModelStatus
 );
+
+/// What a commit of the lake's catalog did.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum LakeCommitKind {
+    /// An ingested source's rows.
+    #[sea_orm(string_value = "load")]
+    Load,
+    /// A derived dataset (or one partition of it) written anew, replacing what it held.
+    #[sea_orm(string_value = "replace")]
+    Replace,
+    /// Files rewritten into fewer, deduplicated ones.
+    #[sea_orm(string_value = "compact")]
+    Compact,
+}

@@ -19,9 +19,8 @@ pub const MARKER: &str = "demo database";
 const DATA_TABLES: &[&str] = &[
     "pipelines",
     "runs",
-    "customers",
-    "products",
-    "orders",
+    "ingested_sources",
+    "lake_files",
     "point_ledger",
     "campaigns",
     "models",

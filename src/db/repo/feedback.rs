@@ -19,16 +19,6 @@ impl Span {
         self.to <= self.from
     }
 
-    /// A subquery of the customers with orders, events or reviews from these loads. Only
-    /// integers are spliced in.
-    pub fn customers_sql(&self) -> String {
-        let Span { from, to } = *self;
-        format!(
-            "SELECT customer_id FROM orders WHERE source_id > {from} AND source_id <= {to} \
-             UNION SELECT customer_id FROM events WHERE source_id > {from} AND source_id <= {to} \
-             UNION SELECT customer_id FROM reviews WHERE source_id > {from} AND source_id <= {to}"
-        )
-    }
 }
 
 /// The newest load id up to which every load has ended: a load still running holds the
@@ -55,38 +45,6 @@ pub struct Arrived {
     pub rec_clicks: i64,
     pub reviews: i64,
     pub customers: i64,
-}
-
-pub async fn arrived(db: &Db, span: Span) -> Result<Arrived> {
-    let Span { from, to } = span;
-    let range = format!("source_id > {from} AND source_id <= {to} AND anomaly IS NULL");
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!(
-                "SELECT (SELECT COUNT(*) FROM orders WHERE {range}), \
-                        (SELECT COUNT(*) FROM events WHERE {range}), \
-                        (SELECT COUNT(*) FROM events WHERE {range} AND kind = 'rec_click'), \
-                        (SELECT COUNT(*) FROM reviews WHERE {range}), \
-                        (SELECT COUNT(*) FROM ({}) t)",
-                span.customers_sql()
-            ),
-        ))
-        .await?;
-    let get = |i: usize| -> Result<i64> {
-        Ok(row
-            .as_ref()
-            .map(|r| r.try_get_by_index::<i64>(i))
-            .transpose()?
-            .unwrap_or(0))
-    };
-    Ok(Arrived {
-        orders: get(0)?,
-        events: get(1)?,
-        rec_clicks: get(2)?,
-        reviews: get(3)?,
-        customers: get(4)?,
-    })
 }
 
 /// What one pass did.
@@ -175,16 +133,4 @@ pub async fn passes(db: &Db, limit: u64) -> Result<Vec<Pass>> {
             })
         })
         .collect()
-}
-
-/// The latest date features are stored for.
-pub async fn latest_features_as_of(db: &Db) -> Result<Option<chrono::NaiveDate>> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT MAX(as_of) FROM customer_features",
-        ))
-        .await?;
-    let text: Option<String> = row.map(|r| r.try_get_by_index(0)).transpose()?.flatten();
-    Ok(text.and_then(|t| chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()))
 }

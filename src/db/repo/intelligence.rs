@@ -1,8 +1,6 @@
 //! Reads and writes of the intelligence jobs: feature rows as a matrix, who bought in a
 //! window, profiles, scores and review sentiment.
 
-use std::collections::HashSet;
-
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::db::{
@@ -10,120 +8,17 @@ use crate::db::{
     bulk::{self, Cell, TableSpec},
 };
 
-/// Feature columns used by the churn and intent models (a missing mean rating or sentiment
-/// reads as 0 with a 0/1 flag beside it).
-pub const MODEL_COLUMNS: [&str; 14] = [
-    "recency_days",
-    "frequency",
-    "monetary",
-    "tenure_days",
-    "avg_basket",
-    "distinct_products",
-    "cancel_rate",
-    "n_events",
-    "browse_seconds",
-    "n_reviews",
-    "mean_rating",
-    "has_rating",
-    "mean_sentiment",
-    "has_sentiment",
-];
-
-/// Every customer's features as of a date, as model rows.
-#[derive(Debug, Default, Clone)]
-pub struct FeatureMatrix {
-    pub customers: Vec<String>,
-    /// Row-major, `MODEL_COLUMNS.len()` values per customer.
-    pub values: Vec<f64>,
-}
-
-impl FeatureMatrix {
-    pub fn width() -> usize {
-        MODEL_COLUMNS.len()
-    }
-
-    pub fn row(&self, i: usize) -> &[f64] {
-        let w = Self::width();
-        &self.values[i * w..(i + 1) * w]
-    }
-
-    pub fn column(&self, name: &str) -> Option<usize> {
-        MODEL_COLUMNS.iter().position(|c| *c == name)
-    }
-}
-
-pub async fn features_at(db: &Db, as_of: &str) -> Result<FeatureMatrix> {
-    let mut m = FeatureMatrix::default();
-    bulk::fetch_each::<(String, f64, i64, f64, f64, f64, i64, f64, i64, f64, i64, Option<f64>, Option<f64>)>(
+/// Every scored review's sentiment: `(review_id, score)`.
+pub async fn review_scores(db: &Db) -> Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String, f64)>(
         db,
-        &format!(
-            "SELECT customer_id, recency_days, frequency, monetary, tenure_days, avg_basket, distinct_products, \
-             cancel_rate, n_events, browse_seconds, n_reviews, mean_rating, mean_sentiment \
-             FROM customer_features WHERE as_of = '{}' ORDER BY customer_id",
-            as_of.replace('\'', "")
-        ),
+        "SELECT review_id, score FROM review_sentiment",
         None,
-        |(id, r, f, m_, t, b, p, c, e, s, n, rating, sentiment)| {
-            m.customers.push(id);
-            m.values.extend_from_slice(&[
-                r,
-                f as f64,
-                m_,
-                t,
-                b,
-                p as f64,
-                c,
-                e as f64,
-                s,
-                n as f64,
-                rating.unwrap_or(0.0),
-                f64::from(u8::from(rating.is_some())),
-                sentiment.unwrap_or(0.0),
-                f64::from(u8::from(sentiment.is_some())),
-            ]);
-        },
+        |row| out.push(row),
     )
     .await
-    .map_err(|e| crate::db::RepoError::Corrupt(format!("reading features: {e}")))?;
-    Ok(m)
-}
-
-/// Whether features for `as_of` are stored.
-pub async fn has_features(db: &Db, as_of: &str) -> Result<bool> {
-    let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            placeholder(
-                backend,
-                "SELECT COUNT(*) FROM customer_features WHERE as_of = ?",
-            ),
-            [as_of.into()],
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0)
-        > 0)
-}
-
-/// Customers with a paid, non-anomalous order in `[from, to)` (epoch seconds).
-pub async fn buyers_between(db: &Db, from: i64, to: i64) -> Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    bulk::fetch_each::<(String,)>(
-        db,
-        &format!(
-            "SELECT DISTINCT customer_id FROM orders WHERE status = 'paid' AND anomaly IS NULL \
-             AND ordered_at >= {from} AND ordered_at < {to}"
-        ),
-        None,
-        |(id,)| {
-            out.insert(id);
-        },
-    )
-    .await
-    .map_err(|e| crate::db::RepoError::Corrupt(format!("reading orders: {e}")))?;
+    .map_err(|e| crate::db::RepoError::Corrupt(format!("reading review_sentiment: {e}")))?;
     Ok(out)
 }
 
@@ -236,38 +131,6 @@ pub async fn write_all(
     Ok(written)
 }
 
-/// Reviews without a sentiment score yet: `(review_id, text)`, at most `limit`.
-pub async fn unscored_reviews(db: &Db, limit: u64) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    bulk::fetch_each::<(String, String)>(
-        db,
-        &format!(
-            "SELECT r.review_id, r.text FROM reviews r LEFT JOIN review_sentiment s ON s.review_id = r.review_id \
-             WHERE s.review_id IS NULL ORDER BY r.review_id LIMIT {limit}"
-        ),
-        None,
-        |row| out.push(row),
-    )
-    .await
-    .map_err(|e| crate::db::RepoError::Corrupt(format!("reading reviews: {e}")))?;
-    Ok(out)
-}
-
-/// Reviews the classifier could learn from (with text, not anomalous).
-pub async fn count_rated_reviews(db: &Db) -> Result<u64> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) FROM reviews WHERE anomaly IS NULL AND text <> ''",
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0)
-        .max(0) as u64)
-}
-
 /// Forgets every review's score, so the next `sentiment` run scores all of them again.
 pub async fn clear_review_sentiment(db: &Db) -> Result {
     db.execute_unprepared("DELETE FROM review_sentiment")
@@ -275,34 +138,38 @@ pub async fn clear_review_sentiment(db: &Db) -> Result {
     Ok(())
 }
 
-/// Up to `limit` rated reviews with text (the first by id), for training.
-pub async fn rated_reviews(db: &Db, limit: u64) -> Result<Vec<(String, u8)>> {
-    let mut out = Vec::new();
-    bulk::fetch_each::<(String, i16)>(
-        db,
-        &format!("SELECT text, rating FROM reviews WHERE anomaly IS NULL AND text <> '' ORDER BY review_id LIMIT {limit}"),
-        None,
-        |(text, rating)| out.push((text, rating.clamp(1, 5) as u8)),
-    )
-    .await
-    .map_err(|e| crate::db::RepoError::Corrupt(format!("reading reviews: {e}")))?;
-    Ok(out)
-}
-
-/// Recomputes every product's mean sentiment and rating from the scored reviews.
-pub async fn refresh_product_sentiment(db: &Db) -> Result<u64> {
-    let backend = db.get_database_backend();
-    db.execute_unprepared("DELETE FROM product_sentiment")
+/// Replaces every product's mean sentiment and rating (computed from the lake's reviews).
+pub async fn replace_product_sentiment(db: &Db, rows: Vec<(String, i64, f64, f64)>) -> Result<u64> {
+    let txn = crate::db::begin_write(db).await?;
+    txn.execute_unprepared("DELETE FROM product_sentiment")
         .await?;
-    let done = db
-        .execute_raw(Statement::from_string(
-            backend,
-            "INSERT INTO product_sentiment (product_id, reviews, mean_score, mean_rating) \
-             SELECT r.product_id, COUNT(*), AVG(s.score), AVG(CAST(r.rating AS DOUBLE PRECISION)) \
-             FROM reviews r JOIN review_sentiment s ON s.review_id = r.review_id \
-             WHERE r.anomaly IS NULL GROUP BY r.product_id"
-                .to_owned(),
+    let n = rows.len() as u64;
+    for chunk in rows.chunks(super::CHUNK) {
+        let mut values = Vec::with_capacity(chunk.len() * 4);
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for (product, reviews, score, rating) in chunk {
+            let at = values.len();
+            tuples.push(match db.get_database_backend() {
+                DbBackend::Postgres => {
+                    format!("(${}, ${}, ${}, ${})", at + 1, at + 2, at + 3, at + 4)
+                }
+                _ => "(?, ?, ?, ?)".to_owned(),
+            });
+            values.push(product.clone().into());
+            values.push((*reviews).into());
+            values.push((*score).into());
+            values.push((*rating).into());
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            format!(
+                "INSERT INTO product_sentiment (product_id, reviews, mean_score, mean_rating) VALUES {}",
+                tuples.join(", ")
+            ),
+            values,
         ))
         .await?;
-    Ok(done.rows_affected())
+    }
+    txn.commit().await?;
+    Ok(n)
 }

@@ -98,27 +98,17 @@ pub struct Unearned {
     pub at: i64,
 }
 
-/// Orders with paid lines before `before` and no earn row.
-pub async fn unearned_orders(db: &Db, before: i64) -> Result<Vec<Unearned>> {
+/// The orders that have an earn row.
+pub async fn earned_order_ids(db: &Db) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    bulk::fetch_each::<(String, String, i64, i64)>(
+    bulk::fetch_each::<(String,)>(
         db,
-        "SELECT o.order_id, o.customer_id, CAST(SUM(o.quantity * o.unit_price_cents) AS BIGINT), MIN(o.ordered_at) \
-         FROM orders o WHERE o.status = 'paid' AND o.anomaly IS NULL AND o.ordered_at < $1 \
-         AND NOT EXISTS (SELECT 1 FROM point_ledger l WHERE l.key = 'earn:' || o.order_id) \
-         GROUP BY o.order_id, o.customer_id",
-        Some(before),
-        |(order_id, customer_id, paid_cents, at)| {
-            out.push(Unearned {
-                order_id,
-                customer_id,
-                paid_cents,
-                at,
-            })
-        },
+        "SELECT order_id FROM point_ledger WHERE kind = 'earn' AND order_id IS NOT NULL",
+        None,
+        |(id,)| out.push(id),
     )
     .await
-    .map_err(corrupt("orders"))?;
+    .map_err(corrupt("point_ledger"))?;
     Ok(out)
 }
 
@@ -134,31 +124,41 @@ pub struct Refunded {
     pub reversed: i64,
 }
 
-pub async fn refunded_orders(db: &Db) -> Result<Vec<Refunded>> {
+/// The earn rows of `changed` orders (`(order_id, cents still paid)`), with what was
+/// reversed of each so far.
+pub async fn refunded_orders(db: &Db, changed: &[(String, i64)]) -> Result<Vec<Refunded>> {
+    let paid: HashMap<&str, i64> = changed.iter().map(|(o, c)| (o.as_str(), *c)).collect();
     let mut out = Vec::new();
-    bulk::fetch_each::<(String, String, i64, i64, i64, i64)>(
-        db,
-        "SELECT l.order_id, l.customer_id, l.points, COALESCE(l.basis_cents, 0), \
-           COALESCE((SELECT CAST(SUM(o.quantity * o.unit_price_cents) AS BIGINT) FROM orders o \
-                     WHERE o.order_id = l.order_id AND o.status = 'paid' AND o.anomaly IS NULL), 0), \
-           COALESCE((SELECT CAST(SUM(r.points) AS BIGINT) FROM point_ledger r \
-                     WHERE r.kind = 'reverse' AND r.order_id = l.order_id), 0) \
-         FROM point_ledger l WHERE l.kind = 'earn' AND l.order_id IN \
-           (SELECT order_id FROM orders WHERE status <> 'paid' OR anomaly IS NOT NULL)",
-        None,
-        |(order_id, customer_id, earned, basis_cents, paid_cents, reversed)| {
-            out.push(Refunded {
-                order_id,
-                customer_id,
-                earned,
-                basis_cents,
-                paid_cents,
-                reversed,
-            })
-        },
-    )
-    .await
-    .map_err(corrupt("point_ledger"))?;
+    for chunk in changed.chunks(super::CHUNK) {
+        let list = chunk
+            .iter()
+            .map(|(o, _)| format!("'{}'", o.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(",");
+        bulk::fetch_each::<(String, String, i64, i64, i64)>(
+            db,
+            &format!(
+                "SELECT l.order_id, l.customer_id, l.points, COALESCE(l.basis_cents, 0), \
+                   COALESCE((SELECT CAST(SUM(r.points) AS BIGINT) FROM point_ledger r \
+                             WHERE r.kind = 'reverse' AND r.order_id = l.order_id), 0) \
+                 FROM point_ledger l WHERE l.kind = 'earn' AND l.order_id IN ({list})"
+            ),
+            None,
+            |(order_id, customer_id, earned, basis_cents, reversed)| {
+                let paid_cents = paid.get(order_id.as_str()).copied().unwrap_or(0);
+                out.push(Refunded {
+                    order_id,
+                    customer_id,
+                    earned,
+                    basis_cents,
+                    paid_cents,
+                    reversed,
+                })
+            },
+        )
+        .await
+        .map_err(corrupt("point_ledger"))?;
+    }
     Ok(out)
 }
 
@@ -443,32 +443,20 @@ pub async fn history(db: &Db, customer: &str) -> Result<Vec<HistoryRow>> {
         .collect()
 }
 
-/// Whether a customer is known: loaded into `customers`, or named by an order or a ledger row
-/// (an order export can arrive before its customers).
-pub async fn customer_exists(db: &Db, customer: &str) -> Result<bool> {
+/// Whether a ledger row names the customer.
+pub async fn in_ledger(db: &Db, customer: &str) -> Result<bool> {
     let backend = db.get_database_backend();
     Ok(db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             placeholder(
                 backend,
-                "SELECT 1 WHERE EXISTS (SELECT 1 FROM customers WHERE customer_id = ?) \
-                    OR EXISTS (SELECT 1 FROM orders WHERE customer_id = ?) \
-                    OR EXISTS (SELECT 1 FROM point_ledger WHERE customer_id = ?)",
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM point_ledger WHERE customer_id = ?)",
             ),
-            [customer.into(), customer.into(), customer.into()],
+            [customer.into()],
         ))
         .await?
         .is_some())
-}
-
-/// `Ok` if the customer is known, else [`RepoError::NotFound`] ("unknown customer C…").
-pub async fn known_customer(db: &Db, customer: &str) -> Result {
-    if customer_exists(db, customer).await? {
-        Ok(())
-    } else {
-        Err(RepoError::not_found("customer", customer))
-    }
 }
 
 // ---- campaigns ----
@@ -792,34 +780,44 @@ pub async fn finish_campaign(db: &Db, id: i64, customers: i64, points: i64) -> R
 
 /// What targeting knows of every customer (latest segment, tier, scores and features,
 /// region, paid spend inside the campaign's window), as far as `campaign` needs it.
-pub async fn candidates(db: &Db, campaign: &crate::loyalty::Campaign) -> Result<Vec<Candidate>> {
+/// What the lake knows for targeting: every clean customer's region, the latest features
+/// (`recency_days`, `mean_sentiment`, `frequency`) and paid spend in the campaign's window.
+#[derive(Debug, Clone, Default)]
+pub struct LakeFacts {
+    pub customers: Vec<(String, Option<String>)>,
+    pub features: Vec<(String, Option<f64>, Option<f64>, i64)>,
+    pub spend: Vec<(String, i64)>,
+}
+
+/// Which lake facts `campaign` needs: `(features, spend)`.
+pub fn needs_facts(campaign: &crate::loyalty::Campaign) -> (bool, bool) {
     let target = &campaign.target;
-    let (from, to) = campaign.window();
-    // Only what the target and the reward look at is read: a campaign for everyone reads
-    // the customers table and nothing else.
+    (
+        target.days_since_last_order.is_some() || target.mean_sentiment.is_some(),
+        matches!(campaign.reward, crate::loyalty::Reward::Multiplier(_)),
+    )
+}
+
+pub async fn candidates(
+    db: &Db,
+    campaign: &crate::loyalty::Campaign,
+    facts: LakeFacts,
+) -> Result<Vec<Candidate>> {
+    let target = &campaign.target;
     let segments = !target.segments.is_empty();
     let tiers = !target.tiers.is_empty();
     let scores = target.churn_probability.is_some() || target.intent_probability.is_some();
-    let features = target.days_since_last_order.is_some() || target.mean_sentiment.is_some();
-    let spend = matches!(campaign.reward, crate::loyalty::Reward::Multiplier(_));
     let mut by_id: HashMap<String, Candidate> = HashMap::new();
-    bulk::fetch_each::<(String, Option<String>)>(
-        db,
-        "SELECT customer_id, region FROM customers WHERE anomaly IS NULL",
-        None,
-        |(id, region)| {
-            by_id.insert(
-                id.clone(),
-                Candidate {
-                    customer_id: id,
-                    region,
-                    ..Candidate::default()
-                },
-            );
-        },
-    )
-    .await
-    .map_err(corrupt("customers"))?;
+    for (id, region) in facts.customers {
+        by_id.insert(
+            id.clone(),
+            Candidate {
+                customer_id: id,
+                region,
+                ..Candidate::default()
+            },
+        );
+    }
     if segments {
         bulk::fetch_each::<(String, String)>(
             db,
@@ -865,40 +863,17 @@ pub async fn candidates(db: &Db, campaign: &crate::loyalty::Campaign) -> Result<
         .await
         .map_err(corrupt("customer_scores"))?;
     }
-    if features {
-        bulk::fetch_each::<(String, Option<f64>, Option<f64>, i64)>(
-            db,
-            "SELECT customer_id, recency_days, mean_sentiment, frequency FROM customer_features \
-             WHERE as_of = (SELECT MAX(as_of) FROM customer_features)",
-            None,
-            |(id, recency, sentiment, frequency)| {
-                if let Some(c) = by_id.get_mut(&id) {
-                    // Recency means nothing for a customer who never bought.
-                    c.days_since_last_order = recency.filter(|_| frequency > 0);
-                    c.mean_sentiment = sentiment;
-                }
-            },
-        )
-        .await
-        .map_err(corrupt("customer_features"))?;
+    for (id, recency, sentiment, frequency) in facts.features {
+        if let Some(c) = by_id.get_mut(&id) {
+            // Recency means nothing for a customer who never bought.
+            c.days_since_last_order = recency.filter(|_| frequency > 0);
+            c.mean_sentiment = sentiment;
+        }
     }
-    if spend {
-        bulk::fetch_each::<(String, i64)>(
-            db,
-            &format!(
-                "SELECT customer_id, CAST(SUM(quantity * unit_price_cents) AS BIGINT) FROM orders \
-                 WHERE status = 'paid' AND anomaly IS NULL AND ordered_at >= {from} AND ordered_at < {to} \
-                 GROUP BY customer_id"
-            ),
-            None,
-            |(id, spend)| {
-                if let Some(c) = by_id.get_mut(&id) {
-                    c.window_spend_cents = spend;
-                }
-            },
-        )
-        .await
-        .map_err(corrupt("orders"))?;
+    for (id, spend) in facts.spend {
+        if let Some(c) = by_id.get_mut(&id) {
+            c.window_spend_cents = spend;
+        }
     }
     Ok(by_id.into_values().collect())
 }

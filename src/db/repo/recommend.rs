@@ -30,69 +30,6 @@ fn corrupt(what: &str) -> impl Fn(anyhow::Error) -> RepoError + '_ {
     move |e| RepoError::Corrupt(format!("reading {what}: {e}"))
 }
 
-/// Every customer's dealings with products before `cutoff` (epoch seconds), anomalies left
-/// out. Purchases come from paid order lines, the rest from events; the database groups them,
-/// so one row per (customer, product, kind) leaves it.
-pub async fn dealings(db: &Db, cutoff: i64) -> Result<Vec<Dealings>> {
-    dealings_of(db, cutoff, None).await
-}
-
-/// As [`dealings`], for the customers a subquery selects (see
-/// [`super::feedback::Span::customers_sql`]); `None`: everyone.
-pub async fn dealings_of(db: &Db, cutoff: i64, customers: Option<&str>) -> Result<Vec<Dealings>> {
-    let only = customers
-        .map(|q| format!(" AND customer_id IN ({q})"))
-        .unwrap_or_default();
-    // Keyed by the ids moved in from the rows: no string is copied.
-    let mut by_pair: HashMap<(String, String), Dealings> = HashMap::new();
-    bulk::fetch_each::<(String, String, i64, i64)>(
-        db,
-        &format!(
-            "SELECT customer_id, product_id, COUNT(DISTINCT order_id), MAX(ordered_at) FROM orders \
-             WHERE status = 'paid' AND anomaly IS NULL AND ordered_at < $1{only} \
-             GROUP BY customer_id, product_id"
-        ),
-        Some(cutoff),
-        |(customer, product, n, last)| {
-            let d = by_pair.entry((customer, product)).or_default();
-            d.purchases = n.clamp(0, i64::from(u32::MAX)) as u32;
-            d.last_at = d.last_at.max(last);
-        },
-    )
-    .await
-    .map_err(corrupt("orders"))?;
-    bulk::fetch_each::<(String, String, String, i64, i64)>(
-        db,
-        &format!(
-            "SELECT customer_id, product_id, kind, COUNT(*), MAX(occurred_at) FROM events \
-             WHERE product_id IS NOT NULL AND anomaly IS NULL AND occurred_at < $1{only} \
-             GROUP BY customer_id, product_id, kind"
-        ),
-        Some(cutoff),
-        |(customer, product, kind, n, last)| {
-            let d = by_pair.entry((customer, product)).or_default();
-            let n = n.clamp(0, i64::from(u32::MAX)) as u32;
-            match kind.as_str() {
-                "cart" => d.carts += n,
-                "click" => d.clicks += n,
-                "rec_click" => d.rec_clicks += n,
-                _ => d.views += n,
-            }
-            d.last_at = d.last_at.max(last);
-        },
-    )
-    .await
-    .map_err(corrupt("events"))?;
-    Ok(by_pair
-        .into_iter()
-        .map(|((customer, product), d)| Dealings {
-            customer,
-            product,
-            ..d
-        })
-        .collect())
-}
-
 /// Dealings before `split` and before `end` (`split` ≤ `end`), and the `(customer, product)`
 /// pairs bought in `[split, end)`, from one scan of orders and one of events: the
 /// `recommend` job's time split without reading the tables twice. Ids are mapped to dense
@@ -102,149 +39,6 @@ pub struct SplitDealings {
     pub before_split: Vec<Dealings<u32>>,
     pub before_end: Vec<Dealings<u32>>,
     pub bought_after_split: Vec<(u32, u32)>,
-}
-
-pub async fn dealings_split(
-    db: &Db,
-    split: i64,
-    end: i64,
-    customers: &HashMap<String, u32>,
-    products: &HashMap<String, u32>,
-) -> Result<SplitDealings> {
-    let mut early: HashMap<(u32, u32), Dealings<u32>> = HashMap::new();
-    let mut all: HashMap<(u32, u32), Dealings<u32>> = HashMap::new();
-    let mut later = Vec::new();
-    let dense = |c: &str, p: &str| Some((*customers.get(c)?, *products.get(p)?));
-    let clamp = |n: i64| n.clamp(0, i64::from(u32::MAX)) as u32;
-    bulk::fetch_each::<(String, String, i64, Option<i64>, i64, i64, i64)>(
-        db,
-        &format!(
-            "SELECT customer_id, product_id, \
-               COUNT(DISTINCT CASE WHEN ordered_at < {split} THEN order_id END), \
-               MAX(CASE WHEN ordered_at < {split} THEN ordered_at END), \
-               COUNT(DISTINCT order_id), MAX(ordered_at), \
-               COUNT(DISTINCT CASE WHEN ordered_at >= {split} THEN order_id END) \
-             FROM orders WHERE status = 'paid' AND anomaly IS NULL AND ordered_at < $1 \
-             GROUP BY customer_id, product_id"
-        ),
-        Some(end),
-        |(customer, product, n_early, last_early, n, last, n_later)| {
-            let Some(key) = dense(&customer, &product) else {
-                return;
-            };
-            if n_later > 0 {
-                later.push(key);
-            }
-            if n_early > 0 {
-                let d = early.entry(key).or_default();
-                d.purchases = clamp(n_early);
-                d.last_at = d.last_at.max(last_early.unwrap_or(0));
-            }
-            let d = all.entry(key).or_default();
-            d.purchases = clamp(n);
-            d.last_at = d.last_at.max(last);
-        },
-    )
-    .await
-    .map_err(corrupt("orders"))?;
-    bulk::fetch_each::<(String, String, String, i64, Option<i64>, i64, i64)>(
-        db,
-        &format!(
-            "SELECT customer_id, product_id, kind, \
-               SUM(CASE WHEN occurred_at < {split} THEN 1 ELSE 0 END), \
-               MAX(CASE WHEN occurred_at < {split} THEN occurred_at END), \
-               COUNT(*), MAX(occurred_at) FROM events \
-             WHERE product_id IS NOT NULL AND anomaly IS NULL AND occurred_at < $1 \
-             GROUP BY customer_id, product_id, kind"
-        ),
-        Some(end),
-        |(customer, product, kind, n_early, last_early, n, last)| {
-            let Some(key) = dense(&customer, &product) else {
-                return;
-            };
-            let add = |d: &mut Dealings<u32>, n: i64, last: i64| {
-                let n = clamp(n);
-                match kind.as_str() {
-                    "cart" => d.carts += n,
-                    "click" => d.clicks += n,
-                    "rec_click" => d.rec_clicks += n,
-                    _ => d.views += n,
-                }
-                d.last_at = d.last_at.max(last);
-            };
-            if n_early > 0 {
-                add(
-                    early.entry(key).or_default(),
-                    n_early,
-                    last_early.unwrap_or(0),
-                );
-            }
-            add(all.entry(key).or_default(), n, last);
-        },
-    )
-    .await
-    .map_err(corrupt("events"))?;
-    let flatten = |m: HashMap<(u32, u32), Dealings<u32>>| -> Vec<Dealings<u32>> {
-        m.into_iter()
-            .map(|((customer, product), d)| Dealings {
-                customer,
-                product,
-                ..d
-            })
-            .collect()
-    };
-    Ok(SplitDealings {
-        before_split: flatten(early),
-        before_end: flatten(all),
-        bought_after_split: later,
-    })
-}
-
-/// Paid purchases in `[from, to)`: `(customer, product)` pairs, distinct.
-pub async fn purchases_between(db: &Db, from: i64, to: i64) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    bulk::fetch_each::<(String, String)>(
-        db,
-        &format!(
-            "SELECT DISTINCT customer_id, product_id FROM orders WHERE status = 'paid' \
-             AND anomaly IS NULL AND ordered_at >= {from} AND ordered_at < {to}"
-        ),
-        None,
-        |pair| out.push(pair),
-    )
-    .await
-    .map_err(corrupt("orders"))?;
-    Ok(out)
-}
-
-/// Every customer that is not an anomaly, by id.
-pub async fn customer_ids(db: &Db) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    bulk::fetch_each::<(String,)>(
-        db,
-        "SELECT customer_id FROM customers WHERE anomaly IS NULL ORDER BY customer_id",
-        None,
-        |(c,)| out.push(c),
-    )
-    .await
-    .map_err(corrupt("customers"))?;
-    Ok(out)
-}
-
-/// Product text for content similarity: `(product_id, title + description + category)`.
-pub async fn product_texts(db: &Db) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    bulk::fetch_each::<(String, String, String, String)>(
-        db,
-        "SELECT product_id, title, description, category FROM products WHERE anomaly IS NULL ORDER BY product_id",
-        None,
-        |(id, title, description, category)| {
-            out.push((id, format!("{title} {description} {category}")))
-        },
-    )
-    .await
-    .map_err(corrupt("products"))?;
-    Ok(out)
 }
 
 /// Each customer's segment label in the latest profiles (for cold-start popularity).
@@ -459,31 +253,18 @@ pub async fn for_customer(db: &Db, customer: &str) -> Result<Vec<StoredRecommend
         .collect()
 }
 
-/// Click-through per recommendation model: `(model_id, recommendations, clicked, bought)`.
-/// A recommendation is clicked when the customer has a `rec_click` event on that product,
-/// and bought when they have a paid order line of it after the click.
-pub async fn click_through(db: &Db, model_id: i64) -> Result<(i64, i64, i64)> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!(
-                "SELECT COUNT(DISTINCT r.customer_id || '|' || r.product_id), \
-                   COUNT(DISTINCT CASE WHEN e.customer_id IS NOT NULL THEN r.customer_id || '|' || r.product_id END), \
-                   COUNT(DISTINCT CASE WHEN o.customer_id IS NOT NULL THEN r.customer_id || '|' || r.product_id END) \
-                 FROM recommendations r \
-                 LEFT JOIN events e ON e.customer_id = r.customer_id AND e.product_id = r.product_id AND e.kind = 'rec_click' \
-                 LEFT JOIN orders o ON o.customer_id = r.customer_id AND o.product_id = r.product_id AND o.status = 'paid' \
-                      AND e.occurred_at IS NOT NULL AND o.ordered_at >= e.occurred_at \
-                 WHERE r.model_id = {model_id}"
-            ),
-        ))
-        .await?;
-    let get = |i: usize| -> Result<i64> {
-        Ok(row
-            .as_ref()
-            .map(|r| r.try_get_by_index::<i64>(i))
-            .transpose()?
-            .unwrap_or(0))
-    };
-    Ok((get(0)?, get(1)?, get(2)?))
+/// The `(customer, product)` pairs a recommendation model's lists hold.
+pub async fn recommended_pairs(db: &Db, model_id: i64) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String, String)>(
+        db,
+        &format!(
+            "SELECT DISTINCT customer_id, product_id FROM recommendations WHERE model_id = {model_id}"
+        ),
+        None,
+        |pair| out.push(pair),
+    )
+    .await
+    .map_err(corrupt("recommendations"))?;
+    Ok(out)
 }

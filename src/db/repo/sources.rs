@@ -91,7 +91,12 @@ pub struct Counts {
     pub quarantined: u64,
 }
 
-pub async fn finish(db: &Db, id: i64, state: SourceState, counts: Counts) -> Result {
+pub async fn finish(
+    db: &impl sea_orm::ConnectionTrait,
+    id: i64,
+    state: SourceState,
+    counts: Counts,
+) -> Result {
     let active = ingested_source::ActiveModel {
         id: Set(id),
         state: Set(state),
@@ -186,7 +191,7 @@ pub async fn list_sources(db: &Db, limit: u64) -> Result<Vec<ingested_source::Mo
         .await?)
 }
 
-/// Row counts of the domain tables, quarantine by reason and anomalies by reason: what
+/// Row counts of the lake's raw datasets, quarantine by reason and anomalies by reason: what
 /// `patron demo` and `patron data` print.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct DataStats {
@@ -196,30 +201,13 @@ pub struct DataStats {
     pub features: std::collections::BTreeMap<String, i64>,
 }
 
-pub async fn stats(db: &Db) -> Result<DataStats> {
+/// Quarantined rows by `entity: reason`.
+pub async fn quarantine_counts(db: &Db) -> Result<std::collections::BTreeMap<String, i64>> {
     use sea_orm::{ConnectionTrait, Statement};
-    let backend = db.get_database_backend();
-    let q = |sql: String| Statement::from_string(backend, sql);
-    let mut stats = DataStats::default();
-    for table in ["customers", "products", "orders", "events", "reviews"] {
-        let row = db
-            .query_one_raw(q(format!("SELECT COUNT(*) AS n FROM {table}")))
-            .await?;
-        let n: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
-        stats.rows.insert(table.to_owned(), n);
-        for r in db
-            .query_all_raw(q(format!(
-                "SELECT anomaly, COUNT(*) AS n FROM {table} WHERE anomaly IS NOT NULL GROUP BY anomaly"
-            )))
-            .await?
-        {
-            let reason: String = r.try_get("", "anomaly")?;
-            let n: i64 = r.try_get("", "n")?;
-            stats.anomalies.insert(format!("{table}: {reason}"), n);
-        }
-    }
+    let mut out = std::collections::BTreeMap::new();
     for r in db
-        .query_all_raw(q(
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
             "SELECT entity, reason, COUNT(*) AS n FROM quarantine GROUP BY entity, reason"
                 .to_owned(),
         ))
@@ -228,17 +216,7 @@ pub async fn stats(db: &Db) -> Result<DataStats> {
         let entity: String = r.try_get("", "entity")?;
         let reason: String = r.try_get("", "reason")?;
         let n: i64 = r.try_get("", "n")?;
-        stats.quarantined.insert(format!("{entity}: {reason}"), n);
+        out.insert(format!("{entity}: {reason}"), n);
     }
-    for r in db
-        .query_all_raw(q(
-            "SELECT as_of, COUNT(*) AS n FROM customer_features GROUP BY as_of".to_owned(),
-        ))
-        .await?
-    {
-        let as_of: String = r.try_get("", "as_of")?;
-        let n: i64 = r.try_get("", "n")?;
-        stats.features.insert(as_of, n);
-    }
-    Ok(stats)
+    Ok(out)
 }

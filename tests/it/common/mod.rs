@@ -153,6 +153,16 @@ impl Env {
         self
     }
 
+    /// The test's lake folder.
+    pub fn lake_path(&self) -> PathBuf {
+        self.dir.path().join("patron.lake")
+    }
+
+    /// The test's lake, on `db` (a connection to the test's database).
+    pub fn lake(&self, db: sea_orm::DatabaseConnection) -> patron::lake::Lake {
+        patron::lake::Lake::at(self.lake_path(), db)
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -162,6 +172,8 @@ impl Env {
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("PATRON__DATABASE__URL", &self.db.url)
+            // The lake beside the SQLite file; PostgreSQL needs it named.
+            .env("PATRON__LAKE__PATH", self.lake_path())
             // Many daemons run at once in tests: none serves /metrics unless a test asks.
             .env("PATRON__DAEMON__HTTP_ADDR", "off")
             .env_remove("RUST_LOG");
@@ -411,6 +423,63 @@ impl Env {
         })
     }
 
+    /// The integers of the first row a lake query returns (timestamps as seconds; null as 0).
+    pub fn lake_ints(&self, sql: &str) -> Vec<i64> {
+        block_on(async {
+            let db = patron::db::connect(&self.db.url, 1)
+                .await
+                .expect("connect to the test database");
+            lake_ints(&self.lake(db), sql).await
+        })
+    }
+
+    /// The rows a lake query returns, each as its cells joined by `|` (timestamps as
+    /// seconds, null as `NULL`).
+    pub fn lake_rows(&self, sql: &str) -> Vec<String> {
+        use patron::lake::arrays;
+        block_on(async {
+            let db = patron::db::connect(&self.db.url, 1)
+                .await
+                .expect("connect to the test database");
+            let batches = self
+                .lake(db)
+                .query(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut out = Vec::new();
+            for b in &batches {
+                let columns: Vec<Vec<String>> = (0..b.num_columns())
+                    .map(|i| {
+                        let texts: Vec<Option<String>> = match b.column(i).data_type() {
+                            datafusion::arrow::datatypes::DataType::Timestamp(..) => {
+                                arrays::ints(b, i)
+                                    .unwrap()
+                                    .into_iter()
+                                    .map(|v| v.map(|n| n.to_string()))
+                                    .collect()
+                            }
+                            _ => arrays::texts(b, i).unwrap(),
+                        };
+                        texts
+                            .into_iter()
+                            .map(|v| v.unwrap_or_else(|| "NULL".to_owned()))
+                            .collect()
+                    })
+                    .collect();
+                for r in 0..b.num_rows() {
+                    out.push(
+                        columns
+                            .iter()
+                            .map(|c| c[r].as_str())
+                            .collect::<Vec<_>>()
+                            .join("|"),
+                    );
+                }
+            }
+            out
+        })
+    }
+
     /// Starts `patron ARGS --json` in the background (stdout and stderr captured).
     pub fn spawn_json(&self, args: &[&str]) -> Child {
         let mut with = args.to_vec();
@@ -493,4 +562,22 @@ impl Env {
             }
         });
     }
+}
+
+/// The integers of the first row `sql` returns from `lake` (null as 0).
+pub async fn lake_ints(lake: &patron::lake::Lake, sql: &str) -> Vec<i64> {
+    let batches = lake
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return vec![0];
+    };
+    (0..b.num_columns())
+        .map(|i| {
+            patron::lake::arrays::ints(b, i)
+                .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))[0]
+                .unwrap_or(0)
+        })
+        .collect()
 }

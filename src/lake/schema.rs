@@ -1,0 +1,205 @@
+//! The datasets of the lake and their Arrow schemas. Raw datasets carry their entity's
+//! columns plus `_load`, the ingested source that wrote the row: among rows with one key,
+//! the newest load wins. Times are UTC timestamps in seconds; money is integer cents, the
+//! unit in the column's metadata, so pyarrow or DuckDB read the files as they are.
+
+use std::{collections::HashMap, sync::Arc};
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::ingest::Entity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Dataset {
+    Customers,
+    Products,
+    Orders,
+    Events,
+    Reviews,
+    /// The rows `clean` marks, with the reason: `(dataset, id, line_key, reason)`.
+    Anomalies,
+    /// Customer features, partitioned by as-of date.
+    Features,
+}
+
+impl Dataset {
+    pub const ALL: [Dataset; 7] = [
+        Self::Customers,
+        Self::Products,
+        Self::Orders,
+        Self::Events,
+        Self::Reviews,
+        Self::Anomalies,
+        Self::Features,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Customers => "customers",
+            Self::Products => "products",
+            Self::Orders => "orders",
+            Self::Events => "events",
+            Self::Reviews => "reviews",
+            Self::Anomalies => "anomalies",
+            Self::Features => "features",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    pub fn of(entity: Entity) -> Self {
+        match entity {
+            Entity::Customers => Self::Customers,
+            Entity::Products => Self::Products,
+            Entity::Orders => Self::Orders,
+            Entity::Events => Self::Events,
+            Entity::Reviews => Self::Reviews,
+        }
+    }
+
+    /// The columns that identify a row; among rows with one key, readers keep one.
+    pub fn key(self) -> &'static [&'static str] {
+        match self {
+            Self::Customers => &["customer_id"],
+            Self::Products => &["product_id"],
+            Self::Orders => &["order_id", "line_key"],
+            Self::Events => &["event_id"],
+            Self::Reviews => &["review_id"],
+            Self::Anomalies => &["dataset", "id", "line_key"],
+            Self::Features => &["as_of", "customer_id"],
+        }
+    }
+
+    /// Which row of a key wins, as an SQL `ORDER BY` (the first row wins). A cancelled or
+    /// refunded order line never turns back into a paid one.
+    pub fn newest_first(self) -> &'static str {
+        match self {
+            Self::Orders => "(status = 'paid') ASC, _load DESC",
+            Self::Features => "_written DESC",
+            Self::Anomalies => "reason",
+            _ => "_load DESC",
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        let text = |name: &str| Field::new(name, DataType::Utf8, false);
+        let opt_text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let int = |name: &str| Field::new(name, DataType::Int64, false);
+        let time = |name: &str, nullable| {
+            Field::new(
+                name,
+                DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+                nullable,
+            )
+        };
+        let cents = |name: &str, nullable| {
+            Field::new(name, DataType::Int64, nullable).with_metadata(HashMap::from([(
+                "unit".to_owned(),
+                "cents".to_owned(),
+            )]))
+        };
+        let float = |name: &str| Field::new(name, DataType::Float64, true);
+        let load = || int("_load");
+        let fields = match self {
+            Self::Customers => vec![
+                text("customer_id"),
+                time("signup_at", true),
+                Field::new("birth_year", DataType::Int32, true),
+                opt_text("gender"),
+                opt_text("region"),
+                load(),
+            ],
+            Self::Products => vec![
+                text("product_id"),
+                text("title"),
+                text("description"),
+                text("category"),
+                cents("price_cents", true),
+                load(),
+            ],
+            Self::Orders => vec![
+                text("order_id"),
+                int("line_key"),
+                text("customer_id"),
+                text("product_id"),
+                int("quantity"),
+                cents("unit_price_cents", false),
+                time("ordered_at", false),
+                text("status"),
+                load(),
+            ],
+            Self::Events => vec![
+                text("event_id"),
+                text("customer_id"),
+                opt_text("product_id"),
+                text("kind"),
+                time("occurred_at", false),
+                float("duration_s"),
+                load(),
+            ],
+            Self::Reviews => vec![
+                text("review_id"),
+                text("customer_id"),
+                text("product_id"),
+                Field::new("rating", DataType::Int16, false),
+                text("text"),
+                time("created_at", false),
+                load(),
+            ],
+            Self::Anomalies => vec![
+                text("dataset"),
+                text("id"),
+                Field::new("line_key", DataType::Int64, true),
+                text("reason"),
+            ],
+            Self::Features => {
+                let mut f = vec![text("customer_id"), text("as_of")];
+                for (name, integer) in FEATURE_COLUMNS {
+                    f.push(if integer {
+                        int(name)
+                    } else {
+                        Field::new(name, DataType::Float64, true)
+                    });
+                }
+                f.push(int("_written"));
+                f
+            }
+        };
+        Arc::new(Schema::new(fields))
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Feature columns in export order (after `customer_id`), and whether each is a count.
+pub const FEATURE_COLUMNS: [(&str, bool); 12] = [
+    ("recency_days", false),
+    ("frequency", true),
+    ("monetary", false),
+    ("tenure_days", false),
+    ("avg_basket", false),
+    ("distinct_products", true),
+    ("cancel_rate", false),
+    ("n_events", true),
+    ("browse_seconds", false),
+    ("n_reviews", true),
+    ("mean_rating", false),
+    ("mean_sentiment", false),
+];
+
+/// The raw datasets an entity's rows go to, with their timestamp column (for `clean`).
+pub fn time_column(dataset: Dataset) -> Option<&'static str> {
+    match dataset {
+        Dataset::Customers => Some("signup_at"),
+        Dataset::Orders => Some("ordered_at"),
+        Dataset::Events => Some("occurred_at"),
+        Dataset::Reviews => Some("created_at"),
+        _ => None,
+    }
+}

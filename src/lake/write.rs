@@ -1,0 +1,158 @@
+//! Writing Parquet files into the lake. A file is written under a temporary name and renamed
+//! when complete, so a file with a final name is always whole; it becomes part of a dataset
+//! only when the catalog records it.
+
+use std::{fs::File, path::PathBuf};
+
+use datafusion::{
+    arrow::{datatypes::SchemaRef, record_batch::RecordBatch},
+    execution::SendableRecordBatchStream,
+    parquet::{
+        arrow::ArrowWriter,
+        basic::{Compression, ZstdLevel},
+        file::properties::WriterProperties,
+    },
+};
+use futures::StreamExt;
+
+use super::{Lake, LakeError, Result, io};
+use crate::db::repo::lake::NewFile;
+
+/// Rows per row group: large enough for scans to skip little, small enough to write
+/// without holding a whole file.
+const ROW_GROUP: usize = 1 << 20;
+
+/// A unique file name in `dir` (relative to the lake's root).
+pub fn new_name(dir: &str) -> String {
+    format!(
+        "{dir}/part-{:x}-{:08x}.parquet",
+        chrono::Utc::now().timestamp_micros(),
+        rand::random::<u32>()
+    )
+}
+
+pub struct FileWriter {
+    rel: String,
+    tmp: PathBuf,
+    path: PathBuf,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl FileWriter {
+    /// Starts the file `rel` (relative to the lake's root).
+    pub fn create(lake: &Lake, rel: String, schema: SchemaRef) -> Result<Self> {
+        let path = lake.abs(&rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let tmp = path.with_extension("parquet.tmp");
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+            .set_max_row_group_row_count(Some(ROW_GROUP))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
+        Ok(Self {
+            rel,
+            tmp,
+            path,
+            writer,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result {
+        self.rows += batch.num_rows() as u64;
+        Ok(self.writer.write(batch)?)
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Closes the file, flushes it to disk and gives it its final name.
+    pub fn finish(self, part: Option<String>, overlaps: bool) -> Result<NewFile> {
+        let file = self.writer.into_inner()?;
+        file.sync_all().map_err(io(&self.tmp))?;
+        let bytes = file.metadata().map_err(io(&self.tmp))?.len();
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        Ok(NewFile {
+            path: self.rel,
+            part,
+            rows: self.rows as i64,
+            bytes: bytes as i64,
+            overlaps,
+        })
+    }
+
+    /// Gives up the file (nothing was committed).
+    pub fn abandon(self) {
+        drop(self.writer);
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// `batch` with `schema`'s column types and names (a query may return text as views, or
+/// widen a nullable flag).
+pub fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// Writes a query's result stream to the file `rel`; encoding runs on a blocking thread.
+pub async fn write_stream(
+    lake: &Lake,
+    rel: String,
+    schema: SchemaRef,
+    mut stream: SendableRecordBatchStream,
+    part: Option<String>,
+) -> Result<NewFile> {
+    let mut writer = FileWriter::create(lake, rel, schema.clone())?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let encoder = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = rx.blocking_recv() {
+            if let Err(e) = writer.write(&batch) {
+                writer.abandon();
+                return Err(e);
+            }
+        }
+        writer.finish(part, false)
+    });
+    let mut failed = None;
+    while let Some(batch) = stream.next().await {
+        match batch.and_then(|b| Ok(conform(&b, &schema)?)) {
+            Ok(b) => {
+                if tx.send(b).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = encoder
+        .await
+        .map_err(|e| LakeError::Other(format!("parquet writer thread failed: {e}")))?;
+    match failed {
+        Some(e) => {
+            if let Ok(f) = &written {
+                let _ = std::fs::remove_file(lake.abs(&f.path));
+            }
+            Err(e.into())
+        }
+        None => written,
+    }
+}
