@@ -101,7 +101,12 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(LakeFiles::Table).if_exists().to_owned())
             .await?;
         manager
-            .drop_table(Table::drop().table(LakeCommits::Table).if_exists().to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(LakeCommits::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
             .await?;
         Ok(())
     }

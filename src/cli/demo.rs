@@ -413,7 +413,8 @@ impl Cmd {
 
         // 4. What happened.
         let detail = repo::runs::show(&db, &specs, run_id).await?;
-        let stats = crate::lake::read::stats(&crate::lake::Lake::open(&settings, db.clone())?).await?;
+        let stats =
+            crate::lake::read::stats(&crate::lake::Lake::open(&settings, db.clone())?).await?;
         let mut champions = Vec::new();
         for kind in ["segments", "churn", "intent", "sentiment"] {
             if let Some(m) = repo::models::champion(&db, kind).await? {

@@ -522,9 +522,14 @@ impl PointsCmd {
                     confirmed: yes,
                     via: "cli",
                 };
-                let adjusted = crate::admin::adjust(&db, Some(&ctx.lake(db.clone())?), &ctx.settings.loyalty, &adjustment)
-                    .await
-                    .map_err(anyhow::Error::from)?;
+                let adjusted = crate::admin::adjust(
+                    &db,
+                    Some(&ctx.lake(db.clone())?),
+                    &ctx.settings.loyalty,
+                    &adjustment,
+                )
+                .await
+                .map_err(anyhow::Error::from)?;
                 let (key, b) = match adjusted {
                     Adjusted::NeedsConfirmation(why) => {
                         return Err(anyhow::anyhow!(

@@ -6,6 +6,7 @@ mod demo;
 mod feedback;
 mod ingest;
 mod init;
+mod lake;
 mod logs;
 mod loyalty;
 mod models;
@@ -78,6 +79,9 @@ pub enum Command {
     Quarantine(ingest::QuarantineCmd),
     /// Rows stored per entity, quarantined rows and anomalies by reason, features by date.
     Stats,
+    /// The lake of analytics data: its committed files; vacuum; compact.
+    #[command(subcommand)]
+    Lake(lake::Cmd),
     /// Write computed data as CSV.
     #[command(subcommand)]
     Export(ingest::ExportCmd),
@@ -359,6 +363,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> CliResult {
         Command::Quarantine(cmd) => cmd.run(&ctx).await,
         Command::Export(cmd) => cmd.run(&ctx).await,
         Command::Stats => ingest::stats(&ctx).await,
+        Command::Lake(cmd) => cmd.run(&ctx).await,
         Command::Models(cmd) => cmd.run(&ctx).await,
         Command::Sentiment(cmd) => cmd.run(&ctx).await,
         Command::Recommend(cmd) => cmd.run(&ctx).await,

@@ -15,7 +15,8 @@ pub struct Cmd {
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let db = ctx.db().await?;
-        crate::lake::read::known_customer(&db, Some(&ctx.lake(db.clone())?), &self.customer).await?;
+        crate::lake::read::known_customer(&db, Some(&ctx.lake(db.clone())?), &self.customer)
+            .await?;
         let recs = repo::recommend::for_customer(&db, &self.customer).await?;
         if ctx.json {
             ctx.print_json(&json!({ "customer_id": self.customer, "recommendations": recs }))?;

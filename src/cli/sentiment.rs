@@ -138,4 +138,3 @@ fn score_file(
     writer.flush()?;
     Ok((records.len(), counts))
 }
-

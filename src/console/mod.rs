@@ -105,9 +105,14 @@ async fn event_loop(
             match effect {
                 Effect::Quit => return Ok(()),
                 Effect::Load(request) => spawn_load(&db, &specs, &tx, request, options.lease_ttl),
-                Effect::Perform(action) => {
-                    spawn_action(&db, &specs, &options.loyalty, options.lake.as_ref(), &tx, action)
-                }
+                Effect::Perform(action) => spawn_action(
+                    &db,
+                    &specs,
+                    &options.loyalty,
+                    options.lake.as_ref(),
+                    &tx,
+                    action,
+                ),
             }
         }
         terminal.draw(|frame| views::render(&app, frame))?;

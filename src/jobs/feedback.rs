@@ -143,10 +143,7 @@ impl Feedback {
         }
 
         // 2. Features of the customers touched, at the latest stored date.
-        if let Some(as_of) = crate::lake::features::latest(&lake)
-            .await
-            .map_err(failed)?
-        {
+        if let Some(as_of) = crate::lake::features::latest(&lake).await.map_err(failed)? {
             let scope = super::features::Scope {
                 only: Some(&customers),
                 shard: None,

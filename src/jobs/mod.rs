@@ -6,6 +6,7 @@
 
 pub mod clean;
 pub mod command;
+pub mod compact;
 pub mod features;
 pub mod feedback;
 pub mod http;
@@ -222,6 +223,7 @@ impl Registry {
         registry.add(Arc::new(http::Http));
         registry.add(Arc::new(ingest::Ingest));
         registry.add(Arc::new(clean::Clean));
+        registry.add(Arc::new(compact::Compact));
         registry.add(Arc::new(features::Features));
         registry.add(Arc::new(profile::Profile));
         registry.add(Arc::new(retrain::Retrain));
@@ -355,7 +357,7 @@ mod tests {
             RunParamUse::Reads(&["as_of", "campaign"])
         );
         assert_eq!(r.run_params("command"), RunParamUse::Any);
-        for kind in ["noop", "http", "ingest", "sentiment", "feedback"] {
+        for kind in ["noop", "http", "ingest", "sentiment", "feedback", "compact"] {
             assert_eq!(r.run_params(kind), RunParamUse::Reads(&[]), "{kind}");
         }
     }

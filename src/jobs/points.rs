@@ -120,12 +120,14 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
             .await
             .map_err(failed)?
             .into_iter()
-            .map(|(order_id, customer_id, paid_cents, at)| repo::loyalty::Unearned {
-                order_id,
-                customer_id,
-                paid_cents,
-                at,
-            })
+            .map(
+                |(order_id, customer_id, paid_cents, at)| repo::loyalty::Unearned {
+                    order_id,
+                    customer_id,
+                    paid_cents,
+                    at,
+                },
+            )
             .collect();
     // A sharded job deals with its own customers only, in every step.
     let earn: Vec<NewEntry> = orders

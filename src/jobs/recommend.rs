@@ -507,13 +507,17 @@ struct Ids {
 impl Ids {
     async fn load(lake: &crate::lake::Lake) -> Result<Ids, JobError> {
         let db = lake.db();
-        let customers = crate::lake::read::customer_ids(lake).await.map_err(failed)?;
+        let customers = crate::lake::read::customer_ids(lake)
+            .await
+            .map_err(failed)?;
         let customer: HashMap<String, u32> = customers
             .iter()
             .enumerate()
             .map(|(i, c)| (c.clone(), i as u32))
             .collect();
-        let texts = crate::lake::read::product_texts(lake).await.map_err(failed)?;
+        let texts = crate::lake::read::product_texts(lake)
+            .await
+            .map_err(failed)?;
         let products: Vec<String> = texts.iter().map(|(p, _)| p.clone()).collect();
         let product: HashMap<String, u32> = products
             .iter()

@@ -121,8 +121,22 @@ impl Job for Retrain {
             .map(|d| d.format("%Y-%m-%d").to_string())
             .collect();
         let (train, valid) = (
-            labelled(&lake, &dates[0], train_at, horizon, i64::from(p.intent_days)).await?,
-            labelled(&lake, &dates[1], valid_at, horizon, i64::from(p.intent_days)).await?,
+            labelled(
+                &lake,
+                &dates[0],
+                train_at,
+                horizon,
+                i64::from(p.intent_days),
+            )
+            .await?,
+            labelled(
+                &lake,
+                &dates[1],
+                valid_at,
+                horizon,
+                i64::from(p.intent_days),
+            )
+            .await?,
         );
         ctx.log.info(format!(
             "training on {} customers as of {train_at}, validating on {} as of {valid_at} (horizon {horizon} days)",

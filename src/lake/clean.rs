@@ -30,7 +30,18 @@ pub async fn mark(lake: &Lake, limit: i64) -> Result<Vec<(String, String, i64)>>
          UNION ALL SELECT 'customers', customer_id, CAST(NULL AS BIGINT), 'future_date' FROM customers \
            WHERE CAST(signup_at AS BIGINT) > {limit}"
     );
-    let stream = ctx.sql(&sql).await?.execute_stream().await?;
+    replace_marks(lake, &ctx, &sql).await?;
+    counts(lake).await
+}
+
+/// Replaces the marks with the rows `sql` selects on `ctx`: `(dataset, id, line_key,
+/// reason)`.
+pub async fn replace_marks(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> Result {
+    let stream = ctx.sql(sql).await?.execute_stream().await?;
     let schema = Dataset::Anomalies.schema();
     let file = write::write_stream(
         lake,
@@ -58,7 +69,7 @@ pub async fn mark(lake: &Lake, limit: i64) -> Result<Vec<(String, String, i64)>>
         },
     )
     .await?;
-    counts(lake).await
+    Ok(())
 }
 
 /// The committed marks by `(dataset, reason)`.

@@ -232,7 +232,10 @@ pub fn register_sentiment(ctx: &SessionContext, scores: Vec<(String, f64)>) -> R
         schema.clone(),
         vec![Arc::new(id.finish()), Arc::new(score.finish())],
     )?;
-    ctx.register_table("sentiment", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    ctx.register_table(
+        "sentiment",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
     Ok(())
 }
 
@@ -319,7 +322,9 @@ impl Totals {
         );
         let mut products_sql = Vec::new();
         for (j, c) in cutoffs.iter().enumerate() {
-            products_sql.push(format!("SUM(CASE WHEN first_paid < {c} THEN 1 ELSE 0 END) AS p{j}"));
+            products_sql.push(format!(
+                "SUM(CASE WHEN first_paid < {c} THEN 1 ELSE 0 END) AS p{j}"
+            ));
         }
         let products_sql = format!(
             "SELECT customer_id, {} FROM (SELECT customer_id, product_id, \
@@ -527,8 +532,22 @@ pub async fn matrix(lake: &Lake, as_of: NaiveDate) -> Result<FeatureMatrix> {
         m.customers.push(id);
         let v = |i: usize| values[i].unwrap_or(0.0);
         let flag = |i: usize| f64::from(u8::from(values[i].is_some()));
-        m.values
-            .extend_from_slice(&[v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7), v(8), v(9), v(10), flag(10), v(11), flag(11)]);
+        m.values.extend_from_slice(&[
+            v(0),
+            v(1),
+            v(2),
+            v(3),
+            v(4),
+            v(5),
+            v(6),
+            v(7),
+            v(8),
+            v(9),
+            v(10),
+            flag(10),
+            v(11),
+            flag(11),
+        ]);
     }
     Ok(m)
 }

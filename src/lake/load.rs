@@ -146,8 +146,13 @@ pub fn to_batch(entity: Entity, rows: &[Row], source_id: i64) -> Result<RecordBa
     }
     let columns: Vec<ArrayRef> = match entity {
         Entity::Customers => {
-            let (mut id, mut signup, mut year, mut gender, mut region) =
-                (text(), time(), Int32Builder::with_capacity(n), text(), text());
+            let (mut id, mut signup, mut year, mut gender, mut region) = (
+                text(),
+                time(),
+                Int32Builder::with_capacity(n),
+                text(),
+                text(),
+            );
             for r in rows {
                 if let Row::Customer(c) = r {
                     id.append_value(&c.customer_id);
@@ -364,7 +369,7 @@ async fn against_committed(
         .iter()
         .map(|f| f.name())
         .filter(|c| *c != "_load" && !dataset.key().contains(&c.as_str()))
-        .map(|c| format!("i.{c} IS NOT DISTINCT FROM d.{c}"))
+        .map(|c| format!("(i.{c} IS NOT DISTINCT FROM d.{c})"))
         .collect::<Vec<_>>()
         .join(" AND ");
     let adds_nothing = if dataset == Dataset::Orders {
@@ -375,9 +380,8 @@ async fn against_committed(
     let keep = format!(
         "SELECT i.* FROM incoming i LEFT ANTI JOIN {dataset} d ON {on_key} AND {adds_nothing}"
     );
-    let kept = arrays::single_int(
-        &collect(&ctx, &format!("SELECT COUNT(*) FROM ({keep})")).await?,
-    )?;
+    let kept =
+        arrays::single_int(&collect(&ctx, &format!("SELECT COUNT(*) FROM ({keep})")).await?)?;
     let dropped = file.rows - kept;
     let changed = known - dropped;
     if dropped == 0 {

@@ -51,10 +51,7 @@ pub enum LakeError {
     #[error("parquet: {0}")]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error("{path}: {error}")]
-    Io {
-        path: String,
-        error: std::io::Error,
-    },
+    Io { path: String, error: std::io::Error },
     #[error("{0}")]
     Other(String),
 }
@@ -143,12 +140,12 @@ impl Lake {
             )
             .with_batch_size(64 * 1024);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let anomalies = files
-            .iter()
-            .any(|f| f.dataset == Dataset::Anomalies.name());
+        let anomalies = files.iter().any(|f| f.dataset == Dataset::Anomalies.name());
         for dataset in Dataset::ALL {
-            let mine: Vec<&lake_file::Model> =
-                files.iter().filter(|f| f.dataset == dataset.name()).collect();
+            let mine: Vec<&lake_file::Model> = files
+                .iter()
+                .filter(|f| f.dataset == dataset.name())
+                .collect();
             let raw = format!("{dataset}_files");
             self.register_files(&ctx, &raw, dataset, &mine)?;
             let view = if mine.iter().any(|f| f.overlaps) {
@@ -190,8 +187,8 @@ impl Lake {
             .iter()
             .map(|f| ListingTableUrl::parse(self.abs(&f.path).to_string_lossy()))
             .collect::<Result<Vec<_>, _>>()?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(schema);

@@ -27,7 +27,10 @@ pub fn register_ids(ctx: &SessionContext, name: &str, ids: &[String]) -> Result 
         b.append_value(id);
     }
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(b.finish())])?;
-    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    ctx.register_table(
+        name,
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
     Ok(())
 }
 
@@ -62,7 +65,11 @@ pub async fn purchases_between(lake: &Lake, from: i64, to: i64) -> Result<Vec<(S
         ))
         .await?
     {
-        out.extend(arrays::strings(&b, 0)?.into_iter().zip(arrays::strings(&b, 1)?));
+        out.extend(
+            arrays::strings(&b, 0)?
+                .into_iter()
+                .zip(arrays::strings(&b, 1)?),
+        );
     }
     Ok(out)
 }
@@ -86,7 +93,11 @@ pub async fn customer_regions(lake: &Lake) -> Result<Vec<(String, Option<String>
         .query("SELECT customer_id, region FROM clean_customers")
         .await?
     {
-        out.extend(arrays::strings(&b, 0)?.into_iter().zip(arrays::texts(&b, 1)?));
+        out.extend(
+            arrays::strings(&b, 0)?
+                .into_iter()
+                .zip(arrays::texts(&b, 1)?),
+        );
     }
     Ok(out)
 }
@@ -326,7 +337,9 @@ pub async fn arrived(lake: &Lake, from: i64, to: i64) -> Result<Arrived> {
     let range = format!("_load > {from} AND _load <= {to}");
     let count = |sql: String| {
         let ctx = &ctx;
-        async move { Ok::<_, super::LakeError>(arrays::single_int(&collect(ctx, &sql).await?)?.max(0) as u64) }
+        async move {
+            Ok::<_, super::LakeError>(arrays::single_int(&collect(ctx, &sql).await?)?.max(0) as u64)
+        }
     };
     let mut a = Arrived {
         orders: count(format!("SELECT COUNT(*) FROM orders WHERE {range}")).await?,
@@ -381,7 +394,13 @@ pub async fn unearned_orders(
             arrays::ints_or_zero(&b, 2)?,
             arrays::ints_or_zero(&b, 3)?,
         );
-        out.extend(o.into_iter().zip(c).zip(p).zip(t).map(|(((o, c), p), t)| (o, c, p, t)));
+        out.extend(
+            o.into_iter()
+                .zip(c)
+                .zip(p)
+                .zip(t)
+                .map(|(((o, c), p), t)| (o, c, p, t)),
+        );
     }
     Ok(out)
 }
@@ -420,7 +439,11 @@ pub async fn spend_between(lake: &Lake, from: i64, to: i64) -> Result<Vec<(Strin
         ))
         .await?
     {
-        out.extend(arrays::strings(&b, 0)?.into_iter().zip(arrays::ints_or_zero(&b, 1)?));
+        out.extend(
+            arrays::strings(&b, 0)?
+                .into_iter()
+                .zip(arrays::ints_or_zero(&b, 1)?),
+        );
     }
     Ok(out)
 }
@@ -507,10 +530,7 @@ pub async fn product_sentiment(
 
 /// For recommendations `(customer, product)`: which were clicked (a `rec_click` on the
 /// product) and which bought (a paid line of it at or after a click).
-pub async fn click_through(
-    lake: &Lake,
-    pairs: &[(String, String)],
-) -> Result<(i64, i64)> {
+pub async fn click_through(lake: &Lake, pairs: &[(String, String)]) -> Result<(i64, i64)> {
     let ctx = lake.session().await?;
     let schema = Arc::new(Schema::new(vec![
         Field::new("customer_id", DataType::Utf8, false),
@@ -573,11 +593,19 @@ pub async fn counts(
     )
     .await?
     {
-        anomalies.extend(arrays::strings(&b, 0)?.into_iter().zip(arrays::ints_or_zero(&b, 1)?));
+        anomalies.extend(
+            arrays::strings(&b, 0)?
+                .into_iter()
+                .zip(arrays::ints_or_zero(&b, 1)?),
+        );
     }
     let mut features = Vec::new();
     for b in collect(&ctx, "SELECT as_of, COUNT(*) FROM features GROUP BY as_of").await? {
-        features.extend(arrays::strings(&b, 0)?.into_iter().zip(arrays::ints_or_zero(&b, 1)?));
+        features.extend(
+            arrays::strings(&b, 0)?
+                .into_iter()
+                .zip(arrays::ints_or_zero(&b, 1)?),
+        );
     }
     Ok((rows, anomalies, features))
 }

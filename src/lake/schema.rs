@@ -95,10 +95,8 @@ impl Dataset {
             )
         };
         let cents = |name: &str, nullable| {
-            Field::new(name, DataType::Int64, nullable).with_metadata(HashMap::from([(
-                "unit".to_owned(),
-                "cents".to_owned(),
-            )]))
+            Field::new(name, DataType::Int64, nullable)
+                .with_metadata(HashMap::from([("unit".to_owned(), "cents".to_owned())]))
         };
         let float = |name: &str| Field::new(name, DataType::Float64, true);
         let load = || int("_load");

@@ -113,10 +113,29 @@ fn load_shop(env: &Env, (customers, orders): &(String, String)) {
     let o = env.write("orders.csv", orders);
     env.ok(&["ingest", "customers", c.to_str().unwrap()]);
     env.ok(&["ingest", "orders", o.to_str().unwrap()]);
-    env.sql_exec(&[
-        "UPDATE orders SET anomaly = 'chaos test' WHERE CAST(SUBSTR(order_id, 2) AS INTEGER) % 23 = 0"
-            .to_owned(),
-    ]);
+    block_on(async {
+        let db = patron::db::connect(&env.db.url, 2).await.unwrap();
+        let lake = env.lake(db);
+        let ctx = lake.session().await.unwrap();
+        // Order ids are `O<number>`.
+        let flagged: Vec<String> = orders
+            .lines()
+            .filter_map(|l| l.split(',').next())
+            .filter(|id| id[1..].parse::<u64>().is_ok_and(|n| n % 23 == 0))
+            .map(|id| format!("'{id}'"))
+            .collect();
+        patron::lake::clean::replace_marks(
+            &lake,
+            &ctx,
+            &format!(
+                "SELECT 'orders' AS dataset, order_id AS id, line_key, 'chaos test' AS reason \
+                 FROM orders WHERE order_id IN ({})",
+                flagged.join(",")
+            ),
+        )
+        .await
+        .unwrap();
+    });
 }
 
 /// Paid, clean orders worth at least one point at the default rules (1 point per whole

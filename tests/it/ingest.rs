@@ -255,7 +255,6 @@ fn a_load_interrupted_by_a_crash_is_retried_without_duplicates() {
             assert!(db.abs(&file.unwrap().path).exists());
             assert_eq!(count(&db, "SELECT COUNT(*) FROM orders").await, 0);
 
-
             // The retry starts over under the same source id and ends with each row once.
             let r = run(&db, &path, Entity::Orders, None, 0.05).await;
             assert!(!r.already_ingested);

@@ -13,6 +13,7 @@ mod daemon;
 mod hostile;
 mod ingest;
 mod intelligence;
+mod lake;
 mod loyalty;
 mod ops;
 mod outage;

@@ -393,6 +393,7 @@ fn big_or_overdrawing_adjustments_need_yes_in_the_cli_and_a_yes_in_the_console()
             .build()
             .unwrap();
         let db = rt.block_on(db::connect(&env.db.url, 2)).unwrap();
+        let lake = env.lake(db.clone());
         let specs = SpecCache::default();
         let loyalty = LoyaltySettings::default();
         let adjust = |points: i64, confirmed: bool| Action::Adjust {
@@ -402,7 +403,13 @@ fn big_or_overdrawing_adjustments_need_yes_in_the_cli_and_a_yes_in_the_console()
             confirmed,
         };
         let reply = rt
-            .block_on(perform_with(&db, &specs, &loyalty, None, &adjust(-50_000, false)))
+            .block_on(perform_with(
+                &db,
+                &specs,
+                &loyalty,
+                Some(&lake),
+                &adjust(-50_000, false),
+            ))
             .unwrap();
         let Reply::Confirm { question, action } = reply else {
             panic!("{backend:?}: no question: {reply:?}");
@@ -415,14 +422,20 @@ fn big_or_overdrawing_adjustments_need_yes_in_the_cli_and_a_yes_in_the_console()
         assert_eq!(action, adjust(-50_000, true));
         assert_eq!(balance("C2"), 0);
         let reply = rt
-            .block_on(perform_with(&db, &specs, &loyalty, None, &action))
+            .block_on(perform_with(&db, &specs, &loyalty, Some(&lake), &action))
             .unwrap();
         assert!(
             matches!(&reply, Reply::Done(t) if t.contains("balance -50000")),
             "{reply:?}"
         );
         let reply = rt
-            .block_on(perform_with(&db, &specs, &loyalty, None, &adjust(20, false)))
+            .block_on(perform_with(
+                &db,
+                &specs,
+                &loyalty,
+                Some(&lake),
+                &adjust(20, false),
+            ))
             .unwrap();
         assert!(
             matches!(reply, Reply::Done(_)),
@@ -443,7 +456,7 @@ fn big_or_overdrawing_adjustments_need_yes_in_the_cli_and_a_yes_in_the_console()
                 &db,
                 &specs,
                 &loyalty,
-                None,
+                Some(&lake),
                 &Action::Adjust {
                     customer: "NOSUCH".to_owned(),
                     points: 5,

@@ -18,7 +18,6 @@ impl Span {
     pub fn is_empty(&self) -> bool {
         self.to <= self.from
     }
-
 }
 
 /// The newest load id up to which every load has ended: a load still running holds the

@@ -575,8 +575,7 @@ pub async fn lake_ints(lake: &patron::lake::Lake, sql: &str) -> Vec<i64> {
     };
     (0..b.num_columns())
         .map(|i| {
-            patron::lake::arrays::ints(b, i)
-                .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))[0]
+            patron::lake::arrays::ints(b, i).unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))[0]
                 .unwrap_or(0)
         })
         .collect()

@@ -1,0 +1,265 @@
+//! The lake: a load killed at each step between writing its files and the catalog commit
+//! changes nothing and is redone exactly; vacuum; compaction keeps the newest row per key and
+//! never loses a row committed while it ran; two loads at once; and readers other than
+//! patron's own see what patron says it wrote.
+
+use std::process::Command;
+
+use patron::{
+    db,
+    lake::{Dataset, Lake, maintain},
+};
+use serde_json::Value;
+
+use crate::common::*;
+
+const HEADER: &str = "order_id,customer_id,product_id,quantity,unit_price,ordered_at,status\n";
+
+fn orders(from: usize, to: usize, price: &str) -> String {
+    let mut text = HEADER.to_owned();
+    for i in from..to {
+        text.push_str(&format!(
+            "O{i},C{},P{},1,{price},2024-05-01 10:00:00,paid\n",
+            i % 50,
+            i % 7
+        ));
+    }
+    text
+}
+
+fn stats_orders(env: &Env) -> i64 {
+    env.json(&["stats"])["rows"]["orders"].as_i64().unwrap()
+}
+
+fn listed(env: &Env, dataset: &str) -> Value {
+    env.json(&["lake", "ls", dataset])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dataset"] == dataset)
+        .cloned()
+        .unwrap()
+}
+
+async fn open(env: &Env) -> Lake {
+    let conn = db::connect(&env.db.url, 4).await.unwrap();
+    db::migrate(&conn).await.unwrap();
+    env.lake(conn)
+}
+
+#[test]
+fn a_load_killed_before_its_commit_changes_nothing_and_is_redone_exactly() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let first = env.write("first.csv", &orders(0, 300, "2.50"));
+        env.ok(&["ingest", "orders", first.to_str().unwrap()]);
+        let before = listed(&env, "orders");
+        assert_eq!(stats_orders(&env), 300);
+
+        let second = env.write("second.csv", &orders(300, 1000, "2.50"));
+        for point in ["load-written", "load-checked", "commit-open"] {
+            let out = env
+                .command(&["ingest", "orders", second.to_str().unwrap()])
+                .env("PATRON_LAKE_FAULT", point)
+                .output()
+                .unwrap();
+            assert!(
+                !out.status.success(),
+                "{backend:?} {point}: the load did not die"
+            );
+            assert_eq!(stats_orders(&env), 300, "{backend:?} {point}");
+            assert_eq!(listed(&env, "orders"), before, "{backend:?} {point}");
+        }
+        let redone = env.json(&["ingest", "orders", second.to_str().unwrap()]);
+        assert_eq!(redone["loaded"], 700, "{backend:?}: {redone:#}");
+        assert_eq!(stats_orders(&env), 1000, "{backend:?}");
+
+        // What the killed loads left is removed by vacuum; what is committed stays.
+        let parquet_files = || {
+            let mut n = 0;
+            let mut stack = vec![env.lake_path()];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(dir).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.to_string_lossy().contains(".parquet") {
+                        n += 1;
+                    }
+                }
+            }
+            n
+        };
+        assert!(
+            parquet_files() > 2,
+            "{backend:?}: the killed loads left no files"
+        );
+        let v = env.json(&["lake", "vacuum"]);
+        assert_eq!(v["unrecorded"], 0, "{backend:?}: young files are kept: {v}");
+        let v = env.json(&["lake", "vacuum", "--now"]);
+        assert!(v["unrecorded"].as_i64().unwrap() >= 2, "{backend:?}: {v}");
+        assert_eq!(parquet_files(), 2, "{backend:?}");
+        assert_eq!(stats_orders(&env), 1000, "{backend:?}");
+    }
+}
+
+#[test]
+fn compaction_keeps_the_newest_row_per_key_and_rows_committed_meanwhile() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let a = env.write("a.csv", &orders(0, 100, "1.00"));
+        env.ok(&["ingest", "orders", a.to_str().unwrap()]);
+        // The same lines again, 50 of them now refunded: the refund wins.
+        let mut refunds = HEADER.to_owned();
+        for i in 0..50 {
+            refunds.push_str(&format!(
+                "O{i},C{},P{},1,1.00,2024-05-01 10:00:00,refunded\n",
+                i % 50,
+                i % 7
+            ));
+        }
+        let b = env.write("b.csv", &refunds);
+        let r = env.json(&["ingest", "orders", b.to_str().unwrap()]);
+        assert_eq!(r["loaded"], 50, "{r:#}");
+        // A paid copy of a refunded line adds nothing.
+        let c = env.write("c.csv", &orders(0, 10, "1.00"));
+        let r = env.json(&["ingest", "orders", c.to_str().unwrap()]);
+        assert_eq!(
+            (r["loaded"].as_i64(), r["duplicates"].as_i64()),
+            (Some(0), Some(10))
+        );
+        let refunded = "SELECT COUNT(*) FROM orders WHERE status = 'refunded'";
+        assert_eq!(env.lake_ints(refunded), [50]);
+        assert_eq!(stats_orders(&env), 100);
+
+        block_on(async {
+            let lake = open(&env).await;
+            // A compaction reads its snapshot; a load commits meanwhile; the compaction's
+            // commit replaces exactly the files it read.
+            let snapshot = patron::db::repo::lake::live(lake.db(), "orders")
+                .await
+                .unwrap();
+            let d = env.write("d.csv", &orders(100, 130, "1.00"));
+            env.ok(&["ingest", "orders", d.to_str().unwrap()]);
+            let done = maintain::compact_files(&lake, Dataset::Orders, None, &snapshot)
+                .await
+                .unwrap();
+            assert_eq!(
+                (done.files_before, done.rows_before, done.rows_after),
+                (2, 150, 100)
+            );
+            // A second compaction of the same, now stale, snapshot gives way.
+            let again = maintain::compact_files(&lake, Dataset::Orders, None, &snapshot).await;
+            assert!(again.is_err(), "{backend:?}");
+        });
+        assert_eq!(stats_orders(&env), 130, "{backend:?}");
+        assert_eq!(env.lake_ints(refunded), [50], "{backend:?}");
+        assert_eq!(listed(&env, "orders")["files"].as_array().unwrap().len(), 2);
+        let all = env.json(&["lake", "compact"]);
+        assert_eq!(all.as_array().unwrap().len(), 1, "{all:#}");
+        let orders = listed(&env, "orders");
+        assert_eq!(orders["files"].as_array().unwrap().len(), 1);
+        assert_eq!(orders["rows"], 130);
+        assert_eq!(env.lake_ints(refunded), [50], "{backend:?}");
+        assert_eq!(
+            env.lake_ints("SELECT COUNT(*) FROM orders WHERE status = 'paid'"),
+            [80]
+        );
+    }
+}
+
+#[test]
+fn two_loads_committing_at_once_both_land() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        // Overlapping halves: 0..600 and 400..1000.
+        let a = env.write("a.csv", &orders(0, 600, "3.00"));
+        let b = env.write("b.csv", &orders(400, 1000, "3.00"));
+        let spawn = |path: &std::path::Path| {
+            env.command(&["ingest", "orders", path.to_str().unwrap(), "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (x, y) = (spawn(&a), spawn(&b));
+        for child in [x, y] {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{backend:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(stats_orders(&env), 1000, "{backend:?}");
+        assert_eq!(
+            env.lake_ints("SELECT COUNT(*), COUNT(DISTINCT order_id) FROM orders"),
+            [1000, 1000]
+        );
+    }
+}
+
+/// The committed files as another reader sees them: the `parquet` crate's own reader
+/// always, and pyarrow where python3 has it.
+#[test]
+fn other_readers_see_what_patron_wrote() {
+    let env = Env::new(Backend::Sqlite);
+    let file = env.write("orders.csv", &orders(0, 1234, "12.34"));
+    env.ok(&["ingest", "orders", file.to_str().unwrap()]);
+    let listing = listed(&env, "orders");
+    let files: Vec<String> = listing["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect();
+    let mut rows = 0;
+    for f in &files {
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(env.lake_path().join(f)).unwrap())
+                .unwrap();
+        let meta = reader.metadata();
+        rows += meta.file_metadata().num_rows();
+        let schema = meta.file_metadata().schema_descr();
+        let names: Vec<&str> = schema.columns().iter().map(|c| c.name()).collect();
+        assert!(names.contains(&"unit_price_cents"), "{names:?}");
+        let codec = meta.row_group(0).column(0).compression();
+        assert_eq!(format!("{codec:?}").split('(').next(), Some("ZSTD"));
+    }
+    assert_eq!(rows, 1234);
+    assert_eq!(listing["rows"], 1234);
+
+    let has_pyarrow = Command::new("python3")
+        .args(["-c", "import pyarrow.parquet"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_pyarrow {
+        eprintln!("pyarrow not installed: only the parquet crate's reader was checked");
+        return;
+    }
+    let script = "import sys, pyarrow.parquet as pq\n\
+        t = pq.read_table(sys.argv[1:])\n\
+        f = t.schema.field('unit_price_cents')\n\
+        print(t.num_rows, sum(t.column('unit_price_cents').to_pylist()), \
+              t.schema.field('ordered_at').type, f.metadata[b'unit'].decode())";
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| env.lake_path().join(f).display().to_string())
+        .collect();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1234 1522756 timestamp[s, tz=UTC] cents"
+    );
+}
