@@ -24,9 +24,13 @@ pub enum Cmd {
     /// Rewrite datasets (or one) into one deduplicated file each (per as-of date for
     /// features), keeping the newest row per key.
     Compact {
+        /// Only this dataset (default: every dataset that needs it).
         #[arg(value_enum)]
         dataset: Option<Dataset>,
     },
+    /// Move the raw rows of a database from before the lake (tables `legacy_<name>`) into
+    /// the lake, then drop those tables. Daemons do this when they start.
+    ImportLegacy,
 }
 
 fn size(bytes: i64) -> String {
@@ -92,6 +96,23 @@ impl Cmd {
                         size(done.bytes as i64),
                         humantime::format_duration(grace)
                     );
+                }
+            }
+            Cmd::ImportLegacy => {
+                let moved = crate::lake::legacy::import(&lake).await?;
+                if ctx.json {
+                    ctx.print_json(&json!(
+                        moved
+                            .iter()
+                            .map(|(e, n)| json!({ "entity": e, "rows": n }))
+                            .collect::<Vec<_>>()
+                    ))?;
+                } else if moved.is_empty() {
+                    println!("no legacy tables: nothing to move");
+                } else {
+                    for (e, n) in &moved {
+                        println!("{e}: moved {n} rows into the lake");
+                    }
                 }
             }
             Cmd::Compact { dataset } => {

@@ -11,7 +11,7 @@ use std::{collections::HashSet, sync::Arc};
 use datafusion::arrow::{
     array::{
         ArrayRef, Float64Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-        TimestampSecondBuilder,
+        TimestampMillisecondBuilder,
     },
     record_batch::RecordBatch,
 };
@@ -139,7 +139,9 @@ pub fn to_batch(entity: Entity, rows: &[Row], source_id: i64) -> Result<RecordBa
     let n = rows.len();
     let text = || StringBuilder::with_capacity(n, n * 12);
     let int = || Int64Builder::with_capacity(n);
-    let time = || TimestampSecondBuilder::with_capacity(n).with_timezone("UTC");
+    let time = || TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    // Seconds become the files' milliseconds.
+    let ms = |t: i64| t.saturating_mul(1000);
     let mut load = int();
     for _ in 0..n {
         load.append_value(source_id);
@@ -156,7 +158,7 @@ pub fn to_batch(entity: Entity, rows: &[Row], source_id: i64) -> Result<RecordBa
             for r in rows {
                 if let Row::Customer(c) = r {
                     id.append_value(&c.customer_id);
-                    signup.append_option(c.signup_at);
+                    signup.append_option(c.signup_at.map(ms));
                     year.append_option(c.birth_year);
                     gender.append_option(c.gender.as_deref());
                     region.append_option(c.region.as_deref());
@@ -201,7 +203,7 @@ pub fn to_batch(entity: Entity, rows: &[Row], source_id: i64) -> Result<RecordBa
                     product.append_value(&o.product_id);
                     qty.append_value(o.quantity);
                     price.append_value(o.unit_price_cents);
-                    at.append_value(o.ordered_at);
+                    at.append_value(ms(o.ordered_at));
                     status.append_value(o.status.as_str());
                 }
             }
@@ -225,7 +227,7 @@ pub fn to_batch(entity: Entity, rows: &[Row], source_id: i64) -> Result<RecordBa
                     customer.append_value(&e.customer_id);
                     product.append_option(e.product_id.as_deref());
                     kind.append_value(e.kind.as_str());
-                    at.append_value(e.occurred_at);
+                    at.append_value(ms(e.occurred_at));
                     duration.append_option(e.duration_s);
                 }
             }
@@ -248,7 +250,7 @@ pub fn to_batch(entity: Entity, rows: &[Row], source_id: i64) -> Result<RecordBa
                     product.append_value(&v.product_id);
                     rating.append_value(v.rating);
                     body.append_value(&v.text);
-                    at.append_value(v.created_at);
+                    at.append_value(ms(v.created_at));
                 }
             }
             vec![
@@ -346,7 +348,8 @@ async fn against_committed(
         committed_at: 0,
         removed_at: None,
     };
-    lake.register_files(&ctx, "incoming", dataset, &[&incoming])?;
+    lake.register_dataset(&ctx, "incoming", dataset, &[&incoming])
+        .await?;
     let on_key = dataset
         .key()
         .iter()

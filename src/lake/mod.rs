@@ -6,6 +6,7 @@
 pub mod arrays;
 pub mod clean;
 pub mod features;
+pub mod legacy;
 pub mod load;
 pub mod maintain;
 pub mod read;
@@ -146,14 +147,8 @@ impl Lake {
                 .iter()
                 .filter(|f| f.dataset == dataset.name())
                 .collect();
-            let raw = format!("{dataset}_files");
-            self.register_files(&ctx, &raw, dataset, &mine)?;
-            let view = if mine.iter().any(|f| f.overlaps) {
-                newest_per_key(dataset, &raw)
-            } else {
-                format!("SELECT * FROM {raw}")
-            };
-            register_view(&ctx, dataset.name(), &view).await?;
+            self.register_dataset(&ctx, dataset.name(), dataset, &mine)
+                .await?;
         }
         // The clean views read `anomalies`, registered above.
         for dataset in Dataset::ALL {
@@ -167,6 +162,26 @@ impl Lake {
             }
         }
         Ok(ctx)
+    }
+
+    /// Registers `files` (of `dataset`) as table `NAME_files`, and the view `name` over it:
+    /// timestamps in seconds, and the newest row per key when some file overlaps others.
+    pub async fn register_dataset(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        dataset: Dataset,
+        files: &[&lake_file::Model],
+    ) -> Result {
+        let raw = format!("{name}_files");
+        self.register_files(ctx, &raw, dataset, files)?;
+        let base = format!("SELECT {} FROM {raw}", dataset.columns());
+        let view = if files.iter().any(|f| f.overlaps) {
+            newest_per_key(dataset, &base)
+        } else {
+            base
+        };
+        register_view(ctx, name, &view).await
     }
 
     /// Registers `files` (all of `dataset`) as table `name`.
@@ -214,8 +229,9 @@ async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result {
     Ok(())
 }
 
-/// The newest row per key of `table` (DESIGN.md section 5: the newest committed load wins).
-fn newest_per_key(dataset: Dataset, table: &str) -> String {
+/// The newest row per key of the rows `base` selects (DESIGN.md section 5: the newest
+/// committed load wins).
+fn newest_per_key(dataset: Dataset, base: &str) -> String {
     let columns: Vec<String> = dataset
         .schema()
         .fields()
@@ -224,7 +240,7 @@ fn newest_per_key(dataset: Dataset, table: &str) -> String {
         .collect();
     format!(
         "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS _rank \
-         FROM {table}) WHERE _rank = 1",
+         FROM ({base})) WHERE _rank = 1",
         cols = columns.join(", "),
         key = dataset.key().join(", "),
         order = dataset.newest_first(),

@@ -1,7 +1,9 @@
 //! The datasets of the lake and their Arrow schemas. Raw datasets carry their entity's
 //! columns plus `_load`, the ingested source that wrote the row: among rows with one key,
-//! the newest load wins. Times are UTC timestamps in seconds; money is integer cents, the
-//! unit in the column's metadata, so pyarrow or DuckDB read the files as they are.
+//! the newest load wins. Times are UTC timestamps (milliseconds in the files: Parquet has no
+//! seconds unit; queries see seconds through the views, [`Dataset::columns`]); money is
+//! integer cents, the unit in the column's metadata, so pyarrow or DuckDB read the files as
+//! they are.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -90,7 +92,7 @@ impl Dataset {
         let time = |name: &str, nullable| {
             Field::new(
                 name,
-                DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
                 nullable,
             )
         };
@@ -166,6 +168,25 @@ impl Dataset {
             }
         };
         Arc::new(Schema::new(fields))
+    }
+}
+
+impl Dataset {
+    /// The select list queries read the dataset's files through: every column, timestamps
+    /// as UTC seconds.
+    pub fn columns(self) -> String {
+        self.schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(..) => format!(
+                    "arrow_cast({0}, 'Timestamp(Second, Some(\"UTC\"))') AS {0}",
+                    f.name()
+                ),
+                _ => f.name().clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

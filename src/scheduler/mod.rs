@@ -193,6 +193,15 @@ pub async fn run(
     crate::db::migrate(&db)
         .await
         .context("applying migrations")?;
+    // A database from before the lake: its raw rows move into the lake before any job runs.
+    if let Ok(lake) = crate::lake::Lake::open(settings, db.clone()) {
+        for (entity, rows) in crate::lake::legacy::import(&lake)
+            .await
+            .context("moving the legacy raw tables into the lake")?
+        {
+            tracing::info!(%entity, rows, "moved legacy rows into the lake");
+        }
+    }
     let worker_id = options
         .worker_id
         .or_else(|| settings.daemon.worker_id.clone())

@@ -3,8 +3,8 @@
 //! reader sees them, and files nobody recorded are litter for `patron lake vacuum`.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, sea_query::Expr,
 };
 
 use super::{
@@ -79,6 +79,19 @@ fn fault(point: &str) {
 /// Records `commit`'s files (and removals) in one transaction.
 pub async fn commit(db: &Db, commit: Commit) -> Result<Committed> {
     let txn = begin_write(db).await?;
+    // Commits to one dataset take turns (SQLite's writers always do): a load must see every
+    // load committed before it, to mark its file as overlapping them.
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [
+                (xxhash_rust::xxh3::xxh3_64(format!("lake:{}", commit.dataset).as_bytes()) as i64)
+                    .into(),
+            ],
+        ))
+        .await?;
+    }
     let at = chrono::Utc::now().timestamp();
     let mut overlaps_all = false;
     if let Some(checked) = commit.checked_at {

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod feedback;
 pub mod intelligence;
 pub mod lake;
+pub mod legacy;
 pub mod logs;
 pub mod loyalty;
 pub mod models;

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The lake benchmark: ingest + clean + features on ../shared/bench/gen.py's CSVs, against the
+# pandas reference's same three steps on the same files in the same minutes.
+#
+#   benches/lake.sh seed [DATA_DIR]     # 10k customers (generated into DATA_DIR if missing)
+#   benches/lake.sh scale [DATA_DIR]    # 1M customers, 200k products (~2 GB of CSV)
+#
+# Prints one JSON object: patron's stage times (ingest per file, clean, features), peak RSS
+# per process, the SQLite file's size, the lake's size, and the reference's figures.
+# Needs python3 with pandas, numpy and scikit-learn (../shared/bench/requirements.txt) and
+# builds patron in release mode. Never run by the tests (wall clock is not a test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+case=${1:-seed}
+data=${2:-$ROOT/target/bench-data/$case}
+bench=${BENCH_DIR:-$ROOT/../shared/bench}
+as_of=2026-06-30
+case $case in
+  seed) args=(--customers 10000 --products 100000 --orders-per-customer 10) ;;
+  scale) args=(--customers 1000000 --products 200000 --orders-per-customer 10) ;;
+  *) echo "usage: benches/lake.sh seed|scale [DATA_DIR]" >&2; exit 2 ;;
+esac
+if [[ ! -f $data/orders.csv ]]; then
+  python3 "$bench/gen.py" "${args[@]}" --seed 42 --out "$data" >&2
+fi
+cargo build --release --quiet
+bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/patron
+
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+export PATRON__DATABASE__URL="sqlite://$work/patron.db?mode=rwc"
+export PATRON__DAEMON__HTTP_ADDR=off
+unset PATRON__LAKE__PATH
+
+# /usr/bin/time -f: wall seconds and peak RSS (KB) of one command.
+timed() { /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null; cat "$work/time"; }
+
+"$bin" migrate >/dev/null
+declare -A wall rss
+for entity in customers products orders events reviews; do
+  read -r w m < <(timed "$bin" ingest "$entity" "$data/$entity.csv")
+  wall[$entity]=$w; rss[$entity]=$m
+done
+
+cat > "$work/bench.toml" <<TOML
+[pipeline]
+name = "bench"
+[[job]]
+name = "clean"
+kind = "clean"
+params = { as_of = "$as_of" }
+[[job]]
+name = "features"
+kind = "features"
+after = ["clean"]
+params = { as_of = "$as_of" }
+TOML
+"$bin" pipelines apply "$work/bench.toml" >/dev/null
+/usr/bin/time -f '%M' -o "$work/daemon-time" "$bin" daemon --worker-id bench 2>"$work/daemon.log" &
+daemon=$!
+run=$("$bin" trigger bench --wait --json)
+kill -TERM $daemon; wait $daemon || true
+state=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["state"])' "$run")
+[[ $state == succeeded ]] || { echo "bench pipeline: $state" >&2; cat "$work/daemon.log" >&2; exit 1; }
+run_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["run_id"])' "$run")
+"$bin" runs show "$run_id" --json > "$work/run.json"
+
+reference=$(python3 "$bench/reference.py" "$data" --as-of "$as_of")
+
+python3 - "$work" "$reference" "$case" <<PY
+import json, os, sys
+work, reference, case = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+run = json.load(open(f"{work}/run.json"))
+jobs = {j["name"]: j for j in run["jobs"]}
+from datetime import datetime
+def secs(j):
+    t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return round((t(j["finished_at"]) - t(j["started_at"])).total_seconds(), 2)
+ingest = {e: float(w) for e, w in zip("customers products orders events reviews".split(), "${wall[customers]} ${wall[products]} ${wall[orders]} ${wall[events]} ${wall[reviews]}".split())}
+ingest_rss = max(int(x) for x in "${rss[customers]} ${rss[products]} ${rss[orders]} ${rss[events]} ${rss[reviews]}".split())
+daemon_rss = int(open(f"{work}/daemon-time").read().split()[-1])
+lake_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(f"{work}/patron.lake") for f in fs)
+patron = {
+    "ingest": round(sum(ingest.values()), 2),
+    "ingest_per_file": ingest,
+    "clean": secs(jobs["clean"]),
+    "features": secs(jobs["features"]),
+    "peak_rss_mb": {"ingest": ingest_rss // 1024, "daemon": daemon_rss // 1024},
+    "sqlite_mb": round(os.path.getsize(f"{work}/patron.db") / 2**20, 2),
+    "lake_mb": round(lake_bytes / 2**20, 1),
+}
+patron["three_steps"] = round(patron["ingest"] + patron["clean"] + patron["features"], 2)
+steps = reference.get("steps", reference)
+pandas = {k: (steps.get(k) or {}).get("wall_s") for k in ("ingest", "clean", "features")}
+pandas["three_steps"] = round(sum(v for v in pandas.values() if v), 2)
+print(json.dumps({"case": case, "patron": patron, "pandas": pandas,
+                  "speedup": round(pandas["three_steps"] / max(patron["three_steps"], 1e-9), 2),
+                  "pandas_total_s": reference.get("total_wall_s"),
+                  "pandas_peak_rss_mb": reference.get("peak_rss_mb")}))
+PY
