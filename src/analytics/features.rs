@@ -73,6 +73,98 @@ pub struct Features {
     pub mean_sentiment: Option<f64>,
 }
 
+/// Folds order lines into [`Ordering`] totals for several cut-offs at once, counting each
+/// order (and each product) once per customer: the distinct counts a grouped query would
+/// need millions of groups for, here a hash set of 64-bit keys. Lines may come in any order.
+#[derive(Debug, Clone)]
+pub struct OrderLines {
+    cutoffs: Vec<i64>,
+    /// Per (customer, order hash): which counts it already took, bit `3k` seen before cut-off
+    /// `k`, `3k + 1` paid, `3k + 2` cancelled or refunded.
+    orders: std::collections::HashMap<(u32, u64), u64>,
+    /// Per (customer, product hash): bit `k`, bought (paid) before cut-off `k`.
+    products: std::collections::HashMap<(u32, u64), u64>,
+    /// Per cut-off, per customer.
+    totals: Vec<std::collections::HashMap<u32, Ordering>>,
+}
+
+impl OrderLines {
+    /// At most 21 cut-offs (three flags each in a 64-bit word).
+    pub fn new(cutoffs: &[i64]) -> Self {
+        let cutoffs: Vec<i64> = cutoffs.iter().copied().take(21).collect();
+        Self {
+            totals: vec![std::collections::HashMap::new(); cutoffs.len()],
+            cutoffs,
+            orders: std::collections::HashMap::new(),
+            products: std::collections::HashMap::new(),
+        }
+    }
+
+    /// One line: `cents` is quantity × unit price, `at` its time.
+    pub fn add(
+        &mut self,
+        customer: u32,
+        order: u64,
+        product: u64,
+        paid: bool,
+        cents: i64,
+        at: i64,
+    ) {
+        let mut order_bits = 0u64;
+        let mut product_bits = 0u64;
+        for (k, c) in self.cutoffs.iter().enumerate() {
+            if at < *c {
+                order_bits |= 1 << (3 * k);
+                order_bits |= 1 << (3 * k + if paid { 1 } else { 2 });
+                if paid {
+                    product_bits |= 1 << k;
+                }
+            }
+        }
+        if order_bits == 0 {
+            return;
+        }
+        let had = self.orders.entry((customer, order)).or_insert(0);
+        let new_orders = order_bits & !*had;
+        *had |= order_bits;
+        let new_products = if product_bits != 0 {
+            let had = self.products.entry((customer, product)).or_insert(0);
+            let new = product_bits & !*had;
+            *had |= product_bits;
+            new
+        } else {
+            0
+        };
+        for (k, c) in self.cutoffs.iter().enumerate() {
+            if at >= *c {
+                continue;
+            }
+            let t = self.totals[k].entry(customer).or_insert(Ordering {
+                customer,
+                first_at: at,
+                ..Ordering::default()
+            });
+            t.orders += (new_orders >> (3 * k)) & 1;
+            t.paid_orders += (new_orders >> (3 * k + 1)) & 1;
+            t.cancelled_orders += (new_orders >> (3 * k + 2)) & 1;
+            t.products += (new_products >> k) & 1;
+            t.first_at = t.first_at.min(at);
+            if paid {
+                t.spend_cents += cents;
+                t.last_paid_at = Some(t.last_paid_at.map_or(at, |l| l.max(at)));
+            }
+        }
+    }
+
+    /// The totals for cut-off `k`.
+    pub fn totals(&self, k: usize) -> Vec<Ordering> {
+        self.totals
+            .get(k)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Features for customers `0..signups.len()` as of `cutoff` (epoch seconds, exclusive), from
 /// totals that hold only rows before the cut-off. Totals for unknown customers are ignored.
 pub fn compute(
@@ -239,5 +331,43 @@ mod tests {
             ..Default::default()
         }];
         assert_eq!(compute(&[None], &ordering, &[], &[], D).len(), 1);
+    }
+
+    #[test]
+    fn order_lines_count_each_order_and_product_once_per_cut_off() {
+        // Customer 0: order 1 (two paid lines of product 7 on day 1 and a refunded line on
+        // day 3), order 2 (paid, product 8, day 5). Cut-offs after day 2 and after day 6.
+        let day = |d: i64| d * 86_400;
+        let mut lines = OrderLines::new(&[day(2), day(6)]);
+        lines.add(0, 1, 7, true, 300, day(1));
+        lines.add(0, 1, 7, true, 200, day(1));
+        lines.add(0, 1, 9, false, 100, day(3));
+        lines.add(0, 2, 8, true, 1000, day(5));
+        let early = lines.totals(0);
+        assert_eq!(early.len(), 1);
+        let e = early[0];
+        assert_eq!(
+            (
+                e.orders,
+                e.paid_orders,
+                e.cancelled_orders,
+                e.products,
+                e.spend_cents
+            ),
+            (1, 1, 0, 1, 500)
+        );
+        assert_eq!((e.last_paid_at, e.first_at), (Some(day(1)), day(1)));
+        let l = lines.totals(1)[0];
+        assert_eq!(
+            (
+                l.orders,
+                l.paid_orders,
+                l.cancelled_orders,
+                l.products,
+                l.spend_cents
+            ),
+            (2, 2, 1, 2, 1500)
+        );
+        assert_eq!(l.last_paid_at, Some(day(5)));
     }
 }

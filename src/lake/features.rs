@@ -8,13 +8,15 @@ use std::{collections::HashMap, sync::Arc};
 use chrono::NaiveDate;
 use datafusion::{
     arrow::{
-        array::{ArrayRef, Float64Builder, Int64Builder, StringBuilder},
+        array::{ArrayRef, AsArray, Float64Builder, Int64Builder, StringArray, StringBuilder},
+        compute::cast,
         datatypes::{DataType, Field, Schema},
         record_batch::RecordBatch,
     },
     datasource::MemTable,
     prelude::SessionContext,
 };
+use futures::StreamExt;
 
 use super::{
     Dataset, Lake, LakeError, Result, arrays, collect,
@@ -22,7 +24,7 @@ use super::{
     write::{FileWriter, new_name},
 };
 use crate::{
-    analytics::features::{self as compute, Browsing, Features, Ordering, Reviewing},
+    analytics::features::{self as compute, Browsing, Features, OrderLines, Ordering, Reviewing},
     db::{
         entities::LakeCommitKind,
         repo::lake::{self as catalog, Commit, Removes},
@@ -108,7 +110,12 @@ pub async fn compute_and_store(
     let cutoffs: Vec<i64> = dates.iter().map(|d| cutoff(*d)).collect();
     let ctx = lake.session().await?;
     register_sentiment(&ctx, sentiment)?;
+    let started = std::time::Instant::now();
     let totals = Totals::load(&ctx, &cutoffs, scope).await?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "features: totals loaded"
+    );
     let mut written = Vec::new();
     let written_at = chrono::Utc::now().timestamp_micros();
     let partial = scope.only.is_some() || scope.shard.is_some();
@@ -241,8 +248,9 @@ pub fn register_sentiment(ctx: &SessionContext, scores: Vec<(String, f64)>) -> R
 
 /// Per-customer totals for every cut-off, from one grouped pass per dataset.
 struct Totals {
-    /// Customer id per dense index.
+    /// Customer id per dense index, and back.
     ids: Vec<String>,
+    index: HashMap<String, u32>,
     signups: Vec<Option<i64>>,
     /// Per cut-off.
     ordering: Vec<Vec<Ordering>>,
@@ -261,22 +269,13 @@ impl Totals {
         let mine = |id: &str| scope.shard.is_none_or(|s| s.owns(id));
         let mut t = Totals {
             ids: Vec::new(),
+            index: HashMap::new(),
             signups: Vec::new(),
             ordering: vec![Vec::new(); k],
             browsing: vec![Vec::new(); k],
             reviewing: vec![Vec::new(); k],
         };
-        let mut index: HashMap<String, u32> = HashMap::new();
-        let mut get = |t: &mut Totals, id: String| -> u32 {
-            if let Some(&i) = index.get(&id) {
-                return i;
-            }
-            let i = t.ids.len() as u32;
-            index.insert(id.clone(), i);
-            t.ids.push(id);
-            t.signups.push(None);
-            i
-        };
+        let get = |t: &mut Totals, id: String| t.id(id);
         for b in collect(
             ctx,
             &format!(
@@ -293,85 +292,77 @@ impl Totals {
             }
         }
 
-        // Orders: per order first (its flags before each cut-off), then per customer.
-        let mut per_order = Vec::new();
-        let mut per_customer = Vec::new();
-        for (j, c) in cutoffs.iter().enumerate() {
-            per_order.push(format!(
-                "MAX(CASE WHEN t < {c} THEN 1 ELSE 0 END) AS seen{j}, \
-                 MAX(CASE WHEN t < {c} AND paid THEN 1 ELSE 0 END) AS paid{j}, \
-                 MAX(CASE WHEN t < {c} AND NOT paid THEN 1 ELSE 0 END) AS cancelled{j}, \
-                 SUM(CASE WHEN t < {c} AND paid THEN quantity * unit_price_cents END) AS spend{j}, \
-                 MAX(CASE WHEN t < {c} AND paid THEN t END) AS last_paid{j}, \
-                 MIN(CASE WHEN t < {c} THEN t END) AS first{j}"
-            ));
-            per_customer.push(format!(
-                "SUM(seen{j}), SUM(paid{j}), SUM(cancelled{j}), SUM(spend{j}), \
-                 MAX(last_paid{j}), MIN(first{j})"
-            ));
-        }
+        // Orders: the lines stream to a blocking thread that counts each order and product
+        // once per customer (`OrderLines`): a grouped query would need millions of groups.
         let sql = format!(
-            "SELECT customer_id, {} FROM (SELECT customer_id, order_id, {} FROM \
-               (SELECT customer_id, order_id, status = 'paid' AS paid, quantity, unit_price_cents, \
-                 CAST(ordered_at AS BIGINT) AS t FROM clean_orders \
-                 WHERE CAST(ordered_at AS BIGINT) < {last}{only}) \
-               GROUP BY customer_id, order_id) \
-             GROUP BY customer_id",
-            per_customer.join(", "),
-            per_order.join(", ")
+            "SELECT customer_id, order_id, product_id, status = 'paid', quantity * unit_price_cents, \
+               CAST(ordered_at AS BIGINT) FROM clean_orders \
+             WHERE CAST(ordered_at AS BIGINT) < {last}{only}"
         );
-        let mut products_sql = Vec::new();
-        for (j, c) in cutoffs.iter().enumerate() {
-            products_sql.push(format!(
-                "SUM(CASE WHEN first_paid < {c} THEN 1 ELSE 0 END) AS p{j}"
-            ));
-        }
-        let products_sql = format!(
-            "SELECT customer_id, {} FROM (SELECT customer_id, product_id, \
-               MIN(CAST(ordered_at AS BIGINT)) AS first_paid FROM clean_orders \
-               WHERE status = 'paid' AND CAST(ordered_at AS BIGINT) < {last}{only} \
-               GROUP BY customer_id, product_id) GROUP BY customer_id",
-            products_sql.join(", ")
-        );
-        let mut products: HashMap<String, Vec<i64>> = HashMap::new();
-        for b in collect(ctx, &products_sql).await? {
-            let ids = arrays::strings(&b, 0)?;
-            let cols = (0..k)
-                .map(|j| arrays::ints_or_zero(&b, 1 + j))
-                .collect::<Result<Vec<_>>>()?;
-            for (r, id) in ids.into_iter().enumerate() {
-                products.insert(id, cols.iter().map(|c| c[r]).collect());
-            }
-        }
-        for b in collect(ctx, &sql).await? {
-            let ids = arrays::strings(&b, 0)?;
-            let cols = (0..6 * k)
-                .map(|j| arrays::ints(&b, 1 + j))
-                .collect::<Result<Vec<_>>>()?;
-            for (r, id) in ids.into_iter().enumerate() {
-                if !mine(&id) {
-                    continue;
+        let started = std::time::Instant::now();
+        let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+        let shard = scope.shard;
+        let owned_cutoffs = cutoffs.to_vec();
+        let folder = tokio::task::spawn_blocking(move || -> Result<(Totals, OrderLines)> {
+            let mut lines = OrderLines::new(&owned_cutoffs);
+            let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+            for b in rx {
+                let text = |i: usize| -> Result<StringArray> {
+                    Ok(cast(b.column(i), &DataType::Utf8)?
+                        .as_string::<i32>()
+                        .clone())
+                };
+                let (customers, orders, products) = (text(0)?, text(1)?, text(2)?);
+                let paid = arrays::ints_or_zero(&b, 3)?;
+                let cents = arrays::ints_or_zero(&b, 4)?;
+                let at = arrays::ints_or_zero(&b, 5)?;
+                for r in 0..b.num_rows() {
+                    let customer = customers.value(r);
+                    if !shard.is_none_or(|s| s.owns(customer)) {
+                        continue;
+                    }
+                    let i = t.id_of(customer);
+                    lines.add(
+                        i,
+                        hash(orders.value(r)),
+                        hash(products.value(r)),
+                        paid[r] != 0,
+                        cents[r],
+                        at[r],
+                    );
                 }
-                let distinct = products.get(&id).cloned();
-                let i = get(&mut t, id);
-                for j in 0..k {
-                    let c = |n: usize| cols[6 * j + n][r];
-                    let Some(first_at) = c(5) else {
-                        continue; // no order before this cut-off
-                    };
-                    t.ordering[j].push(Ordering {
-                        customer: i,
-                        orders: c(0).unwrap_or(0).max(0) as u64,
-                        paid_orders: c(1).unwrap_or(0).max(0) as u64,
-                        cancelled_orders: c(2).unwrap_or(0).max(0) as u64,
-                        spend_cents: c(3).unwrap_or(0),
-                        products: distinct.as_ref().map_or(0, |p| p[j].max(0) as u64),
-                        last_paid_at: c(4),
-                        first_at,
-                    });
+            }
+            Ok((t, lines))
+        });
+        let mut failed = None;
+        while let Some(batch) = stream.next().await {
+            match batch {
+                Ok(b) => {
+                    if tx.send(b).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
             }
         }
+        drop(tx);
+        let (mut t, lines) = folder
+            .await
+            .map_err(|e| LakeError::Other(format!("order lines thread failed: {e}")))??;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        for j in 0..k {
+            t.ordering[j] = lines.totals(j);
+        }
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "features: order lines folded"
+        );
 
         let mut aggs = Vec::new();
         for (j, c) in cutoffs.iter().enumerate() {
@@ -464,6 +455,25 @@ impl Totals {
             }
         }
         Ok(t)
+    }
+
+    /// The dense index of customer `id`, added if new.
+    fn id(&mut self, id: String) -> u32 {
+        if let Some(&i) = self.index.get(&id) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.index.insert(id.clone(), i);
+        self.ids.push(id);
+        self.signups.push(None);
+        i
+    }
+
+    fn id_of(&mut self, id: &str) -> u32 {
+        match self.index.get(id) {
+            Some(&i) => i,
+            None => self.id(id.to_owned()),
+        }
     }
 
     /// The features of cut-off `k`, for the customers that existed then, ordered by id.

@@ -53,38 +53,63 @@ pub struct Sink {
     /// Key hashes seen in this file (xxh3, as order `line_key`s already are: 8 bytes a row
     /// instead of the key's text).
     seen: HashSet<u64>,
-    /// Order lines already in the file as paid, whose cancelled or refunded copy came later.
-    overlaps: bool,
+    /// Order lines with a cancelled or refunded row in the file.
+    not_paid: HashSet<u64>,
+    /// Order lines written as paid whose cancelled or refunded copy came later: their paid
+    /// row is taken out of the file at the end, so the file holds one row per key and
+    /// readers need no deduplication.
+    superseded: HashSet<u64>,
     repeats: u64,
-    file: FileWriter,
+    lake: Lake,
+    /// Batches go to a thread that encodes the Parquet file, so parsing and compressing
+    /// use a core each.
+    batches: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    encoder: Option<std::thread::JoinHandle<Result<FileWriter>>>,
 }
 
 impl Sink {
     pub fn new(lake: &Lake, entity: Entity, source_id: i64) -> Result<Self> {
         let dataset = Dataset::of(entity);
         let rel = super::write::new_name(&load_dir(dataset, source_id));
+        let mut file = FileWriter::create(lake, rel, dataset.schema())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+        let encoder = std::thread::Builder::new()
+            .name("parquet-encoder".to_owned())
+            .spawn(move || {
+                for batch in rx {
+                    file.write(&batch)?;
+                }
+                Ok(file)
+            })
+            .map_err(|e| LakeError::Other(format!("starting the Parquet encoder: {e}")))?;
         Ok(Self {
             entity,
             source_id,
             rows: Vec::with_capacity(BATCH),
             seen: HashSet::new(),
-            overlaps: false,
+            not_paid: HashSet::new(),
+            superseded: HashSet::new(),
             repeats: 0,
-            file: FileWriter::create(lake, rel, dataset.schema())?,
+            lake: lake.clone(),
+            batches: Some(tx),
+            encoder: Some(encoder),
         })
     }
 
     pub fn push(&mut self, row: Row) -> Result {
         let key = key_hash(&row);
+        let not_paid = matches!(&row, Row::Order(o) if o.status != OrderStatus::Paid);
         if !self.seen.insert(key) {
-            // A cancelled or refunded copy of a line outranks the paid one already written.
-            match &row {
-                Row::Order(o) if o.status != OrderStatus::Paid => self.overlaps = true,
-                _ => {
-                    self.repeats += 1;
-                    return Ok(());
-                }
+            // The first cancelled or refunded copy of a line outranks the paid one already
+            // written; any other copy adds nothing.
+            if not_paid && self.not_paid.insert(key) {
+                self.superseded.insert(key);
+            } else {
+                self.repeats += 1;
+                return Ok(());
             }
+        } else if not_paid {
+            self.not_paid.insert(key);
         }
         self.rows.push(row);
         if self.rows.len() >= BATCH {
@@ -99,23 +124,106 @@ impl Sink {
         }
         let rows = std::mem::take(&mut self.rows);
         let batch = to_batch(self.entity, &rows, self.source_id)?;
-        self.file.write(&batch)
+        let sent = self
+            .batches
+            .as_ref()
+            .is_some_and(|tx| tx.send(batch).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            // The encoder stopped: its error says why.
+            self.join().map(|_| ())
+        }
+    }
+
+    /// Ends the encoder thread and takes back its file.
+    fn join(&mut self) -> Result<FileWriter> {
+        self.batches = None;
+        let encoder = self
+            .encoder
+            .take()
+            .ok_or_else(|| LakeError::Other("the Parquet encoder already ended".to_owned()))?;
+        encoder
+            .join()
+            .map_err(|_| LakeError::Other("the Parquet encoder panicked".to_owned()))?
     }
 
     /// Completes the file; `None` when no row was written. Also returns the rows left out
     /// as repeats.
     pub fn finish(mut self) -> Result<(Option<NewFile>, u64)> {
         self.flush()?;
-        if self.file.rows() == 0 {
-            self.file.abandon();
+        let file = self.join()?;
+        if file.rows() == 0 {
+            file.abandon();
             return Ok((None, self.repeats));
         }
-        Ok((Some(self.file.finish(None, self.overlaps)?), self.repeats))
+        let written = file.finish(None, false)?;
+        if self.superseded.is_empty() {
+            return Ok((Some(written), self.repeats));
+        }
+        let kept = without_superseded(&self.lake, &written, &self.superseded)?;
+        Ok((Some(kept), self.repeats + self.superseded.len() as u64))
     }
 
-    pub fn abandon(self) {
-        self.file.abandon();
+    pub fn abandon(mut self) {
+        if let Ok(file) = self.join() {
+            file.abandon();
+        }
     }
+}
+
+/// `written` (an orders file) rewritten without the paid rows of `superseded` lines.
+fn without_superseded(
+    lake: &Lake,
+    written: &NewFile,
+    superseded: &HashSet<u64>,
+) -> Result<NewFile> {
+    use datafusion::{
+        arrow::{
+            array::{AsArray, BooleanArray},
+            compute::filter_record_batch,
+            datatypes::Int64Type,
+        },
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder,
+    };
+    let path = lake.abs(&written.path);
+    let file = std::fs::File::open(&path).map_err(super::io(&path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(BATCH)
+        .build()?;
+    let dir = written
+        .path
+        .rsplit_once('/')
+        .map(|(d, _)| d.to_owned())
+        .ok_or_else(|| LakeError::Other(format!("bad lake path {}", written.path)))?;
+    let schema = Dataset::Orders.schema();
+    let mut out = FileWriter::create(lake, super::write::new_name(&dir), schema.clone())?;
+    for batch in reader {
+        let batch = super::write::conform(&batch?, &schema)?;
+        let ids = batch.column(0).as_string::<i32>();
+        let keys = batch.column(1).as_primitive::<Int64Type>();
+        let status = batch.column(7).as_string::<i32>();
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|r| {
+                Some(
+                    status.value(r) != "paid"
+                        || !superseded.contains(&order_key(ids.value(r), keys.value(r))),
+                )
+            })
+            .collect();
+        out.write(&filter_record_batch(&batch, &keep)?)?;
+    }
+    let kept = out.finish(None, false)?;
+    std::fs::remove_file(&path).map_err(super::io(&path))?;
+    Ok(kept)
+}
+
+fn order_key(order_id: &str, line_key: i64) -> u64 {
+    let mut b = Vec::with_capacity(order_id.len() + 9);
+    b.extend_from_slice(order_id.as_bytes());
+    b.push(0);
+    b.extend_from_slice(&line_key.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&b)
 }
 
 fn key_hash(row: &Row) -> u64 {
@@ -123,12 +231,7 @@ fn key_hash(row: &Row) -> u64 {
     match row {
         Row::Customer(c) => text(&c.customer_id),
         Row::Product(p) => text(&p.product_id),
-        Row::Order(o) => {
-            let mut b = o.order_id.as_bytes().to_vec();
-            b.push(0);
-            b.extend_from_slice(&o.line_key().to_le_bytes());
-            xxhash_rust::xxh3::xxh3_64(&b)
-        }
+        Row::Order(o) => order_key(&o.order_id, o.line_key()),
         Row::Event(e) => text(&e.event_id),
         Row::Review(r) => text(&r.review_id),
     }
@@ -381,7 +484,8 @@ async fn against_committed(
         format!("({same})")
     };
     let keep = format!(
-        "SELECT i.* FROM incoming i LEFT ANTI JOIN {dataset} d ON {on_key} AND {adds_nothing}"
+        "SELECT {} FROM incoming i LEFT ANTI JOIN {dataset} d ON {on_key} AND {adds_nothing}",
+        dataset.file_columns("i")
     );
     let kept =
         arrays::single_int(&collect(&ctx, &format!("SELECT COUNT(*) FROM ({keep})")).await?)?;

@@ -115,7 +115,10 @@ pub async fn compact_files(
 ) -> Result<Compacted> {
     let ctx = lake.session_with(files).await?;
     let stream = ctx
-        .sql(&format!("SELECT * FROM {dataset}"))
+        .sql(&format!(
+            "SELECT {} FROM {dataset} d",
+            dataset.file_columns("d")
+        ))
         .await?
         .execute_stream()
         .await?;

@@ -220,12 +220,19 @@ impl Lake {
 
 /// Runs `sql` on `ctx` and collects the result.
 pub async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    Ok(ctx.sql(sql).await?.collect().await?)
+    let started = std::time::Instant::now();
+    let out = ctx.sql(sql).await?.collect().await?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        rows = arrays::rows(&out),
+        sql = %sql.chars().take(120).collect::<String>(),
+        "lake query"
+    );
+    Ok(out)
 }
 
 async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result {
-    let plan = ctx.sql(sql).await?;
-    ctx.register_table(name, plan.into_view())?;
+    ctx.sql(&format!("CREATE VIEW {name} AS {sql}")).await?;
     Ok(())
 }
 

@@ -165,8 +165,12 @@ pub async fn dealings_of(
     for b in collect(
         &ctx,
         &format!(
-            "SELECT customer_id, product_id, COUNT(DISTINCT order_id), MAX(CAST(ordered_at AS BIGINT)) \
-             FROM clean_orders WHERE status = 'paid' AND CAST(ordered_at AS BIGINT) < {cutoff}{only} \
+            // Per order first, then per pair: a plain count instead of a distinct one (whose
+            // per-group hash sets cost seconds and gigabytes at this grain).
+            "SELECT customer_id, product_id, COUNT(*), MAX(last) FROM \
+               (SELECT customer_id, product_id, order_id, MAX(CAST(ordered_at AS BIGINT)) AS last \
+                FROM clean_orders WHERE status = 'paid' AND CAST(ordered_at AS BIGINT) < {cutoff}{only} \
+                GROUP BY customer_id, product_id, order_id) \
              GROUP BY customer_id, product_id"
         ),
     )
@@ -235,13 +239,17 @@ pub async fn dealings_split(
     for b in collect(
         &ctx,
         &format!(
+            // Per order first (its lines before and after the split), then per pair: plain
+            // counts instead of distinct ones.
             "SELECT customer_id, product_id, \
-               COUNT(DISTINCT CASE WHEN t < {split} THEN order_id END), \
-               MAX(CASE WHEN t < {split} THEN t END), \
-               COUNT(DISTINCT order_id), MAX(t), \
-               COUNT(DISTINCT CASE WHEN t >= {split} THEN order_id END) \
-             FROM (SELECT customer_id, product_id, order_id, CAST(ordered_at AS BIGINT) AS t \
-                   FROM clean_orders WHERE status = 'paid' AND CAST(ordered_at AS BIGINT) < {end}) \
+               SUM(CASE WHEN first < {split} THEN 1 ELSE 0 END), MAX(last_early), \
+               COUNT(*), MAX(last), SUM(later) \
+             FROM (SELECT customer_id, product_id, order_id, MIN(t) AS first, MAX(t) AS last, \
+                     MAX(CASE WHEN t < {split} THEN t END) AS last_early, \
+                     MAX(CASE WHEN t >= {split} THEN 1 ELSE 0 END) AS later \
+                   FROM (SELECT customer_id, product_id, order_id, CAST(ordered_at AS BIGINT) AS t \
+                         FROM clean_orders WHERE status = 'paid' AND CAST(ordered_at AS BIGINT) < {end}) \
+                   GROUP BY customer_id, product_id, order_id) \
              GROUP BY customer_id, product_id"
         ),
     )

@@ -173,16 +173,34 @@ impl Dataset {
 
 impl Dataset {
     /// The select list queries read the dataset's files through: every column, timestamps
-    /// as UTC seconds.
+    /// as integer UTC seconds (what the analytics compute with; `arrow_cast` to a seconds
+    /// timestamp made scans 30 times slower).
     pub fn columns(self) -> String {
+        self.select(|name| format!("CAST({name} AS BIGINT) / 1000 AS {name}"))
+    }
+
+    /// The select list that turns rows read through [`Dataset::columns`] (from `alias`)
+    /// back into the files' form: timestamps in milliseconds.
+    pub fn file_columns(self, alias: &str) -> String {
+        self.select(|name| format!("{alias}.{name} * 1000 AS {name}"))
+            .split(", ")
+            .map(|c| {
+                if c.contains(" AS ") {
+                    c.to_owned()
+                } else {
+                    format!("{alias}.{c}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn select(self, time: impl Fn(&str) -> String) -> String {
         self.schema()
             .fields()
             .iter()
             .map(|f| match f.data_type() {
-                DataType::Timestamp(..) => format!(
-                    "arrow_cast({0}, 'Timestamp(Second, Some(\"UTC\"))') AS {0}",
-                    f.name()
-                ),
+                DataType::Timestamp(..) => time(f.name()),
                 _ => f.name().clone(),
             })
             .collect::<Vec<_>>()
