@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod db;
 pub mod demo;
+pub mod fault;
 pub mod ingest;
 pub mod jobs;
 pub mod lake;

@@ -31,14 +31,6 @@ use crate::{
 /// Rows per Arrow batch.
 const BATCH: usize = 64 * 1024;
 
-/// Test hook (`PATRON_LAKE_FAULT=<point>`): dies at `point`, as a `kill -9` there would.
-pub fn fault(point: &str) {
-    if std::env::var("PATRON_LAKE_FAULT").is_ok_and(|p| p == point) {
-        eprintln!("PATRON_LAKE_FAULT: dying at {point}");
-        std::process::abort();
-    }
-}
-
 /// The folder of one load's files.
 pub fn load_dir(dataset: Dataset, source_id: i64) -> String {
     format!("{dataset}/load={source_id}")
@@ -391,7 +383,7 @@ pub async fn commit(
     repeats: u64,
     mut counts: Counts,
 ) -> Result<Loaded> {
-    fault("load-written");
+    crate::fault::point("load-written");
     let dataset = Dataset::of(entity);
     let checked_at = catalog::last_commit(lake.db()).await?;
     let live = catalog::live(lake.db(), dataset.name()).await?;
@@ -409,7 +401,7 @@ pub async fn commit(
     };
     counts.loaded = loaded.rows;
     counts.duplicates = loaded.duplicates;
-    fault("load-checked");
+    crate::fault::point("load-checked");
     catalog::commit(
         lake.db(),
         Commit {

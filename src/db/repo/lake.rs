@@ -67,15 +67,6 @@ pub struct Committed {
     pub removed: u64,
 }
 
-/// Test hook (`PATRON_LAKE_FAULT=commit-open`): the process dies with the commit's
-/// transaction open, as a `kill -9` would.
-fn fault(point: &str) {
-    if std::env::var("PATRON_LAKE_FAULT").is_ok_and(|p| p == point) {
-        eprintln!("PATRON_LAKE_FAULT: dying at {point}");
-        std::process::abort();
-    }
-}
-
 /// Records `commit`'s files (and removals) in one transaction.
 pub async fn commit(db: &Db, commit: Commit) -> Result<Committed> {
     let txn = begin_write(db).await?;
@@ -173,7 +164,8 @@ pub async fn commit(db: &Db, commit: Commit) -> Result<Committed> {
     if let Some(source) = commit.source {
         sources::finish(&txn, source.id, SourceState::Complete, source.counts).await?;
     }
-    fault("commit-open");
+    // Test hook: the process dies with the commit's transaction open.
+    crate::fault::point("commit-open");
     txn.commit().await?;
     Ok(Committed {
         id: row.id,
