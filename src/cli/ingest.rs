@@ -300,7 +300,11 @@ impl ExportCmd {
                 let mut writer = csv::Writer::from_path(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 let mut header = vec!["customer_id"];
-                header.extend(crate::jobs::features::FEATURE_COLUMNS);
+                header.extend(
+                    crate::lake::schema::FEATURE_COLUMNS
+                        .iter()
+                        .map(|(name, _)| *name),
+                );
                 writer.write_record(&header)?;
                 for r in &rows {
                     writer.write_record(r)?;

@@ -123,17 +123,7 @@ impl Cmd {
                     println!("nothing to compact: every dataset is one file without overlaps");
                 } else {
                     for c in &done {
-                        println!(
-                            "{}{}: {} files, {} rows -> 1 file, {} rows",
-                            c.dataset,
-                            c.part
-                                .as_ref()
-                                .map(|p| format!(" as of {p}"))
-                                .unwrap_or_default(),
-                            c.files_before,
-                            c.rows_before,
-                            c.rows_after
-                        );
+                        println!("{c}");
                     }
                 }
             }

@@ -60,17 +60,7 @@ impl Job for Compact {
             ctx.log.info("nothing to compact");
         }
         for c in &done {
-            ctx.log.info(format!(
-                "{}{}: {} files, {} rows -> 1 file, {} rows",
-                c.dataset,
-                c.part
-                    .as_ref()
-                    .map(|p| format!(" as of {p}"))
-                    .unwrap_or_default(),
-                c.files_before,
-                c.rows_before,
-                c.rows_after
-            ));
+            ctx.log.info(c.to_string());
         }
         if p.vacuum {
             let v = maintain::vacuum(&lake, ctx.settings.lake.vacuum_grace)

@@ -64,22 +64,6 @@ struct Params {
     also_days_before: Vec<u32>,
 }
 
-/// Feature columns in export order (after `customer_id`).
-pub const FEATURE_COLUMNS: [&str; 12] = [
-    "recency_days",
-    "frequency",
-    "monetary",
-    "tenure_days",
-    "avg_basket",
-    "distinct_products",
-    "cancel_rate",
-    "n_events",
-    "browse_seconds",
-    "n_reviews",
-    "mean_rating",
-    "mean_sentiment",
-];
-
 #[async_trait::async_trait]
 impl Job for Features {
     fn kind(&self) -> &'static str {

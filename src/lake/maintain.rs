@@ -170,6 +170,23 @@ pub async fn compact_files(
     })
 }
 
+impl std::fmt::Display for Compacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{}: {} files, {} rows -> 1 file, {} rows",
+            self.dataset,
+            self.part
+                .as_ref()
+                .map(|p| format!(" as of {p}"))
+                .unwrap_or_default(),
+            self.files_before,
+            self.rows_before,
+            self.rows_after
+        )
+    }
+}
+
 /// What a vacuum deleted.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Vacuumed {
