@@ -42,11 +42,10 @@ pub async fn replace_marks(
     sql: &str,
 ) -> Result {
     let stream = ctx.sql(sql).await?.execute_stream().await?;
-    let schema = Dataset::Anomalies.schema();
     let file = write::write_stream(
         lake,
         write::new_name(Dataset::Anomalies.name()),
-        schema,
+        Dataset::Anomalies,
         stream,
         None,
     )

@@ -166,7 +166,7 @@ fn write_features(
     let mut file = FileWriter::create(
         lake,
         new_name(&format!("features/as_of={as_of}")),
-        schema.clone(),
+        Dataset::Features,
     )?;
     for (ids, features) in ids.chunks(64 * 1024).zip(features.chunks(64 * 1024)) {
         let n = ids.len();

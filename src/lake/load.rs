@@ -63,7 +63,7 @@ impl Sink {
     pub fn new(lake: &Lake, entity: Entity, source_id: i64) -> Result<Self> {
         let dataset = Dataset::of(entity);
         let rel = super::write::new_name(&load_dir(dataset, source_id));
-        let mut file = FileWriter::create(lake, rel, dataset.schema())?;
+        let mut file = FileWriter::create(lake, rel, dataset)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
         let encoder = std::thread::Builder::new()
             .name("parquet-encoder".to_owned())
@@ -189,7 +189,7 @@ fn without_superseded(
         .map(|(d, _)| d.to_owned())
         .ok_or_else(|| LakeError::Other(format!("bad lake path {}", written.path)))?;
     let schema = Dataset::Orders.schema();
-    let mut out = FileWriter::create(lake, super::write::new_name(&dir), schema.clone())?;
+    let mut out = FileWriter::create(lake, super::write::new_name(&dir), Dataset::Orders)?;
     for batch in reader {
         let batch = super::write::conform(&batch?, &schema)?;
         let ids = batch.column(0).as_string::<i32>();
@@ -495,14 +495,9 @@ async fn against_committed(
         .rsplit_once('/')
         .map(|(d, _)| d.to_owned())
         .ok_or_else(|| LakeError::Other(format!("bad lake path {}", file.path)))?;
-    let mut kept_file = super::write::write_stream(
-        lake,
-        super::write::new_name(&dir),
-        dataset.schema(),
-        stream,
-        None,
-    )
-    .await?;
+    let mut kept_file =
+        super::write::write_stream(lake, super::write::new_name(&dir), dataset, stream, None)
+            .await?;
     let _ = std::fs::remove_file(lake.abs(&file.path));
     kept_file.overlaps = file.overlaps || changed > 0;
     if kept_file.rows == 0 {

@@ -126,14 +126,8 @@ pub async fn compact_files(
         Some(p) if dataset == Dataset::Features => format!("{dataset}/as_of={p}"),
         _ => format!("{dataset}/compacted"),
     };
-    let file = write::write_stream(
-        lake,
-        write::new_name(&dir),
-        dataset.schema(),
-        stream,
-        part.clone(),
-    )
-    .await?;
+    let file =
+        write::write_stream(lake, write::new_name(&dir), dataset, stream, part.clone()).await?;
     let rows_after = file.rows;
     let path = file.path.clone();
     let add = if file.rows > 0 {

@@ -11,11 +11,12 @@ use datafusion::{
         arrow::ArrowWriter,
         basic::{Compression, ZstdLevel},
         file::properties::WriterProperties,
+        schema::types::ColumnPath,
     },
 };
 use futures::StreamExt;
 
-use super::{Lake, LakeError, Result, io};
+use super::{Dataset, Lake, LakeError, Result, io};
 use crate::db::repo::lake::NewFile;
 
 /// Rows per row group: large enough for scans to skip little, small enough to write
@@ -40,19 +41,21 @@ pub struct FileWriter {
 }
 
 impl FileWriter {
-    /// Starts the file `rel` (relative to the lake's root).
-    pub fn create(lake: &Lake, rel: String, schema: SchemaRef) -> Result<Self> {
+    /// Starts the file `rel` (relative to the lake's root) of `dataset`.
+    pub fn create(lake: &Lake, rel: String, dataset: Dataset) -> Result<Self> {
         let path = lake.abs(&rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
         let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp).map_err(io(&tmp))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-            .set_max_row_group_row_count(Some(ROW_GROUP))
-            .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
+            .set_max_row_group_row_count(Some(ROW_GROUP));
+        for column in dataset.distinct_columns() {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+        }
+        let writer = ArrowWriter::try_new(file, dataset.schema(), Some(props.build()))?;
         Ok(Self {
             rel,
             tmp,
@@ -109,15 +112,17 @@ pub fn conform(
     RecordBatch::try_new(schema.clone(), columns)
 }
 
-/// Writes a query's result stream to the file `rel`; encoding runs on a blocking thread.
+/// Writes a query's result stream to the file `rel` of `dataset`; encoding runs on a
+/// blocking thread.
 pub async fn write_stream(
     lake: &Lake,
     rel: String,
-    schema: SchemaRef,
+    dataset: Dataset,
     mut stream: SendableRecordBatchStream,
     part: Option<String>,
 ) -> Result<NewFile> {
-    let mut writer = FileWriter::create(lake, rel, schema.clone())?;
+    let schema = dataset.schema();
+    let mut writer = FileWriter::create(lake, rel, dataset)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
     let encoder = tokio::task::spawn_blocking(move || {
         while let Some(batch) = rx.blocking_recv() {
