@@ -4,6 +4,8 @@
 #
 #   benches/lake.sh seed [DATA_DIR]     # 10k customers (generated into DATA_DIR if missing)
 #   benches/lake.sh scale [DATA_DIR]    # 1M customers, 200k products (~2 GB of CSV)
+#   NIGHTLY=1 benches/lake.sh seed      # the whole nightly work: also sentiment, points,
+#                                       # profile, retrain and recommend (issue #15)
 #
 # Prints one JSON object: patron's stage times (one daemon runs the five ingest jobs side by
 # side, as the nightly pipeline does, then clean and features), the daemon's peak RSS, the SQLite file's size, the lake's size, and the reference's figures.
@@ -28,7 +30,8 @@ cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/patron
 
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+# KEEP_WORK=1 keeps the database and lake for a look at the run's logs.
+trap 'kill $(jobs -p) 2>/dev/null; if [[ -n ${KEEP_WORK:-} ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
 export PATRON__DATABASE__URL="sqlite://$work/patron.db?mode=rwc"
 export PATRON__DAEMON__HTTP_ADDR=off
 unset PATRON__LAKE__PATH
@@ -43,14 +46,24 @@ unset PATRON__LAKE__PATH
     printf '[[job]]\nname = "ingest-%s"\nkind = "ingest"\nparams = { entity = "%s", path = "%s" }\n' \
       "$entity" "$entity" "$data/$entity.csv"
   done
-  printf '[[job]]\nname = "clean"\nkind = "clean"\nafter = [%s]\nparams = { as_of = "%s" }\n' \
-    '"ingest-customers", "ingest-products", "ingest-orders", "ingest-events", "ingest-reviews"' "$as_of"
-  printf '[[job]]\nname = "features"\nkind = "features"\nafter = ["clean"]\nparams = { as_of = "%s" }\n' "$as_of"
+  printf '[[job]]\nname = "clean"\nkind = "clean"\nafter = [%s]\n' \
+    '"ingest-customers", "ingest-products", "ingest-orders", "ingest-events", "ingest-reviews"' 
+  if [[ -n ${NIGHTLY:-} ]]; then
+    # The rest of jobs/nightly.toml, in its order (compact aside: pandas has no such step).
+    printf '[[job]]\nname = "sentiment"\nkind = "sentiment"\nafter = ["clean"]\n'
+    printf '[[job]]\nname = "points"\nkind = "points"\nafter = ["clean"]\n'
+    printf '[[job]]\nname = "features"\nkind = "features"\nafter = ["sentiment"]\nparams = { also_days_before = [90, 180] }\n'
+    printf '[[job]]\nname = "profile"\nkind = "profile"\nafter = ["features"]\n'
+    printf '[[job]]\nname = "retrain"\nkind = "retrain"\nafter = ["features"]\nparams = { horizon_days = 90 }\n'
+    printf '[[job]]\nname = "recommend"\nkind = "recommend"\nafter = ["profile"]\n'
+  else
+    printf '[[job]]\nname = "features"\nkind = "features"\nafter = ["clean"]\n'
+  fi
 } > "$work/bench.toml"
 "$bin" pipelines apply "$work/bench.toml" >/dev/null
 "$bin" daemon --worker-id bench 2>"$work/daemon.log" &
 daemon=$!
-run=$("$bin" trigger bench --wait --json)
+run=$("$bin" trigger bench --param as_of="$as_of" --wait --json)
 # The daemon's peak resident memory, from the kernel, before it stops.
 grep VmHWM "/proc/$daemon/status" | awk '{print $2}' > "$work/daemon-time"
 kill -TERM $daemon; wait $daemon || true
@@ -90,12 +103,21 @@ patron = {
     "lake_mb": round(lake_bytes / 2**20, 1),
 }
 # First ingest started to features finished: the stages and the daemon's hand-offs between them.
-patron["three_steps"] = round((t(jobs["features"]["finished_at"]) - min(t(j["started_at"]) for j in loads)).total_seconds(), 2)
+first = min(t(j["started_at"]) for j in loads)
+patron["three_steps"] = round((t(jobs["features"]["finished_at"]) - first).total_seconds(), 2)
+if "recommend" in jobs:
+    for name in ("sentiment", "points", "profile", "retrain", "recommend"):
+        patron[name] = secs(jobs[name])
+    patron["nightly"] = round((max(t(j["finished_at"]) for j in jobs.values()) - first).total_seconds(), 2)
 steps = reference.get("steps", reference)
 pandas = {k: (steps.get(k) or {}).get("wall_s") for k in ("ingest", "clean", "features")}
 pandas["three_steps"] = round(sum(v for v in pandas.values() if v), 2) or None
+if "recommend" in jobs:
+    pandas["steps"] = {k: v.get("wall_s") for k, v in steps.items() if isinstance(v, dict)}
 print(json.dumps({"case": case, "patron": patron, "pandas": pandas,
                   "speedup": pandas["three_steps"] and round(pandas["three_steps"] / max(patron["three_steps"], 1e-9), 2),
                   "pandas_total_s": reference.get("total_wall_s"),
+                  "speedup_nightly": patron.get("nightly") and reference.get("total_wall_s")
+                  and round(reference["total_wall_s"] / patron["nightly"], 2),
                   "pandas_peak_rss_mb": reference.get("peak_rss_mb")}))
 PY
