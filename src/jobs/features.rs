@@ -11,10 +11,7 @@ use serde_json::Value;
 
 use super::{Job, JobContext, JobError, JobResult, parse_params};
 pub use crate::lake::features::{FeatureMatrix, MODEL_COLUMNS, Scope, cutoff};
-use crate::{
-    db::repo,
-    lake::{Lake, features::date_text},
-};
+use crate::lake::{Lake, features::date_text};
 
 pub struct Features;
 
@@ -132,8 +129,7 @@ pub async fn compute_and_store(
     dates: &[NaiveDate],
     scope: Scope<'_>,
 ) -> anyhow::Result<Vec<usize>> {
-    let scores = repo::intelligence::review_scores(lake.db()).await?;
-    Ok(crate::lake::features::compute_and_store(lake, dates, scores, scope).await?)
+    Ok(crate::lake::features::compute_and_store(lake, dates, scope).await?)
 }
 
 /// Every customer's features as of `as_of` (`YYYY-MM-DD`), as model rows.

@@ -135,7 +135,8 @@ impl Feedback {
         // 1. Sentiment of new reviews, and product means.
         if pass.arrived.reviews > 0 {
             let (sentiment, model_id) = super::sentiment::champion_sentiment(ctx).await?;
-            let (scored, _) = super::sentiment::score_unscored(ctx, sentiment, model_id).await?;
+            let (scored, _) =
+                super::sentiment::score_unscored(ctx, sentiment, model_id, false).await?;
             pass.reviews_scored = scored as i64;
             pass.products = super::sentiment::refresh_product_sentiment(&lake)
                 .await

@@ -1,7 +1,7 @@
 //! `sentiment`: scores every review not scored yet (the lexicon scorer for English and
 //! Chinese, blended with a classifier learned from the shop's own star ratings; see
 //! `analytics::sentiment`), then refreshes each product's mean. Customers' means reach the
-//! `features` job through `review_sentiment`.
+//! `features` job through the lake's `review_sentiment` dataset.
 //!
 //! The classifier is trained when there is none, when asked (`retrain = true`), or when the
 //! number of rated reviews has grown by a fifth since it was trained; it is stored in the
@@ -16,14 +16,7 @@ use crate::{
         Classifier, ClassifierParams, Lexicon, LexiconScorer, Sentiment, train_blended,
     },
     config::Settings,
-    db::{
-        bulk::Cell,
-        repo::{
-            self,
-            intelligence::{self, REVIEW_SENTIMENT_TABLE},
-            models::NewModel,
-        },
-    },
+    db::repo::{self, intelligence, models::NewModel},
 };
 
 pub struct SentimentJob;
@@ -50,9 +43,6 @@ fn train_rows() -> u64 {
 fn min_train_rows() -> u64 {
     200
 }
-
-/// Reviews scored per round.
-const ROUND: u64 = 200_000;
 
 /// The built-in lexicons plus the user's (`sentiment.lexicon_paths`), in order.
 pub fn lexicon_scorer(settings: &Settings) -> Result<LexiconScorer, String> {
@@ -163,12 +153,7 @@ impl Job for SentimentJob {
         };
         let sentiment = std::sync::Arc::new(Sentiment::new(scorer, classifier));
 
-        if p.rescore {
-            intelligence::clear_review_sentiment(db)
-                .await
-                .map_err(failed)?;
-        }
-        let (scored, labels) = score_unscored(ctx, sentiment, model_id).await?;
+        let (scored, labels) = score_unscored(ctx, sentiment, model_id, p.rescore).await?;
         let products = refresh_product_sentiment(&lake).await.map_err(failed)?;
         ctx.log.info(format!(
             "scored {scored} reviews ({} positive, {} neutral, {} negative), {products} products' means refreshed in {:.2}s",
@@ -181,66 +166,56 @@ impl Job for SentimentJob {
     }
 }
 
-/// Scores every review without a score with `sentiment` (from model `model_id`), in
-/// rounds. Returns how many were scored and how many per label.
+/// Scores every review without a score (every review when `all`) with `sentiment` (from
+/// model `model_id`), a batch at a time, into one `review_sentiment` file committed at the
+/// end. Returns how many were scored and how many per label.
 pub async fn score_unscored(
     ctx: &JobContext,
     sentiment: std::sync::Arc<Sentiment>,
     model_id: Option<i64>,
+    all: bool,
 ) -> Result<(u64, [u64; 3]), JobError> {
-    let db = &ctx.db;
     let lake = ctx.lake()?;
-    let mut done: Vec<String> = intelligence::review_scores(db)
+    let mut pass = crate::lake::sentiment::unscored(&lake, all)
         .await
-        .map_err(failed)?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let mut scored = 0u64;
+        .map_err(failed)?;
+    let mut file = Some(crate::lake::sentiment::ScoreFile::create(&lake).map_err(failed)?);
     let mut labels = [0u64; 3];
-    loop {
+    while let Some((ids, texts)) = pass.next().await.map_err(failed)? {
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
-        let batch = crate::lake::read::unscored_reviews(&lake, &done, ROUND)
-            .await
-            .map_err(failed)?;
-        done.extend(batch.iter().map(|(id, _)| id.clone()));
-        if batch.is_empty() {
-            break;
-        }
         let s = sentiment.clone();
-        let (batch, scores) = tokio::task::spawn_blocking(move || {
-            let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
-            let scores = s.score_many(&texts);
-            (batch, scores)
+        let mut f = file
+            .take()
+            .ok_or_else(|| JobError::Failed("the sentiment file was lost".to_owned()))?;
+        let (f, counts) = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let scored = s.score_many(&refs);
+            let mut counts = [0u64; 3];
+            for score in &scored {
+                counts[score.label.index()] += 1;
+            }
+            let names = scored.iter().map(|s| s.label.as_str()).collect();
+            let values = scored.iter().map(|s| s.score).collect();
+            f.write(ids, values, names, model_id).map(|()| (f, counts))
         })
         .await
-        .map_err(|e| JobError::Failed(e.to_string()))?;
-        let rows: Vec<Vec<Cell>> = batch
-            .into_iter()
-            .zip(&scores)
-            .map(|((id, _), score)| {
-                labels[score.label.index()] += 1;
-                vec![
-                    Cell::Text(id),
-                    Cell::OptFloat(Some(score.score)),
-                    Cell::Text(score.label.to_string()),
-                    Cell::OptInt(model_id),
-                ]
-            })
-            .collect();
-        scored += intelligence::write_all(db, &REVIEW_SENTIMENT_TABLE, rows, 50_000)
-            .await
-            .map_err(failed)?;
+        .map_err(|e| JobError::Failed(e.to_string()))?
+        .map_err(failed)?;
+        file = Some(f);
+        for (total, n) in labels.iter_mut().zip(counts) {
+            *total += n;
+        }
     }
+    let file = file.ok_or_else(|| JobError::Failed("the sentiment file was lost".to_owned()))?;
+    let scored = file.commit(&lake, pass).await.map_err(failed)?;
     Ok((scored, labels))
 }
 
 /// Recomputes every product's mean sentiment and rating from the scored clean reviews.
 pub async fn refresh_product_sentiment(lake: &crate::lake::Lake) -> anyhow::Result<u64> {
-    let scores = intelligence::review_scores(lake.db()).await?;
-    let rows = crate::lake::read::product_sentiment(lake, scores).await?;
+    let rows = crate::lake::read::product_sentiment(lake).await?;
     Ok(intelligence::replace_product_sentiment(lake.db(), rows).await?)
 }
 

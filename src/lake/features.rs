@@ -10,10 +10,9 @@ use datafusion::{
     arrow::{
         array::{ArrayRef, AsArray, Float64Builder, Int64Builder, StringArray, StringBuilder},
         compute::cast,
-        datatypes::{DataType, Field, Schema},
+        datatypes::DataType,
         record_batch::RecordBatch,
     },
-    datasource::MemTable,
     prelude::SessionContext,
 };
 use futures::StreamExt;
@@ -101,7 +100,6 @@ pub struct Scope<'a> {
 pub async fn compute_and_store(
     lake: &Lake,
     dates: &[NaiveDate],
-    sentiment: Vec<(String, f64)>,
     scope: Scope<'_>,
 ) -> Result<Vec<usize>> {
     if dates.is_empty() {
@@ -109,7 +107,6 @@ pub async fn compute_and_store(
     }
     let cutoffs: Vec<i64> = dates.iter().map(|d| cutoff(*d)).collect();
     let ctx = lake.session().await?;
-    register_sentiment(&ctx, sentiment)?;
     let started = std::time::Instant::now();
     let totals = Totals::load(&ctx, &cutoffs, scope).await?;
     tracing::debug!(
@@ -220,30 +217,6 @@ fn value_of(f: &Features, name: &str) -> Option<f64> {
         "mean_rating" => return f.mean_rating,
         _ => return f.mean_sentiment,
     })
-}
-
-/// Registers the review scores (kept in the control database until the sentiment dataset
-/// moves to the lake) as table `sentiment(review_id, score)`.
-pub fn register_sentiment(ctx: &SessionContext, scores: Vec<(String, f64)>) -> Result {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("review_id", DataType::Utf8, false),
-        Field::new("score", DataType::Float64, false),
-    ]));
-    let mut id = StringBuilder::new();
-    let mut score = Float64Builder::new();
-    for (i, s) in scores {
-        id.append_value(i);
-        score.append_value(s);
-    }
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![Arc::new(id.finish()), Arc::new(score.finish())],
-    )?;
-    ctx.register_table(
-        "sentiment",
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
-    Ok(())
 }
 
 /// Per-customer totals for every cut-off, from one grouped pass per dataset.
@@ -418,7 +391,7 @@ impl Totals {
         let sql = format!(
             "SELECT customer_id, {} FROM (SELECT r.customer_id, CAST(r.rating AS BIGINT) AS rating, s.score, \
                CAST(r.created_at AS BIGINT) AS t FROM clean_reviews r \
-               LEFT JOIN sentiment s ON s.review_id = r.review_id \
+               LEFT JOIN review_sentiment s ON s.review_id = r.review_id \
                WHERE CAST(r.created_at AS BIGINT) < {last}{}) \
              GROUP BY customer_id",
             aggs.join(", "),

@@ -456,29 +456,6 @@ pub async fn spend_between(lake: &Lake, from: i64, to: i64) -> Result<Vec<(Strin
     Ok(out)
 }
 
-/// Reviews whose id is not in `scored`: `(review_id, text)`, the first `limit` by id.
-pub async fn unscored_reviews(
-    lake: &Lake,
-    scored: &[String],
-    limit: u64,
-) -> Result<Vec<(String, String)>> {
-    let ctx = lake.session().await?;
-    register_ids(&ctx, "scored", scored)?;
-    let mut out = Vec::new();
-    for b in collect(
-        &ctx,
-        &format!(
-            "SELECT r.review_id, r.text FROM reviews r LEFT ANTI JOIN scored s ON s.id = r.review_id \
-             ORDER BY r.review_id LIMIT {limit}"
-        ),
-    )
-    .await?
-    {
-        out.extend(arrays::strings(&b, 0)?.into_iter().zip(arrays::strings(&b, 1)?));
-    }
-    Ok(out)
-}
-
 /// Clean reviews with text, the classifier's training material.
 pub async fn count_rated_reviews(lake: &Lake) -> Result<u64> {
     Ok(arrays::single_int(
@@ -509,19 +486,15 @@ pub async fn rated_reviews(lake: &Lake, limit: u64) -> Result<Vec<(String, u8)>>
 }
 
 /// Per product over clean scored reviews: `(product_id, reviews, mean score, mean rating)`.
-pub async fn product_sentiment(
-    lake: &Lake,
-    scores: Vec<(String, f64)>,
-) -> Result<Vec<(String, i64, f64, f64)>> {
-    let ctx = lake.session().await?;
-    super::features::register_sentiment(&ctx, scores)?;
+pub async fn product_sentiment(lake: &Lake) -> Result<Vec<(String, i64, f64, f64)>> {
     let mut out = Vec::new();
-    for b in collect(
-        &ctx,
-        "SELECT r.product_id, COUNT(*), AVG(s.score), AVG(CAST(r.rating AS DOUBLE)) \
-         FROM clean_reviews r JOIN sentiment s ON s.review_id = r.review_id GROUP BY r.product_id",
-    )
-    .await?
+    for b in lake
+        .query(
+            "SELECT r.product_id, COUNT(*), AVG(s.score), AVG(CAST(r.rating AS DOUBLE)) \
+             FROM clean_reviews r JOIN review_sentiment s ON s.review_id = r.review_id \
+             GROUP BY r.product_id",
+        )
+        .await?
     {
         let (p, n, s, r) = (
             arrays::strings(&b, 0)?,

@@ -22,10 +22,13 @@ pub enum Dataset {
     Anomalies,
     /// Customer features, partitioned by as-of date.
     Features,
+    /// Each review's sentiment: `(review_id, score, label, model_id)`.
+    #[value(name = "review_sentiment")]
+    Sentiment,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 7] = [
+    pub const ALL: [Dataset; 8] = [
         Self::Customers,
         Self::Products,
         Self::Orders,
@@ -33,6 +36,7 @@ impl Dataset {
         Self::Reviews,
         Self::Anomalies,
         Self::Features,
+        Self::Sentiment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Dataset {
             Self::Reviews => "reviews",
             Self::Anomalies => "anomalies",
             Self::Features => "features",
+            Self::Sentiment => "review_sentiment",
         }
     }
 
@@ -71,6 +76,7 @@ impl Dataset {
             Self::Reviews => &["review_id"],
             Self::Anomalies => &["dataset", "id", "line_key"],
             Self::Features => &["as_of", "customer_id"],
+            Self::Sentiment => &["review_id"],
         }
     }
 
@@ -79,7 +85,7 @@ impl Dataset {
     pub fn newest_first(self) -> &'static str {
         match self {
             Self::Orders => "(status = 'paid') ASC, _load DESC",
-            Self::Features => "_written DESC",
+            Self::Features | Self::Sentiment => "_written DESC",
             Self::Anomalies => "reason",
             _ => "_load DESC",
         }
@@ -96,6 +102,7 @@ impl Dataset {
             Self::Reviews => &["review_id", "text"],
             Self::Anomalies => &["id"],
             Self::Features => &["customer_id"],
+            Self::Sentiment => &["review_id"],
         }
     }
 
@@ -180,6 +187,13 @@ impl Dataset {
                 f.push(int("_written"));
                 f
             }
+            Self::Sentiment => vec![
+                text("review_id"),
+                Field::new("score", DataType::Float64, false),
+                text("label"),
+                Field::new("model_id", DataType::Int64, true),
+                int("_written"),
+            ],
         };
         Arc::new(Schema::new(fields))
     }

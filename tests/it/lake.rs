@@ -300,3 +300,94 @@ fn raw_rows_of_a_database_from_before_the_lake_move_into_it() {
         assert_eq!(env.json(&["lake", "import-legacy"]), serde_json::json!([]));
     }
 }
+
+/// Review sentiment is a lake dataset: a pass scores only the reviews without a score and
+/// commits one file; a rescore replaces the dataset with one file of every review.
+#[test]
+fn review_sentiment_is_scored_once_per_review_and_a_rescore_replaces_it() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let reviews = |from: usize, to: usize| {
+            let mut text = "review_id,customer_id,product_id,rating,text,created_at\n".to_owned();
+            for i in from..to {
+                let words = if i % 2 == 0 {
+                    "great quality, love it"
+                } else {
+                    "broken and useless"
+                };
+                text.push_str(&format!(
+                    "R{i},C{},P1,{},\"{words}\",2024-01-11\n",
+                    i % 5,
+                    1 + i % 5
+                ));
+            }
+            text
+        };
+        let first = env.write("first.csv", &reviews(0, 40));
+        env.ok(&["ingest", "reviews", first.to_str().unwrap()]);
+        env.apply(
+            "s.toml",
+            &(header("score", "") + "[[job]]\nname = \"sentiment\"\nkind = \"sentiment\"\n"),
+        );
+        env.apply(
+            "r.toml",
+            &(header("rescore", "")
+                + "[[job]]\nname = \"sentiment\"\nkind = \"sentiment\"\nparams = { rescore = true }\n"),
+        );
+        let daemon = env.daemon("w1");
+        let run = |pipeline: &str| {
+            let id = env.trigger(pipeline);
+            let shown = env.wait_run(id, std::time::Duration::from_secs(60));
+            assert_eq!(shown["state"], "succeeded", "{shown:#}");
+        };
+        let scored =
+            || env.lake_ints("SELECT COUNT(*), COUNT(DISTINCT review_id) FROM review_sentiment");
+
+        run("score");
+        assert_eq!(scored(), [40, 40]);
+        assert_eq!(
+            listed(&env, "review_sentiment")["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let negative = env.lake_ints(
+            "SELECT COUNT(*) FROM review_sentiment WHERE label = 'negative' AND score < 0",
+        );
+        assert!(negative[0] >= 15, "{negative:?}");
+
+        // Nothing new: nothing scored, nothing committed.
+        run("score");
+        assert_eq!(
+            listed(&env, "review_sentiment")["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let second = env.write("second.csv", &reviews(40, 50));
+        env.ok(&["ingest", "reviews", second.to_str().unwrap()]);
+        run("score");
+        assert_eq!(scored(), [50, 50]);
+        assert_eq!(
+            listed(&env, "review_sentiment")["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+
+        run("rescore");
+        assert_eq!(scored(), [50, 50]);
+        assert_eq!(
+            listed(&env, "review_sentiment")["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        daemon.terminate(std::time::Duration::from_secs(20));
+    }
+}

@@ -50,15 +50,19 @@ impl Label {
             Label::Negative => 2,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Positive => "positive",
+            Label::Neutral => "neutral",
+            Label::Negative => "negative",
+        }
+    }
 }
 
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Label::Positive => "positive",
-            Label::Neutral => "neutral",
-            Label::Negative => "negative",
-        })
+        f.write_str(self.as_str())
     }
 }
 

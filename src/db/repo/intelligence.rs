@@ -1,5 +1,5 @@
 //! Reads and writes of the intelligence jobs: feature rows as a matrix, who bought in a
-//! window, profiles, scores and review sentiment.
+//! window, profiles, scores and product sentiment.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -7,20 +7,6 @@ use crate::db::{
     Db, Result,
     bulk::{self, Cell, TableSpec},
 };
-
-/// Every scored review's sentiment: `(review_id, score)`.
-pub async fn review_scores(db: &Db) -> Result<Vec<(String, f64)>> {
-    let mut out = Vec::new();
-    bulk::fetch_each::<(String, f64)>(
-        db,
-        "SELECT review_id, score FROM review_sentiment",
-        None,
-        |row| out.push(row),
-    )
-    .await
-    .map_err(|e| crate::db::RepoError::Corrupt(format!("reading review_sentiment: {e}")))?;
-    Ok(out)
-}
 
 /// `sql` with its `?`s as `$1`, `$2`, … on PostgreSQL.
 pub(crate) fn placeholder(backend: DbBackend, sql: &str) -> String {
@@ -106,15 +92,6 @@ pub static SCORES_TABLE: TableSpec = TableSpec {
     pg_distinct_on: None,
 };
 
-pub static REVIEW_SENTIMENT_TABLE: TableSpec = TableSpec {
-    table: "review_sentiment",
-    columns: &["review_id", "score", "label", "model_id"],
-    pg_types: &["text", "double precision", "text", "bigint"],
-    on_conflict: "ON CONFLICT (review_id) DO NOTHING",
-    sqlite_upsert: None,
-    pg_distinct_on: None,
-};
-
 /// Writes rows in transactions of `batch` rows; returns how many were written.
 pub async fn write_all(
     db: &Db,
@@ -129,13 +106,6 @@ pub async fn write_all(
             .map_err(|e| crate::db::RepoError::Corrupt(format!("writing {}: {e}", spec.table)))?;
     }
     Ok(written)
-}
-
-/// Forgets every review's score, so the next `sentiment` run scores all of them again.
-pub async fn clear_review_sentiment(db: &Db) -> Result {
-    db.execute_unprepared("DELETE FROM review_sentiment")
-        .await?;
-    Ok(())
 }
 
 /// Replaces every product's mean sentiment and rating (computed from the lake's reviews).
