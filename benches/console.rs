@@ -122,9 +122,16 @@ async fn frames(db: &Db, view: View, request: Request) -> Vec<f64> {
     let mut times = Vec::with_capacity(FRAMES);
     for _ in 0..FRAMES {
         let t = Instant::now();
-        let snapshot = data::load(db, &specs, &request, Utc::now(), Duration::from_secs(30))
-            .await
-            .unwrap();
+        let snapshot = data::load(
+            db,
+            None,
+            &specs,
+            &request,
+            Utc::now(),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         app.update(Event::Loaded {
             request: request.clone(),
             result: Ok(snapshot),

@@ -1,6 +1,6 @@
 //! `patron ingest`, `patron quarantine list|show`, `patron export features`.
 
-use std::{io::IsTerminal as _, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, io::IsTerminal as _, path::PathBuf, sync::Arc};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -8,9 +8,13 @@ use serde_json::json;
 
 use super::{CliError, CliResult, Ctx, output};
 use crate::{
-    db::repo::sources::{self, QuarantineFilter},
+    db::{
+        Db,
+        repo::sources::{self, QuarantineFilter},
+    },
     ingest::{self, Entity, Input, Mapping, Options, Report},
     jobs::ingest::describe,
+    lake::Lake,
 };
 
 #[derive(Debug, Args)]
@@ -324,17 +328,8 @@ impl ExportCmd {
                 ("profiles".to_owned(), n, out)
             }
             ExportCmd::Scores { out } => {
-                let n = super::models::export_query(
-                    &db,
-                    "SELECT s.customer_id, s.churn_probability, s.intent_probability, \
-                            c.kind || ' v' || CAST(c.version AS TEXT), i.kind || ' v' || CAST(i.version AS TEXT) \
-                     FROM customer_scores s \
-                     LEFT JOIN models c ON c.id = s.churn_model_id LEFT JOIN models i ON i.id = s.intent_model_id \
-                     WHERE s.as_of = (SELECT MAX(as_of) FROM customer_scores) ORDER BY s.customer_id",
-                    &["customer_id", "churn_probability", "intent_probability", "churn_model", "intent_model"],
-                    &out,
-                )
-                .await?;
+                let lake = ctx.lake(db.clone())?;
+                let n = export_scores(&db, &lake, &out).await?;
                 ("scores".to_owned(), n, out)
             }
             ExportCmd::Recommendations { out } => {
@@ -422,4 +417,38 @@ pub async fn stats(ctx: &Ctx) -> CliResult {
         println!("features as of {as_of}: {n} customers");
     }
     Ok(())
+}
+
+/// The newest scores as CSV, each model named `kind vN`.
+async fn export_scores(db: &Db, lake: &Lake, out: &PathBuf) -> anyhow::Result<usize> {
+    let rows = crate::lake::scores::latest(lake).await?;
+    let mut names: HashMap<i64, String> = HashMap::new();
+    for id in rows.iter().flat_map(|r| [r.3, r.4]).flatten() {
+        if !names.contains_key(&id) {
+            let model = crate::db::repo::models::get(db, id).await?;
+            names.insert(id, format!("{} v{}", model.kind, model.version));
+        }
+    }
+    let mut writer =
+        csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
+    writer.write_record([
+        "customer_id",
+        "churn_probability",
+        "intent_probability",
+        "churn_model",
+        "intent_model",
+    ])?;
+    let probability = |p: Option<f64>| p.map(|f| format!("{}", (f * 1e6).round() / 1e6));
+    let name = |id: Option<i64>| id.and_then(|id| names.get(&id).cloned());
+    for (id, churn, intent, churn_model, intent_model) in &rows {
+        writer.write_record([
+            id.clone(),
+            probability(*churn).unwrap_or_default(),
+            probability(*intent).unwrap_or_default(),
+            name(*churn_model).unwrap_or_default(),
+            name(*intent_model).unwrap_or_default(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(rows.len())
 }

@@ -2,6 +2,7 @@
 //! (plus a few aggregates of `repo::console`). Loading happens in tasks of the event loop,
 //! never while drawing; the snapshots are plain data, so tests build them by hand.
 
+use crate::lake::Lake;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -344,6 +345,7 @@ impl From<RepoError> for LoadFailure {
 /// Loads what `request` asks for.
 pub async fn load(
     db: &Db,
+    lake: Option<&Lake>,
     specs: &SpecCache,
     request: &Request,
     now: DateTime<Utc>,
@@ -359,7 +361,7 @@ pub async fn load(
             Snapshot::Logs(Box::new(logs(db, specs, *run_id, job, *after).await?))
         }
         Request::Workers => Snapshot::Workers(workers(db, now, lease_ttl).await?),
-        Request::Loyalty => Snapshot::Loyalty(Box::new(loyalty(db, now).await?)),
+        Request::Loyalty => Snapshot::Loyalty(Box::new(loyalty(db, lake, now).await?)),
     })
 }
 
@@ -477,16 +479,15 @@ pub async fn workers(
         .collect())
 }
 
-/// Tables each Loyalty panel reads.
-const LOYALTY_TABLES: [&str; 5] = [
+/// Tables each Loyalty panel reads (the churn panel reads the lake).
+const LOYALTY_TABLES: [&str; 4] = [
     "campaigns",
     "point_ledger",
     "customer_tiers",
     "customer_profiles",
-    "customer_scores",
 ];
 
-fn panel<T>(present: bool, result: Result<T, RepoError>) -> Panel<T> {
+fn panel<T, E: std::fmt::Display>(present: bool, result: Result<T, E>) -> Panel<T> {
     match (present, result) {
         (false, _) => Panel::NoTable,
         (true, Ok(v)) => Panel::Data(v),
@@ -494,7 +495,11 @@ fn panel<T>(present: bool, result: Result<T, RepoError>) -> Panel<T> {
     }
 }
 
-pub async fn loyalty(db: &Db, now: DateTime<Utc>) -> Result<LoyaltySnapshot, RepoError> {
+pub async fn loyalty(
+    db: &Db,
+    lake: Option<&Lake>,
+    now: DateTime<Utc>,
+) -> Result<LoyaltySnapshot, RepoError> {
     // This one failing means the database is unreachable: the whole load fails (banner).
     let tables = repo::console::existing_tables(db, &LOYALTY_TABLES).await?;
     let has = |t: &str| tables.contains(t);
@@ -536,17 +541,26 @@ pub async fn loyalty(db: &Db, now: DateTime<Utc>) -> Result<LoyaltySnapshot, Rep
     } else {
         Ok(None)
     };
-    let churn = if has("customer_scores") {
-        repo::console::churn_histogram(db).await
-    } else {
-        Ok(None)
+    let churn = match lake {
+        Some(lake) => crate::lake::scores::churn_histogram(lake, CHURN_BUCKETS)
+            .await
+            .map(|found| {
+                found.map(|(as_of, counts)| {
+                    let mut buckets = [0i64; CHURN_BUCKETS];
+                    for (slot, n) in buckets.iter_mut().zip(counts) {
+                        *slot = n;
+                    }
+                    (as_of, buckets)
+                })
+            }),
+        None => Ok(None),
     };
     Ok(LoyaltySnapshot {
         campaigns: panel(has("campaigns"), campaigns),
         points_per_day: panel(has("point_ledger"), points),
         tiers: panel(has("customer_tiers"), tiers),
         segments: panel(has("customer_profiles"), segments),
-        churn: panel(has("customer_scores"), churn),
+        churn: panel(lake.is_some(), churn),
     })
 }
 

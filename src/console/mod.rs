@@ -104,7 +104,14 @@ async fn event_loop(
         for effect in effects.drain(..) {
             match effect {
                 Effect::Quit => return Ok(()),
-                Effect::Load(request) => spawn_load(&db, &specs, &tx, request, options.lease_ttl),
+                Effect::Load(request) => spawn_load(
+                    &db,
+                    options.lake.as_ref(),
+                    &specs,
+                    &tx,
+                    request,
+                    options.lease_ttl,
+                ),
                 Effect::Perform(action) => spawn_action(
                     &db,
                     &specs,
@@ -164,15 +171,16 @@ where
 
 fn spawn_load(
     db: &Db,
+    lake: Option<&crate::lake::Lake>,
     specs: &SpecCache,
     tx: &UnboundedSender<Event>,
     request: Request,
     lease_ttl: Duration,
 ) {
-    let (db, specs) = (db.clone(), specs.clone());
+    let (db, lake, specs) = (db.clone(), lake.cloned(), specs.clone());
     spawn_guarded(tx, async move {
         let start = Instant::now();
-        let load = data::load(&db, &specs, &request, Utc::now(), lease_ttl);
+        let load = data::load(&db, lake.as_ref(), &specs, &request, Utc::now(), lease_ttl);
         let result = match tokio::time::timeout(LOAD_TIMEOUT, load).await {
             Ok(result) => result,
             Err(_) => Err(LoadFailure::Database(format!(

@@ -22,14 +22,7 @@ use crate::{
         metrics,
         models::{self, Algorithm, Dataset, Model},
     },
-    db::{
-        bulk::Cell,
-        repo::{
-            self,
-            intelligence::{self, SCORES_TABLE},
-            models::NewModel,
-        },
-    },
+    db::repo::{self, models::NewModel},
     jobs::features::{FeatureMatrix, MODEL_COLUMNS, cutoff, ensure_features_at, matrix_at},
 };
 
@@ -381,28 +374,22 @@ async fn score_everyone(
             None => columns.push((None, None)),
         }
     }
-    intelligence::clear_as_of(db, "customer_scores", as_of, None)
-        .await
-        .map_err(failed)?;
-    let n = matrix.customers.len();
-    let rows: Vec<Vec<Cell>> = matrix
-        .customers
-        .into_iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let p = |c: usize| columns[c].0.as_ref().and_then(|v| v.get(i).copied());
-            vec![
-                Cell::Text(id),
-                Cell::Text(as_of.to_owned()),
-                Cell::OptFloat(p(0)),
-                Cell::OptFloat(p(1)),
-                Cell::OptInt(columns[0].1),
-                Cell::OptInt(columns[1].1),
-            ]
-        })
-        .collect();
-    intelligence::write_all(db, &SCORES_TABLE, rows, 50_000)
-        .await
-        .map_err(failed)?;
-    Ok(n)
+    let mut columns = columns.into_iter();
+    let mut next = || match columns.next() {
+        Some((Some(p), Some(id))) => Some((p, id)),
+        _ => None,
+    };
+    let (churn, intent) = (next(), next());
+    let n = crate::lake::scores::store(
+        lake,
+        crate::lake::scores::Scores {
+            as_of: as_of.to_owned(),
+            customers: matrix.customers,
+            churn,
+            intent,
+        },
+    )
+    .await
+    .map_err(failed)?;
+    Ok(n as usize)
 }

@@ -123,7 +123,7 @@ pub async fn compact_files(
         .execute_stream()
         .await?;
     let dir = match &part {
-        Some(p) if dataset == Dataset::Features => format!("{dataset}/as_of={p}"),
+        Some(p) => format!("{dataset}/as_of={p}"),
         _ => format!("{dataset}/compacted"),
     };
     let file =

@@ -11,6 +11,7 @@ pub mod load;
 pub mod maintain;
 pub mod read;
 pub mod schema;
+pub mod scores;
 pub mod sentiment;
 pub mod write;
 

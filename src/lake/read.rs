@@ -614,18 +614,20 @@ pub async fn known_customer(
 }
 
 /// Everything targeting knows of every customer for `campaign`: the lake's facts joined
-/// with the control database's segments, tiers and scores.
+/// with the control database's segments and tiers.
 pub async fn candidates(
     lake: &Lake,
     campaign: &crate::loyalty::Campaign,
 ) -> Result<Vec<crate::loyalty::Candidate>> {
     use crate::db::repo::loyalty::{self, LakeFacts};
-    let (features, spend) = loyalty::needs_facts(campaign);
+    let needs = loyalty::needs_facts(campaign);
     let mut facts = LakeFacts {
         customers: customer_regions(lake).await?,
         ..LakeFacts::default()
     };
-    if features && let Some(as_of) = super::features::latest(lake).await? {
+    if needs.features
+        && let Some(as_of) = super::features::latest(lake).await?
+    {
         let rows = lake
             .query(&format!(
                 "SELECT customer_id, recency_days, mean_sentiment, frequency FROM features \
@@ -645,7 +647,14 @@ pub async fn candidates(
             }
         }
     }
-    if spend {
+    if needs.scores {
+        facts.scores = super::scores::latest(lake)
+            .await?
+            .into_iter()
+            .map(|(id, churn, intent, _, _)| (id, churn, intent))
+            .collect();
+    }
+    if needs.spend {
         let (from, to) = campaign.window();
         facts.spend = spend_between(lake, from, to).await?;
     }

@@ -25,10 +25,13 @@ pub enum Dataset {
     /// Each review's sentiment: `(review_id, score, label, model_id)`.
     #[value(name = "review_sentiment")]
     Sentiment,
+    /// Churn and purchase-intent probabilities per customer, partitioned by as-of date.
+    #[value(name = "customer_scores")]
+    Scores,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 8] = [
+    pub const ALL: [Dataset; 9] = [
         Self::Customers,
         Self::Products,
         Self::Orders,
@@ -37,6 +40,7 @@ impl Dataset {
         Self::Anomalies,
         Self::Features,
         Self::Sentiment,
+        Self::Scores,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Dataset {
             Self::Anomalies => "anomalies",
             Self::Features => "features",
             Self::Sentiment => "review_sentiment",
+            Self::Scores => "customer_scores",
         }
     }
 
@@ -77,6 +82,7 @@ impl Dataset {
             Self::Anomalies => &["dataset", "id", "line_key"],
             Self::Features => &["as_of", "customer_id"],
             Self::Sentiment => &["review_id"],
+            Self::Scores => &["as_of", "customer_id"],
         }
     }
 
@@ -85,7 +91,7 @@ impl Dataset {
     pub fn newest_first(self) -> &'static str {
         match self {
             Self::Orders => "(status = 'paid') ASC, _load DESC",
-            Self::Features | Self::Sentiment => "_written DESC",
+            Self::Features | Self::Sentiment | Self::Scores => "_written DESC",
             Self::Anomalies => "reason",
             _ => "_load DESC",
         }
@@ -101,7 +107,7 @@ impl Dataset {
             Self::Events => &["event_id"],
             Self::Reviews => &["review_id", "text"],
             Self::Anomalies => &["id"],
-            Self::Features => &["customer_id"],
+            Self::Features | Self::Scores => &["customer_id"],
             Self::Sentiment => &["review_id"],
         }
     }
@@ -192,6 +198,15 @@ impl Dataset {
                 Field::new("score", DataType::Float64, false),
                 text("label"),
                 Field::new("model_id", DataType::Int64, true),
+                int("_written"),
+            ],
+            Self::Scores => vec![
+                text("customer_id"),
+                text("as_of"),
+                float("churn_probability"),
+                float("intent_probability"),
+                Field::new("churn_model_id", DataType::Int64, true),
+                Field::new("intent_model_id", DataType::Int64, true),
                 int("_written"),
             ],
         };

@@ -83,6 +83,7 @@ fn console_loads_and_acts_through_the_database() {
         env.apply("console-it.toml", PIPELINE);
         let specs = SpecCache::default();
         let db = rt.block_on(db::connect(&env.db.url, 2)).unwrap();
+        let lake = Some(env.lake(db.clone()));
 
         // `t` with a parameter: a queued manual run, audited.
         let action = Action::Trigger {
@@ -97,6 +98,7 @@ fn console_loads_and_acts_through_the_database() {
 
         let runs = |q: &str| match rt.block_on(data::load(
             &db,
+            lake.as_ref(),
             &specs,
             &Request::Runs(RunQuery::parse(q)),
             Utc::now(),
@@ -123,6 +125,7 @@ fn console_loads_and_acts_through_the_database() {
         assert_eq!(shown["state"], "succeeded", "{shown:#}");
         let detail = match rt.block_on(data::load(
             &db,
+            lake.as_ref(),
             &specs,
             &Request::RunDetail(1),
             Utc::now(),
@@ -145,7 +148,14 @@ fn console_loads_and_acts_through_the_database() {
             job: "first".to_owned(),
             after: 0,
         };
-        match rt.block_on(data::load(&db, &specs, &logs, Utc::now(), LEASE)) {
+        match rt.block_on(data::load(
+            &db,
+            lake.as_ref(),
+            &specs,
+            &logs,
+            Utc::now(),
+            LEASE,
+        )) {
             Ok(Snapshot::Logs(chunk)) => {
                 assert!(
                     chunk.lines.iter().any(|l| l.line == "one line from first"),
@@ -161,7 +171,14 @@ fn console_loads_and_acts_through_the_database() {
             patron::console::app::App::new(Utc::now(), ratatui::layout::Rect::new(0, 0, 120, 30));
         for request in [Request::Pipelines, Request::Workers, Request::Loyalty] {
             let snapshot = rt
-                .block_on(data::load(&db, &specs, &request, Utc::now(), LEASE))
+                .block_on(data::load(
+                    &db,
+                    lake.as_ref(),
+                    &specs,
+                    &request,
+                    Utc::now(),
+                    LEASE,
+                ))
                 .unwrap();
             app.update(patron::console::event::Event::Loaded {
                 request,
@@ -241,6 +258,7 @@ fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
             .unwrap();
         let specs = SpecCache::default();
         let db = rt.block_on(db::connect(&env.db.url, 2)).unwrap();
+        let lake = Some(env.lake(db.clone()));
         let launch = Action::Launch {
             campaign_id: id,
             name: "spring".to_owned(),
@@ -286,6 +304,7 @@ fn launching_a_campaign_starts_its_run_once_and_refuses_a_launched_one() {
         // The Loyalty view lists it.
         match rt.block_on(data::load(
             &db,
+            lake.as_ref(),
             &specs,
             &Request::Loyalty,
             Utc::now(),

@@ -324,9 +324,11 @@ fn ids_and_filters_are_data_never_sql() {
             .build()
             .unwrap();
         let db = rt.block_on(db::connect(&env.db.url, 1)).unwrap();
+        let lake = Some(env.lake(db.clone()));
         let specs = SpecCache::default();
         let try_load = |text: &str| match rt.block_on(data::load(
             &db,
+            lake.as_ref(),
             &specs,
             &Request::Runs(RunQuery::parse(text)),
             Utc::now(),

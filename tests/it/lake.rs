@@ -391,3 +391,42 @@ fn review_sentiment_is_scored_once_per_review_and_a_rescore_replaces_it() {
         daemon.terminate(std::time::Duration::from_secs(20));
     }
 }
+
+/// Scores are a lake dataset partitioned by date: storing a date again replaces it, readers
+/// take the newest date, and the console's histogram puts each probability in its tenth.
+#[test]
+fn scores_replace_their_date_and_readers_take_the_newest() {
+    use patron::lake::scores::{self, Scores};
+    for backend in backends() {
+        let env = Env::new(backend);
+        block_on(async {
+            let lake = open(&env).await;
+            let day = |as_of: &str, churn: Vec<f64>| Scores {
+                as_of: as_of.to_owned(),
+                customers: (0..churn.len()).map(|i| format!("C{i}")).collect(),
+                churn: Some((churn, 7)),
+                intent: None,
+            };
+            scores::store(&lake, day("2026-06-29", vec![0.5, 0.5, 0.5]))
+                .await
+                .unwrap();
+            scores::store(&lake, day("2026-06-30", vec![0.0, 0.1, 0.95]))
+                .await
+                .unwrap();
+            scores::store(&lake, day("2026-06-30", vec![0.0, 0.1, 0.95, 1.0]))
+                .await
+                .unwrap();
+            let latest = scores::latest(&lake).await.unwrap();
+            assert_eq!(latest.len(), 4, "{latest:?}");
+            assert_eq!(latest[3], ("C3".to_owned(), Some(1.0), None, Some(7), None));
+            let (as_of, buckets) = scores::churn_histogram(&lake, 10).await.unwrap().unwrap();
+            assert_eq!(as_of, "2026-06-30");
+            assert_eq!(buckets, [1, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
+        });
+        let files = listed(&env, "customer_scores")["files"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(files, 2, "one live file per date");
+    }
+}

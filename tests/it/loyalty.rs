@@ -374,6 +374,7 @@ fn the_monthly_win_back_makes_and_pays_one_campaign_per_month() {
         // Who the models see slipping away: C00..C04 at risk and likely to churn, C05 and C06
         // hibernating (C06 not likely enough), the rest champions.
         let mut sql = Vec::new();
+        let mut churns = Vec::new();
         for i in 0..20 {
             let (label, churn) = match i {
                 0..5 => ("at risk", 0.8),
@@ -385,11 +386,21 @@ fn the_monthly_win_back_makes_and_pays_one_campaign_per_month() {
                 "INSERT INTO customer_profiles (customer_id, as_of, segment, segment_label, pc1, pc2, r_score, f_score, m_score, model_id) \
                  VALUES ('C{i:02}', '2026-06-30', 1, '{label}', 0, 0, 1, 1, 1, 1)"
             ));
-            sql.push(format!(
-                "INSERT INTO customer_scores (customer_id, as_of, churn_probability) VALUES ('C{i:02}', '2026-06-30', {churn})"
-            ));
+            churns.push(churn);
         }
         env.sql_exec(&sql);
+        block_on(async {
+            let conn = patron::db::connect(&env.db.url, 1).await.unwrap();
+            let scores = patron::lake::scores::Scores {
+                as_of: "2026-06-30".to_owned(),
+                customers: (0..20).map(|i| format!("C{i:02}")).collect(),
+                churn: Some((churns, 1)),
+                intent: None,
+            };
+            patron::lake::scores::store(&env.lake(conn), scores)
+                .await
+                .unwrap();
+        });
         env.write(
             "campaigns/win-back.toml",
             &std::fs::read_to_string(repo.join("campaigns/win-back.toml")).unwrap(),

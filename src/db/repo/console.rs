@@ -153,38 +153,3 @@ pub async fn segment_sizes(db: &Db) -> Result<Option<(String, Vec<(String, i64)>
 
 /// Buckets of the churn histogram: `[0, 0.1)`, `[0.1, 0.2)` … `[0.9, 1]`.
 pub const CHURN_BUCKETS: usize = 10;
-
-/// How many customers of the latest scores fall in each churn-probability bucket, with the
-/// scores' as-of date; `None` when no churn score exists.
-pub async fn churn_histogram(db: &Db) -> Result<Option<(String, [i64; CHURN_BUCKETS])>> {
-    // One CASE per bucket keeps the SQL the same on both backends (no FLOOR in every SQLite).
-    let mut sql = String::from("SELECT MAX(as_of)");
-    for b in 0..CHURN_BUCKETS {
-        let lo = b as f64 / CHURN_BUCKETS as f64;
-        let hi = (b + 1) as f64 / CHURN_BUCKETS as f64;
-        let upper = if b + 1 == CHURN_BUCKETS {
-            String::new()
-        } else {
-            format!(" AND churn_probability < {hi}")
-        };
-        sql.push_str(&format!(
-            ", CAST(SUM(CASE WHEN churn_probability >= {lo}{upper} THEN 1 ELSE 0 END) AS BIGINT)"
-        ));
-    }
-    sql.push_str(
-        " FROM customer_scores WHERE churn_probability IS NOT NULL \
-         AND as_of = (SELECT MAX(as_of) FROM customer_scores WHERE churn_probability IS NOT NULL)",
-    );
-    let rows = query(db, &sql, vec![]).await?;
-    let Some(r) = rows.first() else {
-        return Ok(None);
-    };
-    let Some(as_of) = r.try_get_by_index::<Option<String>>(0)? else {
-        return Ok(None);
-    };
-    let mut buckets = [0i64; CHURN_BUCKETS];
-    for (b, slot) in buckets.iter_mut().enumerate() {
-        *slot = r.try_get_by_index::<Option<i64>>(b + 1)?.unwrap_or(0);
-    }
-    Ok(Some((as_of, buckets)))
-}

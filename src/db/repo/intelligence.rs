@@ -1,5 +1,5 @@
 //! Reads and writes of the intelligence jobs: feature rows as a matrix, who bought in a
-//! window, profiles, scores and product sentiment.
+//! window, profiles and product sentiment.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -62,29 +62,6 @@ pub static PROFILES_TABLE: TableSpec = TableSpec {
         "smallint",
         "smallint",
         "smallint",
-        "bigint",
-    ],
-    on_conflict: "ON CONFLICT (customer_id, as_of) DO NOTHING",
-    sqlite_upsert: None,
-    pg_distinct_on: None,
-};
-
-pub static SCORES_TABLE: TableSpec = TableSpec {
-    table: "customer_scores",
-    columns: &[
-        "customer_id",
-        "as_of",
-        "churn_probability",
-        "intent_probability",
-        "churn_model_id",
-        "intent_model_id",
-    ],
-    pg_types: &[
-        "text",
-        "text",
-        "double precision",
-        "double precision",
-        "bigint",
         "bigint",
     ],
     on_conflict: "ON CONFLICT (customer_id, as_of) DO NOTHING",

@@ -787,15 +787,25 @@ pub struct LakeFacts {
     pub customers: Vec<(String, Option<String>)>,
     pub features: Vec<(String, Option<f64>, Option<f64>, i64)>,
     pub spend: Vec<(String, i64)>,
+    /// The newest churn and intent probabilities: `(customer_id, churn, intent)`.
+    pub scores: Vec<(String, Option<f64>, Option<f64>)>,
 }
 
-/// Which lake facts `campaign` needs: `(features, spend)`.
-pub fn needs_facts(campaign: &crate::loyalty::Campaign) -> (bool, bool) {
+/// Which lake facts `campaign` needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    pub features: bool,
+    pub spend: bool,
+    pub scores: bool,
+}
+
+pub fn needs_facts(campaign: &crate::loyalty::Campaign) -> Needs {
     let target = &campaign.target;
-    (
-        target.days_since_last_order.is_some() || target.mean_sentiment.is_some(),
-        matches!(campaign.reward, crate::loyalty::Reward::Multiplier(_)),
-    )
+    Needs {
+        features: target.days_since_last_order.is_some() || target.mean_sentiment.is_some(),
+        spend: matches!(campaign.reward, crate::loyalty::Reward::Multiplier(_)),
+        scores: target.churn_probability.is_some() || target.intent_probability.is_some(),
+    }
 }
 
 pub async fn candidates(
@@ -806,7 +816,6 @@ pub async fn candidates(
     let target = &campaign.target;
     let segments = !target.segments.is_empty();
     let tiers = !target.tiers.is_empty();
-    let scores = target.churn_probability.is_some() || target.intent_probability.is_some();
     let mut by_id: HashMap<String, Candidate> = HashMap::new();
     for (id, region) in facts.customers {
         by_id.insert(
@@ -847,21 +856,11 @@ pub async fn candidates(
         .await
         .map_err(corrupt("customer_tiers"))?;
     }
-    if scores {
-        bulk::fetch_each::<(String, Option<f64>, Option<f64>)>(
-            db,
-            "SELECT customer_id, churn_probability, intent_probability FROM customer_scores \
-             WHERE as_of = (SELECT MAX(as_of) FROM customer_scores)",
-            None,
-            |(id, churn, intent)| {
-                if let Some(c) = by_id.get_mut(&id) {
-                    c.churn = churn;
-                    c.intent = intent;
-                }
-            },
-        )
-        .await
-        .map_err(corrupt("customer_scores"))?;
+    for (id, churn, intent) in facts.scores {
+        if let Some(c) = by_id.get_mut(&id) {
+            c.churn = churn;
+            c.intent = intent;
+        }
     }
     for (id, recency, sentiment, frequency) in facts.features {
         if let Some(c) = by_id.get_mut(&id) {

@@ -1,0 +1,145 @@
+//! The `customer_scores` dataset: each customer's churn and purchase-intent probabilities
+//! from the champion models, one partition per as-of date. `retrain` replaces a date's
+//! partition in one commit; readers take the newest date.
+
+use std::sync::Arc;
+
+use datafusion::arrow::{
+    array::{Float64Array, Int64Array, StringArray},
+    record_batch::RecordBatch,
+};
+
+use super::{Dataset, Lake, LakeError, Result, arrays, write::FileWriter};
+use crate::db::{
+    entities::LakeCommitKind,
+    repo::lake::{self as catalog, Commit, Removes},
+};
+
+/// One date's scores: `customers[i]` has `churn[i]` and `intent[i]` (none without a
+/// champion of that kind).
+pub struct Scores {
+    pub as_of: String,
+    pub customers: Vec<String>,
+    pub churn: Option<(Vec<f64>, i64)>,
+    pub intent: Option<(Vec<f64>, i64)>,
+}
+
+/// Replaces the scores of `scores.as_of` with `scores`.
+pub async fn store(lake: &Lake, scores: Scores) -> Result<u64> {
+    let n = scores.customers.len();
+    for (values, _) in [&scores.churn, &scores.intent].into_iter().flatten() {
+        if values.len() != n {
+            return Err(LakeError::Other(format!(
+                "{n} customers but {} probabilities",
+                values.len()
+            )));
+        }
+    }
+    let as_of = scores.as_of.clone();
+    let writer = lake.clone();
+    let file = tokio::task::spawn_blocking(move || -> Result<_> {
+        if n == 0 {
+            return Ok(None);
+        }
+        let name = super::write::new_name(&format!("{}/as_of={}", Dataset::Scores, scores.as_of));
+        let mut file = FileWriter::create(&writer, name, Dataset::Scores)?;
+        let probabilities = |p: &Option<(Vec<f64>, i64)>| match p {
+            Some((v, _)) => Float64Array::from(v.clone()),
+            None => Float64Array::from(vec![None; n]),
+        };
+        let model =
+            |p: &Option<(Vec<f64>, i64)>| Int64Array::from(vec![p.as_ref().map(|m| m.1); n]);
+        let written = chrono::Utc::now().timestamp_micros();
+        let batch = RecordBatch::try_new(
+            Dataset::Scores.schema(),
+            vec![
+                Arc::new(StringArray::from(scores.customers)),
+                Arc::new(StringArray::from(vec![scores.as_of.as_str(); n])),
+                Arc::new(probabilities(&scores.churn)),
+                Arc::new(probabilities(&scores.intent)),
+                Arc::new(model(&scores.churn)),
+                Arc::new(model(&scores.intent)),
+                Arc::new(Int64Array::from(vec![written; n])),
+            ],
+        )?;
+        file.write(&batch)?;
+        Ok(Some(file.finish(Some(scores.as_of.clone()), false)?))
+    })
+    .await
+    .map_err(|e| LakeError::Other(format!("scores writer failed: {e}")))??;
+    catalog::commit(
+        lake.db(),
+        Commit {
+            dataset: Dataset::Scores.name().to_owned(),
+            kind: LakeCommitKind::Replace,
+            add: file.into_iter().collect(),
+            removes: Removes::Part(as_of),
+            source: None,
+            checked_at: None,
+        },
+    )
+    .await?;
+    Ok(n as u64)
+}
+
+/// The scores of the newest date: `(customer_id, churn, intent, churn model, intent model)`,
+/// by customer.
+pub type Row = (String, Option<f64>, Option<f64>, Option<i64>, Option<i64>);
+
+pub async fn latest(lake: &Lake) -> Result<Vec<Row>> {
+    let batches = lake
+        .query(
+            "SELECT customer_id, churn_probability, intent_probability, churn_model_id, \
+             intent_model_id FROM customer_scores \
+             WHERE as_of = (SELECT MAX(as_of) FROM customer_scores) ORDER BY customer_id",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let ids = arrays::strings(b, 0)?;
+        let churn = arrays::floats(b, 1)?;
+        let intent = arrays::floats(b, 2)?;
+        let churn_model = arrays::ints(b, 3)?;
+        let intent_model = arrays::ints(b, 4)?;
+        for ((((id, c), i), cm), im) in ids
+            .into_iter()
+            .zip(churn)
+            .zip(intent)
+            .zip(churn_model)
+            .zip(intent_model)
+        {
+            out.push((id, c, i, cm, im));
+        }
+    }
+    Ok(out)
+}
+
+/// The newest date with churn probabilities, and how many customers fall in each of
+/// `buckets` equal slices of [0, 1] (the last one closed).
+pub async fn churn_histogram(lake: &Lake, buckets: usize) -> Result<Option<(String, Vec<i64>)>> {
+    let batches = lake
+        .query(
+            "SELECT as_of, churn_probability FROM customer_scores \
+             WHERE churn_probability IS NOT NULL AND as_of = \
+             (SELECT MAX(as_of) FROM customer_scores WHERE churn_probability IS NOT NULL)",
+        )
+        .await?;
+    let mut as_of = None;
+    let mut counts = vec![0i64; buckets.max(1)];
+    for b in &batches {
+        let dates = arrays::strings(b, 0)?;
+        for (date, p) in dates.into_iter().zip(arrays::floats(b, 1)?) {
+            as_of.get_or_insert(date);
+            // The bucket whose lower bound `p` reaches: `[0, 0.1)` … `[0.9, 1]` for ten.
+            if let Some(p) = p {
+                let n = counts.len();
+                let slot = (0..n)
+                    .rev()
+                    .find(|&b| p >= b as f64 / n as f64)
+                    .unwrap_or(0);
+                counts[slot] += 1;
+            }
+        }
+    }
+    Ok(as_of.map(|d| (d, counts)))
+}
