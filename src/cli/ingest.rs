@@ -424,9 +424,9 @@ async fn export_scores(db: &Db, lake: &Lake, out: &PathBuf) -> anyhow::Result<us
     let rows = crate::lake::scores::latest(lake).await?;
     let mut names: HashMap<i64, String> = HashMap::new();
     for id in rows.iter().flat_map(|r| [r.3, r.4]).flatten() {
-        if !names.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id) {
             let model = crate::db::repo::models::get(db, id).await?;
-            names.insert(id, format!("{} v{}", model.kind, model.version));
+            slot.insert(format!("{} v{}", model.kind, model.version));
         }
     }
     let mut writer =
