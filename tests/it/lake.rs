@@ -41,6 +41,11 @@ fn listed(env: &Env, dataset: &str) -> Value {
         .unwrap()
 }
 
+/// How many committed files `lake ls` lists for `dataset`.
+fn files_of(env: &Env, dataset: &str) -> usize {
+    listed(env, dataset)["files"].as_array().unwrap().len()
+}
+
 async fn open(env: &Env) -> Lake {
     let conn = db::connect(&env.db.url, 4).await.unwrap();
     db::migrate(&conn).await.unwrap();
@@ -154,7 +159,7 @@ fn compaction_keeps_the_newest_row_per_key_and_rows_committed_meanwhile() {
         });
         assert_eq!(stats_orders(&env), 130, "{backend:?}");
         assert_eq!(env.lake_ints(refunded), [50], "{backend:?}");
-        assert_eq!(listed(&env, "orders")["files"].as_array().unwrap().len(), 2);
+        assert_eq!(files_of(&env, "orders"), 2);
         let all = env.json(&["lake", "compact"]);
         assert_eq!(all.as_array().unwrap().len(), 1, "{all:#}");
         let orders = listed(&env, "orders");
@@ -345,13 +350,7 @@ fn review_sentiment_is_scored_once_per_review_and_a_rescore_replaces_it() {
 
         run("score");
         assert_eq!(scored(), [40, 40]);
-        assert_eq!(
-            listed(&env, "review_sentiment")["files"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(files_of(&env, "review_sentiment"), 1);
         let negative = env.lake_ints(
             "SELECT COUNT(*) FROM review_sentiment WHERE label = 'negative' AND score < 0",
         );
@@ -359,35 +358,17 @@ fn review_sentiment_is_scored_once_per_review_and_a_rescore_replaces_it() {
 
         // Nothing new: nothing scored, nothing committed.
         run("score");
-        assert_eq!(
-            listed(&env, "review_sentiment")["files"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(files_of(&env, "review_sentiment"), 1);
 
         let second = env.write("second.csv", &reviews(40, 50));
         env.ok(&["ingest", "reviews", second.to_str().unwrap()]);
         run("score");
         assert_eq!(scored(), [50, 50]);
-        assert_eq!(
-            listed(&env, "review_sentiment")["files"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(files_of(&env, "review_sentiment"), 2);
 
         run("rescore");
         assert_eq!(scored(), [50, 50]);
-        assert_eq!(
-            listed(&env, "review_sentiment")["files"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(files_of(&env, "review_sentiment"), 1);
         daemon.terminate(std::time::Duration::from_secs(20));
     }
 }
@@ -423,10 +404,7 @@ fn scores_replace_their_date_and_readers_take_the_newest() {
             assert_eq!(as_of, "2026-06-30");
             assert_eq!(buckets, [1, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
         });
-        let files = listed(&env, "customer_scores")["files"]
-            .as_array()
-            .unwrap()
-            .len();
+        let files = files_of(&env, "customer_scores");
         assert_eq!(files, 2, "one live file per date");
     }
 }
