@@ -43,22 +43,27 @@ pub async fn store(lake: &Lake, scores: Scores) -> Result<u64> {
         }
         let name = super::write::new_name(&format!("{}/as_of={}", Dataset::Scores, scores.as_of));
         let mut file = FileWriter::create(&writer, name, Dataset::Scores)?;
-        let probabilities = |p: &Option<(Vec<f64>, i64)>| match p {
-            Some((v, _)) => Float64Array::from(v.clone()),
-            None => Float64Array::from(vec![None; n]),
+        // Each kind's probabilities move into their column; a missing champion is a null
+        // column.
+        let column = |p: Option<(Vec<f64>, i64)>| match p {
+            Some((v, id)) => (Float64Array::from(v), Int64Array::from(vec![Some(id); n])),
+            None => (
+                Float64Array::from(vec![None; n]),
+                Int64Array::from(vec![None; n]),
+            ),
         };
-        let model =
-            |p: &Option<(Vec<f64>, i64)>| Int64Array::from(vec![p.as_ref().map(|m| m.1); n]);
+        let (churn, churn_model) = column(scores.churn);
+        let (intent, intent_model) = column(scores.intent);
         let written = chrono::Utc::now().timestamp_micros();
         let batch = RecordBatch::try_new(
             Dataset::Scores.schema(),
             vec![
                 Arc::new(StringArray::from(scores.customers)),
                 Arc::new(StringArray::from(vec![scores.as_of.as_str(); n])),
-                Arc::new(probabilities(&scores.churn)),
-                Arc::new(probabilities(&scores.intent)),
-                Arc::new(model(&scores.churn)),
-                Arc::new(model(&scores.intent)),
+                Arc::new(churn),
+                Arc::new(intent),
+                Arc::new(churn_model),
+                Arc::new(intent_model),
                 Arc::new(Int64Array::from(vec![written; n])),
             ],
         )?;
