@@ -22,6 +22,7 @@ mod m20261205_000014_recommendation_reasons;
 mod m20261205_000015_lake;
 mod m20261205_000016_sentiment_lake;
 mod m20261205_000017_scores_lake;
+mod m20261205_000018_profiles_recommendations_lake;
 
 pub use m20261205_000015_lake::RAW_TABLES;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_lake::Migration),
             Box::new(m20261205_000016_sentiment_lake::Migration),
             Box::new(m20261205_000017_scores_lake::Migration),
+            Box::new(m20261205_000018_profiles_recommendations_lake::Migration),
         ]
     }
 }

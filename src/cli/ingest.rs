@@ -317,15 +317,25 @@ impl ExportCmd {
                 (format!("features as of {as_of}"), rows.len(), out)
             }
             ExportCmd::Profiles { out } => {
-                let n = super::models::export_query(
-                    &db,
-                    "SELECT customer_id, segment, segment_label, pc1, pc2, r_score, f_score, m_score FROM customer_profiles \
-                     WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles) ORDER BY customer_id",
-                    &["customer_id", "segment", "segment_label", "pc1", "pc2", "r_score", "f_score", "m_score"],
-                    &out,
-                )
-                .await?;
-                ("profiles".to_owned(), n, out)
+                let lake = ctx.lake(db.clone())?;
+                let rows = crate::lake::profiles::latest_rows(&lake).await?;
+                let mut writer = csv::Writer::from_path(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                writer.write_record([
+                    "customer_id",
+                    "segment",
+                    "segment_label",
+                    "pc1",
+                    "pc2",
+                    "r_score",
+                    "f_score",
+                    "m_score",
+                ])?;
+                for r in &rows {
+                    writer.write_record(r)?;
+                }
+                writer.flush()?;
+                ("profiles".to_owned(), rows.len(), out)
             }
             ExportCmd::Scores { out } => {
                 let lake = ctx.lake(db.clone())?;
@@ -333,14 +343,22 @@ impl ExportCmd {
                 ("scores".to_owned(), n, out)
             }
             ExportCmd::Recommendations { out } => {
-                let n = super::models::export_query(
-                    &db,
-                    "SELECT customer_id, rank, product_id, score, source FROM recommendations ORDER BY customer_id, rank",
-                    &["customer_id", "rank", "product_id", "score", "source"],
-                    &out,
-                )
-                .await?;
-                ("recommendations".to_owned(), n, out)
+                let lake = ctx.lake(db.clone())?;
+                let rows = crate::lake::recommendations::all(&lake).await?;
+                let mut writer = csv::Writer::from_path(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                writer.write_record(["customer_id", "rank", "product_id", "score", "source"])?;
+                for (customer, rank, product, score, source) in &rows {
+                    writer.write_record([
+                        customer,
+                        &rank.to_string(),
+                        product,
+                        &crate::lake::arrays::rounded(*score),
+                        source,
+                    ])?;
+                }
+                writer.flush()?;
+                ("recommendations".to_owned(), rows.len(), out)
             }
         };
         if ctx.json {
@@ -438,7 +456,7 @@ async fn export_scores(db: &Db, lake: &Lake, out: &PathBuf) -> anyhow::Result<us
         "churn_model",
         "intent_model",
     ])?;
-    let probability = |p: Option<f64>| p.map(|f| format!("{}", (f * 1e6).round() / 1e6));
+    let probability = |p: Option<f64>| p.map(crate::lake::arrays::rounded);
     let name = |id: Option<i64>| id.and_then(|id| names.get(&id).cloned());
     for (id, churn, intent, churn_model, intent_model) in &rows {
         writer.write_record([

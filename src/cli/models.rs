@@ -1,14 +1,10 @@
-//! `patron models list|show`, `patron export profiles|scores`.
+//! `patron models list|show`.
 
-use std::path::PathBuf;
-
-use anyhow::Context as _;
 use clap::Subcommand;
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use super::{CliResult, Ctx, output};
-use crate::db::{Db, RepoError, entities::model, repo};
+use crate::db::{RepoError, entities::model, repo};
 
 /// The kinds of model the jobs register.
 const MODEL_KINDS: &[&str] = &["segments", "churn", "intent", "sentiment", "recommend"];
@@ -106,10 +102,10 @@ impl ModelsCmd {
                 // Recommendation models: how their current lists fare (from `rec_click` events
                 // and later paid orders).
                 let click_through = if m.kind == "recommend" {
-                    let pairs = repo::recommend::recommended_pairs(&db, m.id).await?;
+                    let lake = ctx.lake(db.clone())?;
+                    let pairs = crate::lake::recommendations::pairs_of_model(&lake, m.id).await?;
                     let shown = pairs.len() as i64;
-                    let (clicked, bought) =
-                        crate::lake::read::click_through(&ctx.lake(db.clone())?, &pairs).await?;
+                    let (clicked, bought) = crate::lake::read::click_through(&lake, &pairs).await?;
                     let rate = |n: i64| {
                         if shown > 0 {
                             n as f64 / shown as f64
@@ -164,43 +160,4 @@ impl ModelsCmd {
         }
         Ok(())
     }
-}
-
-/// Writes a query's rows as CSV with `header`; values are read as text.
-pub async fn export_query(
-    db: &Db,
-    sql: &str,
-    header: &[&str],
-    out: &PathBuf,
-) -> anyhow::Result<usize> {
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_string(backend, sql.to_owned()))
-        .await?;
-    let mut writer =
-        csv::Writer::from_path(out).with_context(|| format!("creating {}", out.display()))?;
-    writer.write_record(header)?;
-    for row in &rows {
-        let mut cells = Vec::with_capacity(header.len());
-        for i in 0..header.len() {
-            let text = if let Ok(v) = row.try_get_by_index::<Option<String>>(i) {
-                v.unwrap_or_default()
-            } else if let Ok(v) = row.try_get_by_index::<Option<i64>>(i) {
-                v.map(|n| n.to_string()).unwrap_or_default()
-            } else if let Ok(v) = row.try_get_by_index::<Option<i32>>(i) {
-                v.map(|n| n.to_string()).unwrap_or_default()
-            } else if let Ok(v) = row.try_get_by_index::<Option<i16>>(i) {
-                v.map(|n| n.to_string()).unwrap_or_default()
-            } else if let Ok(v) = row.try_get_by_index::<Option<f64>>(i) {
-                v.map(|f| format!("{}", (f * 1e6).round() / 1e6))
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            };
-            cells.push(text);
-        }
-        writer.write_record(&cells)?;
-    }
-    writer.flush()?;
-    Ok(rows.len())
 }

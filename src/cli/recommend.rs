@@ -4,7 +4,6 @@ use clap::Args;
 use serde_json::json;
 
 use super::{CliResult, Ctx, output};
-use crate::db::repo;
 
 #[derive(Debug, Args)]
 pub struct Cmd {
@@ -15,9 +14,9 @@ pub struct Cmd {
 impl Cmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let db = ctx.db().await?;
-        crate::lake::read::known_customer(&db, Some(&ctx.lake(db.clone())?), &self.customer)
-            .await?;
-        let recs = repo::recommend::for_customer(&db, &self.customer).await?;
+        let lake = ctx.lake(db.clone())?;
+        crate::lake::read::known_customer(&db, Some(&lake), &self.customer).await?;
+        let recs = crate::lake::recommendations::for_customer(&lake, &self.customer).await?;
         if ctx.json {
             ctx.print_json(&json!({ "customer_id": self.customer, "recommendations": recs }))?;
             return Ok(());

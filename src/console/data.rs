@@ -479,13 +479,8 @@ pub async fn workers(
         .collect())
 }
 
-/// Tables each Loyalty panel reads (the churn panel reads the lake).
-const LOYALTY_TABLES: [&str; 4] = [
-    "campaigns",
-    "point_ledger",
-    "customer_tiers",
-    "customer_profiles",
-];
+/// Tables each Loyalty panel reads (the segment and churn panels read the lake).
+const LOYALTY_TABLES: [&str; 3] = ["campaigns", "point_ledger", "customer_tiers"];
 
 fn panel<T, E: std::fmt::Display>(present: bool, result: Result<T, E>) -> Panel<T> {
     match (present, result) {
@@ -536,10 +531,9 @@ pub async fn loyalty(
     } else {
         Ok(Vec::new())
     };
-    let segments = if has("customer_profiles") {
-        repo::console::segment_sizes(db).await
-    } else {
-        Ok(None)
+    let segments = match lake {
+        Some(lake) => crate::lake::profiles::segment_sizes(lake).await,
+        None => Ok(None),
     };
     let churn = match lake {
         Some(lake) => crate::lake::scores::churn_histogram(lake, CHURN_BUCKETS)
@@ -559,7 +553,7 @@ pub async fn loyalty(
         campaigns: panel(has("campaigns"), campaigns),
         points_per_day: panel(has("point_ledger"), points),
         tiers: panel(has("customer_tiers"), tiers),
-        segments: panel(has("customer_profiles"), segments),
+        segments: panel(lake.is_some(), segments),
         churn: panel(lake.is_some(), churn),
     })
 }

@@ -32,7 +32,7 @@ use crate::{
         self,
         feedback::{Pass, Span},
     },
-    jobs::recommend::{Artifact, groups_of, rows},
+    jobs::recommend::{Artifact, groups_of, to_rows},
 };
 
 pub struct Feedback;
@@ -161,7 +161,11 @@ impl Feedback {
             .await
             .map_err(failed)?;
         let artifact = match &champion {
-            Some(c) => repo::recommend::artifact(db, c.id).await.map_err(failed)?,
+            Some(c) => {
+                crate::lake::model_files::load(&lake, c.id, super::recommend::ARTIFACT_FORMAT)
+                    .await
+                    .map_err(failed)?
+            }
             None => None,
         };
         match (champion, artifact) {
@@ -175,7 +179,7 @@ impl Feedback {
                             .map_err(failed)
                     },
                     async {
-                        repo::recommend::segments_of(db, Some(&customers))
+                        crate::lake::profiles::segments(&lake, Some(&customers))
                             .await
                             .map_err(failed)
                     },
@@ -186,10 +190,14 @@ impl Feedback {
                 .await
                 .map_err(|e| JobError::Failed(format!("recommender thread: {e}")))?
                 .map_err(JobError::Failed)?;
-                let rows = rows(&served.lists, &served.customers, &served.products, model.id);
-                pass.recommendations = repo::recommend::replace_of(db, Some(&customers), rows)
-                    .await
-                    .map_err(failed)? as i64;
+                let rows = to_rows(&served.lists, &served.customers, &served.products, model.id);
+                pass.recommendations = crate::lake::recommendations::store(
+                    &lake,
+                    rows,
+                    crate::lake::recommendations::Replaces::TheirCustomers,
+                )
+                .await
+                .map_err(failed)? as i64;
             }
             (Some(model), None) => ctx.log.info(format!(
                 "recommendation model {} has no stored serving model (trained by an older version): lists wait for the next recommend run",

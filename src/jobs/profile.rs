@@ -1,6 +1,6 @@
 //! `profile`: segments every customer from their features as of a date (robust scaling,
 //! PCA coordinates, k-means with human labels, RFM 1–5 scores; see `analytics::segments`),
-//! stores one profile per customer with the segmentation model, which becomes the current one.
+//! stores one profile per customer in the lake (`customer_profiles`) with the segmentation model, which becomes the current one.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -8,14 +8,8 @@ use serde_json::{Value, json};
 use super::{Job, JobContext, JobError, JobResult, failed, parse_params};
 use crate::{
     analytics::segments::{self, SegmentInput, SegmentModel, SegmentParams},
-    db::{
-        bulk::Cell,
-        repo::{
-            self,
-            intelligence::{self, PROFILES_TABLE},
-            models::NewModel,
-        },
-    },
+    db::repo::{self, models::NewModel},
+    lake::profiles::Profiles,
 };
 
 pub struct Profile;
@@ -194,28 +188,22 @@ impl Job for Profile {
             .await
             .map_err(failed)?;
 
-        intelligence::clear_as_of(&ctx.db, "customer_profiles", &as_of, ctx.shard)
-            .await
-            .map_err(failed)?;
-        let rows: Vec<Vec<Cell>> = customers
-            .into_iter()
-            .zip(assigned)
-            .map(|(id, s)| {
-                vec![
-                    Cell::Text(id),
-                    Cell::Text(as_of.clone()),
-                    Cell::Int(s.segment as i64),
-                    Cell::Text(s.label),
-                    Cell::OptFloat(Some(s.pc1)),
-                    Cell::OptFloat(Some(s.pc2)),
-                    Cell::Int(i64::from(s.r_score)),
-                    Cell::Int(i64::from(s.f_score)),
-                    Cell::Int(i64::from(s.m_score)),
-                    Cell::Int(registered.id),
-                ]
-            })
-            .collect();
-        let n = intelligence::write_all(&ctx.db, &PROFILES_TABLE, rows, 50_000)
+        let mut rows = Profiles {
+            as_of: as_of.clone(),
+            model_id: registered.id,
+            ..Profiles::default()
+        };
+        for (id, s) in customers.into_iter().zip(assigned) {
+            rows.customers.push(id);
+            rows.segments.push(s.segment as i64);
+            rows.labels.push(s.label);
+            rows.pc1.push(s.pc1);
+            rows.pc2.push(s.pc2);
+            rows.r_scores.push(i64::from(s.r_score));
+            rows.f_scores.push(i64::from(s.f_score));
+            rows.m_scores.push(i64::from(s.m_score));
+        }
+        let n = crate::lake::profiles::store(&ctx.lake()?, rows, ctx.shard.is_none())
             .await
             .map_err(failed)?;
         let sizes: Vec<String> = model

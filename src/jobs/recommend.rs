@@ -20,11 +20,9 @@ use crate::{
         AlsParams, Did, Explained, Hybrid, KnnParams,
         serve::{self, Dealing, Settings, Shop},
     },
-    db::{
-        bulk::Cell,
-        repo::{self, models::NewModel, recommend::Dealings},
-    },
+    db::repo::{self, models::NewModel, recommend::Dealings},
     jobs::features::cutoff,
+    lake::recommendations::{Lists, Replaces},
 };
 
 pub struct Recommend;
@@ -338,14 +336,14 @@ impl Job for Recommend {
             .map_err(failed)?;
         // The first shard to get here stores the serving model; the others (and retries) find
         // it stored.
-        let stored = repo::recommend::has_artifact(db, registered.id)
+        let stored = crate::lake::model_files::has(&lake, registered.id, ARTIFACT_FORMAT)
             .await
             .map_err(failed)?;
         match artifact {
             Ok(_) if stored => {}
             Ok(bytes) => {
                 let size = bytes.len();
-                repo::recommend::store_artifact(db, registered.id, bytes)
+                crate::lake::model_files::store(&lake, registered.id, ARTIFACT_FORMAT, bytes)
                     .await
                     .map_err(failed)?;
                 ctx.log.info(format!(
@@ -358,13 +356,19 @@ impl Job for Recommend {
             )),
         }
 
-        let rows = rows(&lists, &ids.customers, &ids.products, registered.id);
-        let written = repo::recommend::replace_shard(db, ctx.shard, rows)
+        let served = lists.iter().filter(|l| !l.is_empty()).count();
+        let rows = to_rows(&lists, &ids.customers, &ids.products, registered.id);
+        drop(lists);
+        let replaces = match ctx.shard {
+            None => Replaces::Everyone,
+            Some(_) => Replaces::TheirCustomers,
+        };
+        let written = crate::lake::recommendations::store(&lake, rows, replaces)
             .await
             .map_err(failed)?;
         ctx.log.info(format!(
             "{written} recommendations for {} customers{} (model {}) in {:.2}s (load {loaded:.2}s of which ids and texts {ids_loaded:.2}s, fit and rank {:.2}s, store {:.2}s)",
-            lists.iter().filter(|l| !l.is_empty()).count(),
+            served,
             ctx.shard_note(),
             registered.id,
             started.elapsed().as_secs_f64(),
@@ -409,36 +413,38 @@ impl std::fmt::Display for Steps {
     }
 }
 
-/// Rows of `RECOMMENDATIONS_TABLE` for ranked lists: `lists[u]` is for `customers[u]`.
-pub fn rows(
+/// The `recommendations` dataset's rows for ranked lists: `lists[u]` is for `customers[u]`
+/// (sorted, so the rows are too).
+pub fn to_rows(
     lists: &[Vec<Explained>],
     customers: &[String],
     products: &[String],
     model_id: i64,
-) -> Vec<Vec<Cell>> {
+) -> Lists {
     let product = |i: u32| products.get(i as usize).cloned();
-    lists
-        .iter()
-        .zip(customers)
-        .flat_map(|(list, customer)| {
-            list.iter()
-                .filter_map(|e| Some((e, product(e.rec.item)?)))
-                .enumerate()
-                .map(move |(rank, (e, item))| {
-                    vec![
-                        Cell::Text(customer.clone()),
-                        Cell::Int(rank as i64 + 1),
-                        Cell::Text(item),
-                        Cell::OptFloat(Some(f64::from(e.rec.score))),
-                        Cell::Text(source_name(e.rec.source)),
-                        Cell::OptText(e.reason.and_then(|r| r.item()).and_then(product)),
-                        Cell::Int(model_id),
-                        Cell::OptText(e.reason.map(|r| r.kind().to_owned())),
-                    ]
-                })
-        })
-        .collect()
+    let mut out = Lists {
+        model_id,
+        ..Lists::default()
+    };
+    for (list, customer) in lists.iter().zip(customers) {
+        let known = list.iter().filter_map(|e| Some((e, product(e.rec.item)?)));
+        for (rank, (e, item)) in known.enumerate() {
+            out.customers.push(customer.clone());
+            out.ranks.push(rank as i64 + 1);
+            out.products.push(item);
+            out.scores.push(f64::from(e.rec.score));
+            out.sources.push(source_name(e.rec.source));
+            out.because
+                .push(e.reason.and_then(|r| r.item()).and_then(product));
+            out.because_kinds
+                .push(e.reason.map(|r| r.kind().to_owned()));
+        }
+    }
+    out
 }
+
+/// The format of [`Artifact::to_bytes`]; an artifact in another is not read.
+pub const ARTIFACT_FORMAT: &str = "bincode-1/serve-v1";
 
 /// What `feedback` needs to serve customers from a promoted model: the item side of the
 /// recommender, the dense ids it was fitted with and the hybrid's weights.
@@ -506,7 +512,6 @@ struct Ids {
 
 impl Ids {
     async fn load(lake: &crate::lake::Lake) -> Result<Ids, JobError> {
-        let db = lake.db();
         let customers = crate::lake::read::customer_ids(lake)
             .await
             .map_err(failed)?;
@@ -524,7 +529,9 @@ impl Ids {
             .enumerate()
             .map(|(i, p)| (p.clone(), i as u32))
             .collect();
-        let segments = repo::recommend::segments(db).await.map_err(failed)?;
+        let segments = crate::lake::profiles::segments(lake, None)
+            .await
+            .map_err(failed)?;
         let mut labels: Vec<String> = segments.values().cloned().collect();
         labels.sort();
         labels.dedup();

@@ -84,3 +84,8 @@ pub fn single_int(batches: &[RecordBatch]) -> Result<i64> {
     }
     Ok(0)
 }
+
+/// A number as exports write it: to six decimals, without trailing zeros.
+pub fn rounded(f: f64) -> String {
+    format!("{}", (f * 1e6).round() / 1e6)
+}

@@ -116,8 +116,12 @@ pub async fn compact_files(
     let ctx = lake.session_with(files).await?;
     let stream = ctx
         .sql(&format!(
-            "SELECT {} FROM {dataset} d",
-            dataset.file_columns("d")
+            "SELECT {} FROM {dataset} d{}",
+            dataset.file_columns("d"),
+            dataset
+                .sorted_by()
+                .map(|o| format!(" ORDER BY {o}"))
+                .unwrap_or_default()
         ))
         .await?
         .execute_stream()

@@ -9,7 +9,10 @@ pub mod features;
 pub mod legacy;
 pub mod load;
 pub mod maintain;
+pub mod model_files;
+pub mod profiles;
 pub mod read;
+pub mod recommendations;
 pub mod schema;
 pub mod scores;
 pub mod sentiment;
@@ -241,6 +244,13 @@ async fn register_view(ctx: &SessionContext, name: &str, sql: &str) -> Result {
 /// The newest row per key of the rows `base` selects (DESIGN.md section 5: the newest
 /// committed load wins).
 fn newest_per_key(dataset: Dataset, base: &str) -> String {
+    // A recommendation list is many rows under one key, all written together: `RANK` keeps
+    // every row of the newest one.
+    let number = if dataset == Dataset::Recommendations {
+        "RANK"
+    } else {
+        "ROW_NUMBER"
+    };
     let columns: Vec<String> = dataset
         .schema()
         .fields()
@@ -248,7 +258,7 @@ fn newest_per_key(dataset: Dataset, base: &str) -> String {
         .map(|f| f.name().clone())
         .collect();
     format!(
-        "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {order}) AS _rank \
+        "SELECT {cols} FROM (SELECT *, {number}() OVER (PARTITION BY {key} ORDER BY {order}) AS _rank \
          FROM ({base})) WHERE _rank = 1",
         cols = columns.join(", "),
         key = dataset.key().join(", "),

@@ -654,6 +654,9 @@ pub async fn candidates(
             .map(|(id, churn, intent, _, _)| (id, churn, intent))
             .collect();
     }
+    if needs.segments {
+        facts.segments = super::profiles::segments(lake, None).await?;
+    }
     if needs.spend {
         let (from, to) = campaign.window();
         facts.spend = spend_between(lake, from, to).await?;

@@ -28,10 +28,17 @@ pub enum Dataset {
     /// Churn and purchase-intent probabilities per customer, partitioned by as-of date.
     #[value(name = "customer_scores")]
     Scores,
+    /// Each customer's current top-N products: `(customer_id, rank, product_id, score,
+    /// source, because_product_id, model_id, because_kind)`. A customer's newest list wins
+    /// whole (every row of one write shares `_written`).
+    Recommendations,
+    /// Each customer's segment, PCA coordinates and RFM scores, partitioned by as-of date.
+    #[value(name = "customer_profiles")]
+    Profiles,
 }
 
 impl Dataset {
-    pub const ALL: [Dataset; 9] = [
+    pub const ALL: [Dataset; 11] = [
         Self::Customers,
         Self::Products,
         Self::Orders,
@@ -41,6 +48,8 @@ impl Dataset {
         Self::Features,
         Self::Sentiment,
         Self::Scores,
+        Self::Recommendations,
+        Self::Profiles,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +63,8 @@ impl Dataset {
             Self::Features => "features",
             Self::Sentiment => "review_sentiment",
             Self::Scores => "customer_scores",
+            Self::Recommendations => "recommendations",
+            Self::Profiles => "customer_profiles",
         }
     }
 
@@ -82,7 +93,9 @@ impl Dataset {
             Self::Anomalies => &["dataset", "id", "line_key"],
             Self::Features => &["as_of", "customer_id"],
             Self::Sentiment => &["review_id"],
-            Self::Scores => &["as_of", "customer_id"],
+            Self::Scores | Self::Profiles => &["as_of", "customer_id"],
+            // A list, not a row: see `lake::newest_per_key`.
+            Self::Recommendations => &["customer_id"],
         }
     }
 
@@ -91,7 +104,11 @@ impl Dataset {
     pub fn newest_first(self) -> &'static str {
         match self {
             Self::Orders => "(status = 'paid') ASC, _load DESC",
-            Self::Features | Self::Sentiment | Self::Scores => "_written DESC",
+            Self::Features
+            | Self::Sentiment
+            | Self::Scores
+            | Self::Recommendations
+            | Self::Profiles => "_written DESC",
             Self::Anomalies => "reason",
             _ => "_load DESC",
         }
@@ -107,8 +124,27 @@ impl Dataset {
             Self::Events => &["event_id"],
             Self::Reviews => &["review_id", "text"],
             Self::Anomalies => &["id"],
-            Self::Features | Self::Scores => &["customer_id"],
+            Self::Features | Self::Scores | Self::Profiles => &["customer_id"],
             Self::Sentiment => &["review_id"],
+            Self::Recommendations => &[],
+        }
+    }
+
+    /// The order a dataset's files keep, for readers that look up one key: compaction
+    /// writes it too.
+    pub fn sorted_by(self) -> Option<&'static str> {
+        match self {
+            Self::Recommendations => Some("customer_id, rank"),
+            _ => None,
+        }
+    }
+
+    /// Rows per Parquet row group. Recommendations are read one customer at a time
+    /// (`patron recommend C`): small groups, sorted by customer, let a lookup read one.
+    pub fn row_group(self) -> usize {
+        match self {
+            Self::Recommendations => 1 << 16,
+            _ => 1 << 20,
         }
     }
 
@@ -207,6 +243,30 @@ impl Dataset {
                 float("intent_probability"),
                 Field::new("churn_model_id", DataType::Int64, true),
                 Field::new("intent_model_id", DataType::Int64, true),
+                int("_written"),
+            ],
+            Self::Recommendations => vec![
+                text("customer_id"),
+                int("rank"),
+                text("product_id"),
+                Field::new("score", DataType::Float64, false),
+                text("source"),
+                opt_text("because_product_id"),
+                int("model_id"),
+                opt_text("because_kind"),
+                int("_written"),
+            ],
+            Self::Profiles => vec![
+                text("customer_id"),
+                text("as_of"),
+                int("segment"),
+                text("segment_label"),
+                float("pc1"),
+                float("pc2"),
+                int("r_score"),
+                int("f_score"),
+                int("m_score"),
+                int("model_id"),
                 int("_written"),
             ],
         };

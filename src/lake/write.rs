@@ -19,10 +19,6 @@ use futures::StreamExt;
 use super::{Dataset, Lake, LakeError, Result, io};
 use crate::db::repo::lake::NewFile;
 
-/// Rows per row group: large enough for scans to skip little, small enough to write
-/// without holding a whole file.
-const ROW_GROUP: usize = 1 << 20;
-
 /// A unique file name in `dir` (relative to the lake's root).
 pub fn new_name(dir: &str) -> String {
     format!(
@@ -51,7 +47,7 @@ impl FileWriter {
         let file = File::create(&tmp).map_err(io(&tmp))?;
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-            .set_max_row_group_row_count(Some(ROW_GROUP));
+            .set_max_row_group_row_count(Some(dataset.row_group()));
         for column in dataset.distinct_columns() {
             props = props.set_column_dictionary_enabled(ColumnPath::from(*column), false);
         }

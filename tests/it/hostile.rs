@@ -126,8 +126,8 @@ fn counts(env: &Env) -> BTreeMap<&'static str, i64> {
     .into_iter()
     .map(|t| {
         let sql = format!("SELECT COUNT(*) FROM {t}");
-        // Customers and orders live in the lake.
-        let n = if matches!(t, "customers" | "orders") {
+        // Customers, orders and recommendations live in the lake.
+        let n = if matches!(t, "customers" | "orders" | "recommendations") {
             env.lake_ints(&sql)
         } else {
             env.sql_ints(&sql)
@@ -212,13 +212,25 @@ fn shop(env: &Env) -> i64 {
             "hostile test",
         ]);
     }
-    env.sql_exec(&[
-        "INSERT INTO recommendations (customer_id, rank, product_id, score, source, model_id) \
-         VALUES ('C_1', 1, 'P2', 1.0, 'popularity', 1), ('CX1', 1, 'P3', 1.0, 'popularity', 1)"
-            .to_owned(),
-    ]);
     block_on(async {
         let db = db::connect(&env.db.url, 1).await.unwrap();
+        let lists = patron::lake::recommendations::Lists {
+            customers: vec!["C_1".to_owned(), "CX1".to_owned()],
+            ranks: vec![1, 1],
+            products: vec!["P2".to_owned(), "P3".to_owned()],
+            scores: vec![1.0, 1.0],
+            sources: vec!["popularity".to_owned(); 2],
+            because: vec![None, None],
+            because_kinds: vec![None, None],
+            model_id: 1,
+        };
+        patron::lake::recommendations::store(
+            &env.lake(db.clone()),
+            lists,
+            patron::lake::recommendations::Replaces::Everyone,
+        )
+        .await
+        .unwrap();
         repo::models::register(
             &db,
             repo::models::NewModel {

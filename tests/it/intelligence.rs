@@ -129,11 +129,11 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
             )
             .into_iter()
             .collect();
-        let recommended_bought =
-            sql_rows(&env, "SELECT customer_id, product_id FROM recommendations")
-                .into_iter()
-                .filter(|r| bought.contains(r))
-                .count();
+        let recommended_bought = env
+            .lake_rows("SELECT customer_id, product_id FROM recommendations")
+            .into_iter()
+            .filter(|r| bought.contains(r))
+            .count();
         assert_eq!(
             recommended_bought, 0,
             "recommended products the customer had bought"
@@ -227,7 +227,7 @@ fn frequency(env: &Env, customer: &str) -> i64 {
 /// product; or a popularity pick that says so. And the reasons are not all of one kind.
 fn reasons_are_true(env: &Env) {
     use std::collections::HashSet;
-    // Dealings from the lake, recommendations from the database: compared here.
+    // Dealings and recommendations from the lake.
     let pairs = |sql: &str| -> HashSet<String> { env.lake_rows(sql).into_iter().collect() };
     let bought =
         pairs("SELECT DISTINCT customer_id, product_id FROM clean_orders WHERE status = 'paid'");
@@ -249,8 +249,7 @@ fn reasons_are_true(env: &Env) {
         }
     };
     let mut false_reasons = Vec::new();
-    for row in sql_rows(
-        env,
+    for row in env.lake_rows(
         "SELECT customer_id, product_id, COALESCE(because_product_id, '-'), \
            COALESCE(because_kind, '-'), source FROM recommendations",
     ) {
@@ -271,7 +270,7 @@ fn reasons_are_true(env: &Env) {
         "recommendations with a false reason: {:?}",
         &false_reasons[..false_reasons.len().min(5)]
     );
-    let kinds = env.sql_ints(
+    let kinds = env.lake_ints(
         "SELECT COUNT(*), \
            SUM(CASE WHEN because_kind = 'bought' AND because_product_id IS NOT NULL THEN 1 ELSE 0 END), \
            SUM(CASE WHEN because_kind = 'viewed' THEN 1 ELSE 0 END), \

@@ -408,3 +408,120 @@ fn scores_replace_their_date_and_readers_take_the_newest() {
         assert_eq!(files, 2, "one live file per date");
     }
 }
+
+/// Lists for `customers`, `n` items each, from model `model`.
+fn lists_for(customers: &[(&str, usize)], model: i64) -> patron::lake::recommendations::Lists {
+    let mut l = patron::lake::recommendations::Lists {
+        model_id: model,
+        ..Default::default()
+    };
+    for (c, n) in customers {
+        for rank in 1..=*n {
+            l.customers.push((*c).to_owned());
+            l.ranks.push(rank as i64);
+            l.products.push(format!("P{model}-{rank}"));
+            l.scores.push(1.0 / rank as f64);
+            l.sources.push("item_knn".to_owned());
+            l.because.push(Some("P0".to_owned()));
+            l.because_kinds.push(Some("bought".to_owned()));
+        }
+    }
+    l
+}
+
+#[test]
+fn a_customers_newest_list_wins_whole_and_a_full_run_replaces_every_list() {
+    use patron::lake::recommendations::{self as recs, Replaces};
+    for backend in backends() {
+        let env = Env::new(backend);
+        block_on(async {
+            let lake = open(&env).await;
+            recs::store(
+                &lake,
+                lists_for(&[("C1", 3), ("C2", 2)], 1),
+                Replaces::Everyone,
+            )
+            .await
+            .unwrap();
+            // A feedback pass gives C1 a shorter list: none of its old rows shows.
+            recs::store(&lake, lists_for(&[("C1", 1)], 2), Replaces::TheirCustomers)
+                .await
+                .unwrap();
+            let c1 = recs::for_customer(&lake, "C1").await.unwrap();
+            assert_eq!(c1.len(), 1, "{c1:?}");
+            assert_eq!((c1[0].model_id, c1[0].product_id.as_str()), (2, "P2-1"));
+            assert_eq!(c1[0].reason, "because you bought P0");
+            assert_eq!(recs::for_customer(&lake, "C2").await.unwrap().len(), 2);
+            assert!(recs::for_customer(&lake, "C'3").await.unwrap().is_empty());
+            let all = recs::all(&lake).await.unwrap();
+            let ids: Vec<(&str, i64)> = all.iter().map(|r| (r.0.as_str(), r.1)).collect();
+            assert_eq!(ids, [("C1", 1), ("C2", 1), ("C2", 2)]);
+            assert_eq!(recs::pairs_of_model(&lake, 1).await.unwrap().len(), 2);
+
+            // Compaction keeps what readers see.
+            maintain::compact(&lake, Some(Dataset::Recommendations))
+                .await
+                .unwrap();
+            assert_eq!(recs::all(&lake).await.unwrap(), all);
+            assert_eq!(recs::for_customer(&lake, "C1").await.unwrap(), c1);
+
+            recs::store(&lake, lists_for(&[("C3", 2)], 3), Replaces::Everyone)
+                .await
+                .unwrap();
+            assert!(recs::for_customer(&lake, "C1").await.unwrap().is_empty());
+            assert_eq!(recs::all(&lake).await.unwrap().len(), 2);
+        });
+        assert_eq!(files_of(&env, "recommendations"), 1);
+    }
+}
+
+#[test]
+fn a_serving_model_is_a_file_that_goes_when_its_model_can_no_longer_serve() {
+    use patron::{db::repo::models, lake::model_files};
+    for backend in backends() {
+        let env = Env::new(backend);
+        block_on(async {
+            let lake = open(&env).await;
+            let mut ids = Vec::new();
+            for _ in 0..2 {
+                let new = models::NewModel {
+                    kind: "recommend".to_owned(),
+                    algorithm: "test".to_owned(),
+                    params: serde_json::json!({}),
+                    metrics: serde_json::json!({}),
+                    as_of: None,
+                    payload: String::new(),
+                };
+                ids.push(models::register(lake.db(), new).await.unwrap().id);
+            }
+            let (old, new) = (ids[0], ids[1]);
+            models::promote(lake.db(), old).await.unwrap();
+            model_files::store(&lake, old, "f1", vec![1, 2, 3])
+                .await
+                .unwrap();
+            // A retry stores again: one file stays.
+            model_files::store(&lake, old, "f1", vec![1, 2, 3])
+                .await
+                .unwrap();
+            assert_eq!(
+                model_files::load(&lake, old, "f1").await.unwrap(),
+                Some(vec![1, 2, 3])
+            );
+            assert_eq!(model_files::load(&lake, old, "f2").await.unwrap(), None);
+            models::promote(lake.db(), new).await.unwrap();
+            model_files::store(&lake, new, "f1", vec![4; 10])
+                .await
+                .unwrap();
+            assert!(!model_files::has(&lake, old, "f1").await.unwrap());
+            assert_eq!(
+                model_files::load(&lake, new, "f1").await.unwrap(),
+                Some(vec![4; 10])
+            );
+        });
+        let left: Vec<_> = std::fs::read_dir(env.lake_path().join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}

@@ -373,7 +373,7 @@ fn the_monthly_win_back_makes_and_pays_one_campaign_per_month() {
         shop(&env);
         // Who the models see slipping away: C00..C04 at risk and likely to churn, C05 and C06
         // hibernating (C06 not likely enough), the rest champions.
-        let mut sql = Vec::new();
+        let mut labels = Vec::new();
         let mut churns = Vec::new();
         for i in 0..20 {
             let (label, churn) = match i {
@@ -382,15 +382,26 @@ fn the_monthly_win_back_makes_and_pays_one_campaign_per_month() {
                 6 => ("hibernating", 0.4),
                 _ => ("champions", 0.9),
             };
-            sql.push(format!(
-                "INSERT INTO customer_profiles (customer_id, as_of, segment, segment_label, pc1, pc2, r_score, f_score, m_score, model_id) \
-                 VALUES ('C{i:02}', '2026-06-30', 1, '{label}', 0, 0, 1, 1, 1, 1)"
-            ));
+            labels.push(label.to_owned());
             churns.push(churn);
         }
-        env.sql_exec(&sql);
         block_on(async {
             let conn = patron::db::connect(&env.db.url, 1).await.unwrap();
+            let profiles = patron::lake::profiles::Profiles {
+                as_of: "2026-06-30".to_owned(),
+                model_id: 1,
+                customers: (0..20).map(|i| format!("C{i:02}")).collect(),
+                segments: vec![1; 20],
+                labels,
+                pc1: vec![0.0; 20],
+                pc2: vec![0.0; 20],
+                r_scores: vec![1; 20],
+                f_scores: vec![1; 20],
+                m_scores: vec![1; 20],
+            };
+            patron::lake::profiles::store(&env.lake(conn.clone()), profiles, true)
+                .await
+                .unwrap();
             let scores = patron::lake::scores::Scores {
                 as_of: "2026-06-30".to_owned(),
                 customers: (0..20).map(|i| format!("C{i:02}")).collect(),

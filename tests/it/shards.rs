@@ -53,10 +53,11 @@ fn sharded_jobs_split_the_customers_and_match_the_unsharded_run() {
 
         // The outputs go; the sharded pipeline must make them again.
         env.sql_exec(&[
-            // Features live in the lake: forgetting their files in the catalog removes them.
-            "DELETE FROM lake_files WHERE dataset = 'features'".to_owned(),
-            "DELETE FROM customer_profiles".to_owned(),
-            "DELETE FROM recommendations".to_owned(),
+            // Features, profiles and lists live in the lake: forgetting their files in the
+            // catalog removes them.
+            "DELETE FROM lake_files WHERE dataset IN \
+             ('features', 'customer_profiles', 'recommendations')"
+                .to_owned(),
             "DELETE FROM point_ledger".to_owned(),
             "DELETE FROM customer_tiers".to_owned(),
             "DELETE FROM watermarks WHERE name LIKE 'points-%'".to_owned(),

@@ -131,25 +131,5 @@ pub async fn tier_counts(db: &Db) -> Result<Vec<(String, i64)>> {
         .collect()
 }
 
-/// Customers per segment of the latest profiles, largest first, with their as-of date;
-/// `None` when no profile has been computed.
-pub async fn segment_sizes(db: &Db) -> Result<Option<(String, Vec<(String, i64)>)>> {
-    let rows = query(
-        db,
-        "SELECT as_of, segment_label, COUNT(*) AS n FROM customer_profiles \
-         WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles) \
-         GROUP BY as_of, segment_label ORDER BY n DESC, segment_label",
-        vec![],
-    )
-    .await?;
-    let mut as_of = None;
-    let mut sizes = Vec::with_capacity(rows.len());
-    for r in &rows {
-        as_of = Some(r.try_get_by_index::<String>(0)?);
-        sizes.push((r.try_get_by_index(1)?, r.try_get_by_index(2)?));
-    }
-    Ok(as_of.map(|d| (d, sizes)))
-}
-
 /// Buckets of the churn histogram: `[0, 0.1)`, `[0.1, 0.2)` … `[0.9, 1]`.
 pub const CHURN_BUCKETS: usize = 10;

@@ -1,5 +1,5 @@
-//! Reads and writes of the intelligence jobs: feature rows as a matrix, who bought in a
-//! window, profiles and product sentiment.
+//! Control-plane writes of the intelligence jobs (product sentiment) and the helpers the
+//! other repositories share: placeholders and chunked bulk writes.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -25,49 +25,6 @@ pub(crate) fn placeholder(backend: DbBackend, sql: &str) -> String {
     }
     out
 }
-
-/// Deletes the rows of `table` for `as_of` (before writing a fresh set): all of them, or
-/// only `shard`'s customers'.
-pub async fn clear_as_of(
-    db: &Db,
-    table: &str,
-    as_of: &str,
-    shard: Option<crate::pipeline::Shard>,
-) -> Result {
-    super::shards::delete_where(db, table, "as_of = ?", vec![as_of.into()], shard).await?;
-    Ok(())
-}
-
-pub static PROFILES_TABLE: TableSpec = TableSpec {
-    table: "customer_profiles",
-    columns: &[
-        "customer_id",
-        "as_of",
-        "segment",
-        "segment_label",
-        "pc1",
-        "pc2",
-        "r_score",
-        "f_score",
-        "m_score",
-        "model_id",
-    ],
-    pg_types: &[
-        "text",
-        "text",
-        "integer",
-        "text",
-        "double precision",
-        "double precision",
-        "smallint",
-        "smallint",
-        "smallint",
-        "bigint",
-    ],
-    on_conflict: "ON CONFLICT (customer_id, as_of) DO NOTHING",
-    sqlite_upsert: None,
-    pg_distinct_on: None,
-};
 
 /// Writes rows in transactions of `batch` rows; returns how many were written.
 pub async fn write_all(

@@ -789,6 +789,8 @@ pub struct LakeFacts {
     pub spend: Vec<(String, i64)>,
     /// The newest churn and intent probabilities: `(customer_id, churn, intent)`.
     pub scores: Vec<(String, Option<f64>, Option<f64>)>,
+    /// Each customer's segment label in the newest profiles.
+    pub segments: HashMap<String, String>,
 }
 
 /// Which lake facts `campaign` needs.
@@ -797,6 +799,7 @@ pub struct Needs {
     pub features: bool,
     pub spend: bool,
     pub scores: bool,
+    pub segments: bool,
 }
 
 pub fn needs_facts(campaign: &crate::loyalty::Campaign) -> Needs {
@@ -805,6 +808,7 @@ pub fn needs_facts(campaign: &crate::loyalty::Campaign) -> Needs {
         features: target.days_since_last_order.is_some() || target.mean_sentiment.is_some(),
         spend: matches!(campaign.reward, crate::loyalty::Reward::Multiplier(_)),
         scores: target.churn_probability.is_some() || target.intent_probability.is_some(),
+        segments: !target.segments.is_empty(),
     }
 }
 
@@ -828,19 +832,11 @@ pub async fn candidates(
         );
     }
     if segments {
-        bulk::fetch_each::<(String, String)>(
-            db,
-            "SELECT customer_id, segment_label FROM customer_profiles \
-             WHERE as_of = (SELECT MAX(as_of) FROM customer_profiles)",
-            None,
-            |(id, s)| {
-                if let Some(c) = by_id.get_mut(&id) {
-                    c.segment = Some(s);
-                }
-            },
-        )
-        .await
-        .map_err(corrupt("customer_profiles"))?;
+        for (id, s) in facts.segments {
+            if let Some(c) = by_id.get_mut(&id) {
+                c.segment = Some(s);
+            }
+        }
     }
     if tiers {
         bulk::fetch_each::<(String, String)>(
