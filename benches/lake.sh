@@ -5,7 +5,9 @@
 #   benches/lake.sh seed [DATA_DIR]     # 10k customers (generated into DATA_DIR if missing)
 #   benches/lake.sh scale [DATA_DIR]    # 1M customers, 200k products (~2 GB of CSV)
 #   NIGHTLY=1 benches/lake.sh seed      # the whole nightly work: also sentiment, points,
-#                                       # profile, retrain and recommend (issue #15)
+#                                       # profile, retrain and recommend (issue #15), then
+#                                       # `patron recommend C` and `points balance C` timed
+#                                       # for 20 customers
 #
 # Prints one JSON object: patron's stage times (one daemon runs the five ingest jobs side by
 # side, as the nightly pipeline does, then clean and features), the daemon's peak RSS, the SQLite file's size, the lake's size, and the reference's figures.
@@ -72,6 +74,27 @@ state=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["state"])' "$
 run_id=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["run_id"])' "$run")
 "$bin" runs show "$run_id" --json > "$work/run.json"
 
+# Serving one customer, as a shop's front end would ask: wall time of whole CLI processes
+# (start, connect, read) for 20 customers spread over the file.
+echo '{}' > "$work/serving.json"
+if [[ -n ${NIGHTLY:-} ]]; then
+  python3 - "$bin" "$data/customers.csv" "$work/serving.json" <<'PY'
+import csv, json, statistics, subprocess, sys, time
+binary, customers, out = sys.argv[1:4]
+ids = [row[0] for row in csv.reader(open(customers))][1:]
+picks = [ids[i * len(ids) // 20] for i in range(20)]
+result = {}
+for name, args in {"recommend": ["recommend"], "points_balance": ["points", "balance"]}.items():
+    times = []
+    for c in picks:
+        started = time.perf_counter()
+        subprocess.run([binary, "--json", *args, c], check=True, capture_output=True)
+        times.append((time.perf_counter() - started) * 1000)
+    result[name] = {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+json.dump(result, open(out, "w"))
+PY
+fi
+
 # SKIP_REFERENCE=1: patron's side only (the reference takes 13 minutes at scale).
 if [[ -n ${SKIP_REFERENCE:-} ]]; then
   reference='{}'
@@ -119,5 +142,6 @@ print(json.dumps({"case": case, "patron": patron, "pandas": pandas,
                   "pandas_total_s": reference.get("total_wall_s"),
                   "speedup_nightly": patron.get("nightly") and reference.get("total_wall_s")
                   and round(reference["total_wall_s"] / patron["nightly"], 2),
-                  "pandas_peak_rss_mb": reference.get("peak_rss_mb")}))
+                  "pandas_peak_rss_mb": reference.get("peak_rss_mb"),
+                  "serving": json.load(open(f"{work}/serving.json"))}))
 PY

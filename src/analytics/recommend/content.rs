@@ -86,6 +86,9 @@ pub fn tokenize(text: &str) -> Vec<String> {
     out
 }
 
+/// Texts tokenised at once when fitting.
+const TOKENIZE_CHUNK: usize = 4096;
+
 /// Content model parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ContentParams {
@@ -118,32 +121,37 @@ pub struct Content {
 impl Content {
     /// Fits on one text per item (index = item id).
     pub fn fit<S: AsRef<str> + Sync>(texts: &[S], params: ContentParams) -> Content {
-        let tokens: Vec<Vec<String>> = texts.par_iter().map(|t| tokenize(t.as_ref())).collect();
         let mut vocabulary: HashMap<String, u32> = HashMap::new();
         let mut df: Vec<u32> = Vec::new();
-        let mut counts: Vec<Vec<(u32, f32)>> = Vec::with_capacity(tokens.len());
-        for doc in &tokens {
-            let mut tf: Vec<(u32, f32)> = Vec::with_capacity(doc.len());
-            for t in doc {
-                let next = vocabulary.len() as u32;
-                let id = *vocabulary.entry(t.clone()).or_insert(next);
-                if id == next {
-                    df.push(0);
+        let mut counts: Vec<Vec<(u32, f32)>> = Vec::with_capacity(texts.len());
+        // Tokenised a chunk at a time (in parallel), so only one chunk's token strings are
+        // held: all of them at once took a quarter of a gigabyte for 100k products.
+        for chunk in texts.chunks(TOKENIZE_CHUNK) {
+            let tokens: Vec<Vec<String>> =
+                chunk.par_iter().map(|t| tokenize(t.as_ref())).collect();
+            for doc in tokens {
+                let mut tf: Vec<(u32, f32)> = Vec::with_capacity(doc.len());
+                for t in doc {
+                    let next = vocabulary.len() as u32;
+                    let id = *vocabulary.entry(t).or_insert(next);
+                    if id == next {
+                        df.push(0);
+                    }
+                    tf.push((id, 1.0));
                 }
-                tf.push((id, 1.0));
-            }
-            tf.sort_by_key(|p| p.0);
-            let mut merged: Vec<(u32, f32)> = Vec::with_capacity(tf.len());
-            for (id, c) in tf {
-                match merged.last_mut() {
-                    Some(last) if last.0 == id => last.1 += c,
-                    _ => merged.push((id, c)),
+                tf.sort_by_key(|p| p.0);
+                let mut merged: Vec<(u32, f32)> = Vec::with_capacity(tf.len());
+                for (id, c) in tf {
+                    match merged.last_mut() {
+                        Some(last) if last.0 == id => last.1 += c,
+                        _ => merged.push((id, c)),
+                    }
                 }
+                for &(id, _) in &merged {
+                    df[id as usize] += 1;
+                }
+                counts.push(merged);
             }
-            for &(id, _) in &merged {
-                df[id as usize] += 1;
-            }
-            counts.push(merged);
         }
         let n = texts.len() as f32;
         let idf: Vec<f32> = df

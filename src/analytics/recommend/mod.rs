@@ -375,5 +375,8 @@ pub(crate) fn top_k_pairs(mut v: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
         v.truncate(k);
     }
     v.sort_by(ord);
+    // Callers keep one list per item until all are done: without this each kept the
+    // capacity of its every candidate (half a gigabyte for 100k items).
+    v.shrink_to_fit();
     v
 }
