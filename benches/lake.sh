@@ -33,7 +33,7 @@ bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/patron
 
 work=$(mktemp -d)
 # KEEP_WORK=1 keeps the database and lake for a look at the run's logs.
-trap 'kill $(jobs -p) 2>/dev/null; if [[ -n ${KEEP_WORK:-} ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; if [[ -n ${KEEP_WORK:-} ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
 export PATRON__DATABASE__URL="sqlite://$work/patron.db?mode=rwc"
 export PATRON__DAEMON__HTTP_ADDR=off
 unset PATRON__LAKE__PATH
