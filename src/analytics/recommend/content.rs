@@ -127,8 +127,7 @@ impl Content {
         // Tokenised a chunk at a time (in parallel), so only one chunk's token strings are
         // held: all of them at once took a quarter of a gigabyte for 100k products.
         for chunk in texts.chunks(TOKENIZE_CHUNK) {
-            let tokens: Vec<Vec<String>> =
-                chunk.par_iter().map(|t| tokenize(t.as_ref())).collect();
+            let tokens: Vec<Vec<String>> = chunk.par_iter().map(|t| tokenize(t.as_ref())).collect();
             for doc in tokens {
                 let mut tf: Vec<(u32, f32)> = Vec::with_capacity(doc.len());
                 for t in doc {
