@@ -558,24 +558,3 @@ fn a_lexicon_file_in_settings_extends_the_scorer_and_a_bad_one_names_its_line() 
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shop.tsv") && err.contains("line 2"), "{err}");
 }
-
-/// Rows of a control-database query, cells joined by `|`.
-fn sql_rows(env: &Env, sql: &str) -> Vec<String> {
-    block_on(async {
-        let db = patron::db::connect(&env.db.url, 1).await.unwrap();
-        let rows = sea_orm::ConnectionTrait::query_all_raw(
-            &db,
-            sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.iter()
-            .map(|r| {
-                (0..)
-                    .map_while(|i| r.try_get_by_index::<String>(i).ok())
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect()
-    })
-}
