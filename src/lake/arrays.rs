@@ -19,6 +19,16 @@ fn column(batch: &RecordBatch, i: usize, to: &DataType) -> Result<ArrayRef> {
     Ok(cast(col, to)?)
 }
 
+/// Column `i` cast to `Utf8`, to read with `as_string::<i32>()` without copying the text.
+pub fn utf8(batch: &RecordBatch, i: usize) -> Result<ArrayRef> {
+    column(batch, i, &DataType::Utf8)
+}
+
+/// Column `i` cast to `Int64`, to read with `as_primitive::<Int64Type>()`.
+pub fn int64(batch: &RecordBatch, i: usize) -> Result<ArrayRef> {
+    column(batch, i, &DataType::Int64)
+}
+
 /// Column `i` as text (`None` for nulls).
 pub fn texts(batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>> {
     let col = column(batch, i, &DataType::Utf8)?;

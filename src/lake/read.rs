@@ -231,102 +231,151 @@ pub async fn dealings_split(
     customers: &HashMap<String, u32>,
     products: &HashMap<String, u32>,
 ) -> Result<SplitDealings> {
+    use datafusion::arrow::{
+        array::{Array, AsArray},
+        datatypes::Int64Type,
+    };
+    use futures::StreamExt;
+
     let ctx = lake.session().await?;
-    let mut early: HashMap<(u32, u32), Dealings<u32>> = HashMap::new();
-    let mut all: HashMap<(u32, u32), Dealings<u32>> = HashMap::new();
+    // One entry per result row (a pair's orders, or its events of one kind), merged per pair
+    // at the end: rows stream in batch by batch and ids are looked up without copying them,
+    // so a million customers' twenty million rows are never held as text.
+    let mut early: Vec<Dealings<u32>> = Vec::new();
+    let mut all: Vec<Dealings<u32>> = Vec::new();
     let mut later = Vec::new();
     let dense = |c: &str, p: &str| Some((*customers.get(c)?, *products.get(p)?));
-    for b in collect(
-        &ctx,
-        &format!(
-            // Per order first (its lines before and after the split), then per pair: plain
-            // counts instead of distinct ones.
-            "SELECT customer_id, product_id, \
-               SUM(CASE WHEN first < {split} THEN 1 ELSE 0 END), MAX(last_early), \
-               COUNT(*), MAX(last), SUM(later) \
-             FROM (SELECT customer_id, product_id, order_id, MIN(t) AS first, MAX(t) AS last, \
-                     MAX(CASE WHEN t < {split} THEN t END) AS last_early, \
-                     MAX(CASE WHEN t >= {split} THEN 1 ELSE 0 END) AS later \
-                   FROM (SELECT customer_id, product_id, order_id, CAST(ordered_at AS BIGINT) AS t \
-                         FROM clean_orders WHERE status = 'paid' AND CAST(ordered_at AS BIGINT) < {end}) \
-                   GROUP BY customer_id, product_id, order_id) \
-             GROUP BY customer_id, product_id"
-        ),
-    )
-    .await?
-    {
-        let c = arrays::strings(&b, 0)?;
-        let p = arrays::strings(&b, 1)?;
-        let n_early = arrays::ints_or_zero(&b, 2)?;
-        let last_early = arrays::ints(&b, 3)?;
-        let n = arrays::ints_or_zero(&b, 4)?;
-        let last = arrays::ints_or_zero(&b, 5)?;
-        let n_later = arrays::ints_or_zero(&b, 6)?;
-        for r in 0..c.len() {
-            let Some(key) = dense(&c[r], &p[r]) else {
+    let orders = format!(
+        // Per order first (its lines before and after the split), then per pair: plain
+        // counts instead of distinct ones.
+        "SELECT customer_id, product_id, \
+           SUM(CASE WHEN first < {split} THEN 1 ELSE 0 END), MAX(last_early), \
+           COUNT(*), MAX(last), SUM(later) \
+         FROM (SELECT customer_id, product_id, order_id, MIN(t) AS first, MAX(t) AS last, \
+                 MAX(CASE WHEN t < {split} THEN t END) AS last_early, \
+                 MAX(CASE WHEN t >= {split} THEN 1 ELSE 0 END) AS later \
+               FROM (SELECT customer_id, product_id, order_id, CAST(ordered_at AS BIGINT) AS t \
+                     FROM clean_orders WHERE status = 'paid' AND CAST(ordered_at AS BIGINT) < {end}) \
+               GROUP BY customer_id, product_id, order_id) \
+         GROUP BY customer_id, product_id"
+    );
+    let mut stream = ctx.sql(&orders).await?.execute_stream().await?;
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        let (c, p) = (arrays::utf8(&b, 0)?, arrays::utf8(&b, 1)?);
+        let (c, p) = (c.as_string::<i32>(), p.as_string::<i32>());
+        let cols: Vec<_> = (2..7)
+            .map(|i| arrays::int64(&b, i))
+            .collect::<Result<_>>()?;
+        let [n_early, last_early, n, last, n_later] =
+            [0, 1, 2, 3, 4].map(|i| cols[i].as_primitive::<Int64Type>());
+        for r in 0..b.num_rows() {
+            let Some((customer, product)) = dense(c.value(r), p.value(r)) else {
                 continue;
             };
-            if n_later[r] > 0 {
-                later.push(key);
-            }
-            if n_early[r] > 0 {
-                let d = early.entry(key).or_default();
-                d.purchases = clamp(n_early[r]);
-                d.last_at = d.last_at.max(last_early[r].unwrap_or(0));
-            }
-            let d = all.entry(key).or_default();
-            d.purchases = clamp(n[r]);
-            d.last_at = d.last_at.max(last[r]);
-        }
-    }
-    for b in collect(
-        &ctx,
-        &format!(
-            "SELECT customer_id, product_id, kind, \
-               SUM(CASE WHEN t < {split} THEN 1 ELSE 0 END), \
-               MAX(CASE WHEN t < {split} THEN t END), COUNT(*), MAX(t) \
-             FROM (SELECT customer_id, product_id, kind, CAST(occurred_at AS BIGINT) AS t \
-                   FROM clean_events WHERE product_id IS NOT NULL AND CAST(occurred_at AS BIGINT) < {end}) \
-             GROUP BY customer_id, product_id, kind"
-        ),
-    )
-    .await?
-    {
-        let c = arrays::strings(&b, 0)?;
-        let p = arrays::strings(&b, 1)?;
-        let k = arrays::strings(&b, 2)?;
-        let n_early = arrays::ints_or_zero(&b, 3)?;
-        let last_early = arrays::ints(&b, 4)?;
-        let n = arrays::ints_or_zero(&b, 5)?;
-        let last = arrays::ints_or_zero(&b, 6)?;
-        for r in 0..c.len() {
-            let Some(key) = dense(&c[r], &p[r]) else {
-                continue;
-            };
-            if n_early[r] > 0 {
-                let d = early.entry(key).or_default();
-                add_kind(d, &k[r], clamp(n_early[r]));
-                d.last_at = d.last_at.max(last_early[r].unwrap_or(0));
-            }
-            let d = all.entry(key).or_default();
-            add_kind(d, &k[r], clamp(n[r]));
-            d.last_at = d.last_at.max(last[r]);
-        }
-    }
-    let flatten = |m: HashMap<(u32, u32), Dealings<u32>>| -> Vec<Dealings<u32>> {
-        m.into_iter()
-            .map(|((customer, product), d)| Dealings {
+            let pair = Dealings {
                 customer,
                 product,
-                ..d
-            })
-            .collect()
-    };
+                ..Dealings::default()
+            };
+            if n_later.value(r) > 0 {
+                later.push((customer, product));
+            }
+            if n_early.value(r) > 0 {
+                early.push(Dealings {
+                    purchases: clamp(n_early.value(r)),
+                    last_at: if last_early.is_valid(r) {
+                        last_early.value(r)
+                    } else {
+                        0
+                    },
+                    ..pair.clone()
+                });
+            }
+            all.push(Dealings {
+                purchases: clamp(n.value(r)),
+                last_at: last.value(r),
+                ..pair
+            });
+        }
+    }
+    let events = format!(
+        "SELECT customer_id, product_id, kind, \
+           SUM(CASE WHEN t < {split} THEN 1 ELSE 0 END), \
+           MAX(CASE WHEN t < {split} THEN t END), COUNT(*), MAX(t) \
+         FROM (SELECT customer_id, product_id, kind, CAST(occurred_at AS BIGINT) AS t \
+               FROM clean_events WHERE product_id IS NOT NULL AND CAST(occurred_at AS BIGINT) < {end}) \
+         GROUP BY customer_id, product_id, kind"
+    );
+    let mut stream = ctx.sql(&events).await?.execute_stream().await?;
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        let (c, p, k) = (
+            arrays::utf8(&b, 0)?,
+            arrays::utf8(&b, 1)?,
+            arrays::utf8(&b, 2)?,
+        );
+        let (c, p, k) = (
+            c.as_string::<i32>(),
+            p.as_string::<i32>(),
+            k.as_string::<i32>(),
+        );
+        let cols: Vec<_> = (3..7)
+            .map(|i| arrays::int64(&b, i))
+            .collect::<Result<_>>()?;
+        let [n_early, last_early, n, last] =
+            [0, 1, 2, 3].map(|i| cols[i].as_primitive::<Int64Type>());
+        for r in 0..b.num_rows() {
+            let Some((customer, product)) = dense(c.value(r), p.value(r)) else {
+                continue;
+            };
+            let pair = Dealings {
+                customer,
+                product,
+                ..Dealings::default()
+            };
+            if n_early.value(r) > 0 {
+                let mut d = pair.clone();
+                add_kind(&mut d, k.value(r), clamp(n_early.value(r)));
+                d.last_at = if last_early.is_valid(r) {
+                    last_early.value(r)
+                } else {
+                    0
+                };
+                early.push(d);
+            }
+            let mut d = pair;
+            add_kind(&mut d, k.value(r), clamp(n.value(r)));
+            d.last_at = last.value(r);
+            all.push(d);
+        }
+    }
     Ok(SplitDealings {
-        before_split: flatten(early),
-        before_end: flatten(all),
+        before_split: merge_pairs(early),
+        before_end: merge_pairs(all),
         bought_after_split: later,
     })
+}
+
+/// Dealings summed per (customer, product), sorted by them; the last dealing is the latest.
+fn merge_pairs(mut rows: Vec<Dealings<u32>>) -> Vec<Dealings<u32>> {
+    rows.sort_unstable_by_key(|d| (d.customer, d.product));
+    let mut out: Vec<Dealings<u32>> = Vec::with_capacity(rows.len());
+    for d in rows {
+        match out.last_mut() {
+            Some(m) if (m.customer, m.product) == (d.customer, d.product) => {
+                m.purchases += d.purchases;
+                m.carts += d.carts;
+                m.clicks += d.clicks;
+                m.rec_clicks += d.rec_clicks;
+                m.views += d.views;
+                m.last_at = m.last_at.max(d.last_at);
+            }
+            _ => out.push(d),
+        }
+    }
+    out.shrink_to_fit();
+    out
 }
 
 /// Rows that loads `(from, to]` (source ids) added: orders, events, `rec_click` events,

@@ -81,8 +81,17 @@ impl NewEntry {
 
 /// Writes ledger rows; those whose key exists are skipped. Returns how many were new.
 pub async fn append(db: &Db, rows: Vec<NewEntry>) -> Result<u64> {
-    let rows: Vec<Vec<Cell>> = rows.into_iter().map(NewEntry::cells).collect();
-    write_all(db, &LEDGER_TABLE, rows, 50_000).await
+    // Converted a chunk at a time: a first pass at scale earns millions of rows, and a
+    // second copy of them all as cells cost gigabytes.
+    let mut rows = rows.into_iter();
+    let mut written = 0;
+    loop {
+        let chunk: Vec<Vec<Cell>> = rows.by_ref().take(50_000).map(NewEntry::cells).collect();
+        if chunk.is_empty() {
+            return Ok(written);
+        }
+        written += write_all(db, &LEDGER_TABLE, chunk, 50_000).await?;
+    }
 }
 
 fn corrupt(what: &str) -> impl Fn(anyhow::Error) -> RepoError + '_ {
