@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod lake;
 pub mod loyalty;
+pub mod memory;
 pub mod pipeline;
 pub mod scheduler;
 pub mod suggest;

@@ -421,7 +421,7 @@ impl Cmd {
                 champions.push(m);
             }
         }
-        let peak_mb = peak_memory_mb();
+        let peak_mb = crate::memory::peak_mb();
         if ctx.json {
             ctx.print_json(&json!({
                 "database": crate::config::redact_url(&settings.database.url),
@@ -549,12 +549,4 @@ fn unscheduled_copy(nightly: &LoadedPipeline) -> anyhow::Result<LoadedPipeline> 
             )
         })?;
     Ok(LoadedPipeline { path, source, spec })
-}
-
-/// Peak resident memory of this process (Linux `VmHWM`), in MB.
-pub fn peak_memory_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }

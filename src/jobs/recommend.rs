@@ -239,8 +239,10 @@ impl Job for Recommend {
                     groups: &ids.groups,
                 }
             }
-            let train = ids.dense(&train, &weights);
+            // Each set of dealings goes as soon as its fit is done (at scale, a gigabyte each).
+            let train = ids.dense(train, &weights);
             let fitted = serve::fit(&shop_of(&ids, &train), split, &settings, content.clone());
+            drop(train);
             steps.mark("fit on the past");
             let mut truth: Vec<Vec<u32>> = vec![Vec::new(); ids.customers.len()];
             for &(u, i) in &later {
@@ -255,8 +257,9 @@ impl Job for Recommend {
             let evaluation = serve::evaluate(&fitted, &truth, ids.products.len());
             drop(fitted);
             steps.mark("evaluate");
-            let all = ids.dense(&all, &weights);
+            let all = ids.dense(all, &weights);
             let fitted = serve::fit(&shop_of(&ids, &all), end, &settings, content);
+            drop(all);
             steps.mark("refit");
             // A shard ranks only its own customers (the fit above is the same in every
             // shard: the same data and seeds).
@@ -379,10 +382,10 @@ impl Job for Recommend {
     }
 }
 
-/// Wall time of each step of a run, for the log.
+/// Wall time of each step of a run and the memory resident after it, for the log.
 struct Steps {
     last: std::time::Instant,
-    done: Vec<(&'static str, f64)>,
+    done: Vec<(&'static str, f64, Option<f64>)>,
 }
 
 impl Default for Steps {
@@ -397,7 +400,9 @@ impl Default for Steps {
 impl Steps {
     fn mark(&mut self, step: &'static str) {
         let now = std::time::Instant::now();
-        self.done.push((step, (now - self.last).as_secs_f64()));
+        let resident = crate::memory::resident_mb();
+        self.done
+            .push((step, (now - self.last).as_secs_f64(), resident));
         self.last = now;
     }
 }
@@ -407,7 +412,10 @@ impl std::fmt::Display for Steps {
         let parts: Vec<String> = self
             .done
             .iter()
-            .map(|(s, t)| format!("{s} {t:.2}s"))
+            .map(|(s, t, mb)| match mb {
+                Some(mb) => format!("{s} {t:.2}s ({mb:.0} MB resident)"),
+                None => format!("{s} {t:.2}s"),
+            })
             .collect();
         f.write_str(&parts.join(", "))
     }
@@ -421,23 +429,20 @@ pub fn to_rows(
     products: &[String],
     model_id: i64,
 ) -> Lists {
-    let product = |i: u32| products.get(i as usize).cloned();
-    let mut out = Lists {
-        model_id,
-        ..Lists::default()
-    };
+    let product = |i: u32| products.get(i as usize).map(String::as_str);
+    let mut out = Lists::new(model_id);
     for (list, customer) in lists.iter().zip(customers) {
         let known = list.iter().filter_map(|e| Some((e, product(e.rec.item)?)));
         for (rank, (e, item)) in known.enumerate() {
-            out.customers.push(customer.clone());
-            out.ranks.push(rank as i64 + 1);
-            out.products.push(item);
-            out.scores.push(f64::from(e.rec.score));
-            out.sources.push(source_name(e.rec.source));
-            out.because
-                .push(e.reason.and_then(|r| r.item()).and_then(product));
-            out.because_kinds
-                .push(e.reason.map(|r| r.kind().to_owned()));
+            out.push(
+                customer,
+                rank as i64 + 1,
+                item,
+                f64::from(e.rec.score),
+                e.rec.source.as_str(),
+                e.reason.and_then(|r| r.item()).and_then(product),
+                e.reason.map(|r| r.kind()),
+            );
         }
     }
     out
@@ -470,14 +475,6 @@ impl Artifact {
     pub fn from_bytes(bytes: &[u8]) -> Result<Artifact, String> {
         bincode::deserialize(bytes).map_err(|e| e.to_string())
     }
-}
-
-/// The stored name of a source (`item_knn`, `als`, …).
-pub fn source_name(source: crate::analytics::recommend::Source) -> String {
-    serde_json::to_value(source)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Each customer's popularity group: the index of their segment's label in `labels`
@@ -548,13 +545,13 @@ impl Ids {
     }
 
     /// Dealings as the recommender takes them, weighted by kind.
-    fn dense(&self, dealings: &[Dealings<u32>], w: &Weights) -> Vec<Dealing> {
+    fn dense(&self, dealings: Vec<Dealings<u32>>, w: &Weights) -> Vec<Dealing> {
         let mut out = dealings
-            .iter()
-            .map(|d| w.dealing(d, d.customer, d.product))
+            .into_iter()
+            .map(|d| w.dealing(&d, d.customer, d.product))
             .filter(|d| d.weight > 0.0)
             .collect::<Vec<_>>();
-        // The database returns groups in no set order; models are fitted in one.
+        // Models are fitted in one order (the lake's reader gives it already).
         out.sort_unstable_by_key(|d| (d.user, d.item));
         out
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::{
-    array::{Float64Array, Int64Array, StringArray},
+    array::{Float64Array, Int64Array, StringBuilder},
     record_batch::RecordBatch,
 };
 
@@ -17,27 +17,56 @@ use crate::db::{
     repo::lake::{self as catalog, Commit, Removes},
 };
 
-/// Ranked lists as columns, sorted by customer then rank: row `i` is `customers[i]`'s
-/// `ranks[i]`-th recommendation.
+/// Ranked lists as the dataset's columns, sorted by customer then rank. Text goes straight
+/// into Arrow builders: ten million rows as `String`s took gigabytes.
 #[derive(Debug, Default)]
 pub struct Lists {
-    pub customers: Vec<String>,
-    pub ranks: Vec<i64>,
-    pub products: Vec<String>,
-    pub scores: Vec<f64>,
-    pub sources: Vec<String>,
-    pub because: Vec<Option<String>>,
-    pub because_kinds: Vec<Option<String>>,
-    pub model_id: i64,
+    customers: StringBuilder,
+    ranks: Vec<i64>,
+    products: StringBuilder,
+    scores: Vec<f64>,
+    sources: StringBuilder,
+    because: StringBuilder,
+    because_kinds: StringBuilder,
+    model_id: i64,
 }
 
 impl Lists {
+    /// Empty lists of model `model_id`.
+    pub fn new(model_id: i64) -> Self {
+        Lists {
+            model_id,
+            ..Lists::default()
+        }
+    }
+
+    /// Adds `customer`'s `rank`-th recommendation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(
+        &mut self,
+        customer: &str,
+        rank: i64,
+        product: &str,
+        score: f64,
+        source: &str,
+        because: Option<&str>,
+        because_kind: Option<&str>,
+    ) {
+        self.customers.append_value(customer);
+        self.ranks.push(rank);
+        self.products.append_value(product);
+        self.scores.push(score);
+        self.sources.append_value(source);
+        self.because.append_option(because);
+        self.because_kinds.append_option(because_kind);
+    }
+
     pub fn len(&self) -> usize {
-        self.customers.len()
+        self.ranks.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.customers.is_empty()
+        self.ranks.is_empty()
     }
 }
 
@@ -51,22 +80,8 @@ pub enum Replaces {
 }
 
 /// Writes `lists` as one file and commits it; returns the rows written.
-pub async fn store(lake: &Lake, lists: Lists, replaces: Replaces) -> Result<u64> {
+pub async fn store(lake: &Lake, mut lists: Lists, replaces: Replaces) -> Result<u64> {
     let n = lists.len();
-    for len in [
-        lists.ranks.len(),
-        lists.products.len(),
-        lists.scores.len(),
-        lists.sources.len(),
-        lists.because.len(),
-        lists.because_kinds.len(),
-    ] {
-        if len != n {
-            return Err(LakeError::Other(format!(
-                "{n} recommendations but a column of {len}"
-            )));
-        }
-    }
     if n == 0 && replaces == Replaces::TheirCustomers {
         return Ok(0);
     }
@@ -81,14 +96,14 @@ pub async fn store(lake: &Lake, lists: Lists, replaces: Replaces) -> Result<u64>
         let batch = RecordBatch::try_new(
             Dataset::Recommendations.schema(),
             vec![
-                Arc::new(StringArray::from(lists.customers)),
-                Arc::new(Int64Array::from(lists.ranks)),
-                Arc::new(StringArray::from(lists.products)),
-                Arc::new(Float64Array::from(lists.scores)),
-                Arc::new(StringArray::from(lists.sources)),
-                Arc::new(StringArray::from(lists.because)),
+                Arc::new(lists.customers.finish()),
+                Arc::new(Int64Array::from(std::mem::take(&mut lists.ranks))),
+                Arc::new(lists.products.finish()),
+                Arc::new(Float64Array::from(std::mem::take(&mut lists.scores))),
+                Arc::new(lists.sources.finish()),
+                Arc::new(lists.because.finish()),
                 Arc::new(Int64Array::from(vec![lists.model_id; n])),
-                Arc::new(StringArray::from(lists.because_kinds)),
+                Arc::new(lists.because_kinds.finish()),
                 Arc::new(Int64Array::from(vec![written; n])),
             ],
         )?;

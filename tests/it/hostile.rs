@@ -214,16 +214,9 @@ fn shop(env: &Env) -> i64 {
     }
     block_on(async {
         let db = db::connect(&env.db.url, 1).await.unwrap();
-        let lists = patron::lake::recommendations::Lists {
-            customers: vec!["C_1".to_owned(), "CX1".to_owned()],
-            ranks: vec![1, 1],
-            products: vec!["P2".to_owned(), "P3".to_owned()],
-            scores: vec![1.0, 1.0],
-            sources: vec!["popularity".to_owned(); 2],
-            because: vec![None, None],
-            because_kinds: vec![None, None],
-            model_id: 1,
-        };
+        let mut lists = patron::lake::recommendations::Lists::new(1);
+        lists.push("C_1", 1, "P2", 1.0, "popularity", None, None);
+        lists.push("CX1", 1, "P3", 1.0, "popularity", None, None);
         patron::lake::recommendations::store(
             &env.lake(db.clone()),
             lists,

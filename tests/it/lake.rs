@@ -411,19 +411,20 @@ fn scores_replace_their_date_and_readers_take_the_newest() {
 
 /// Lists for `customers`, `n` items each, from model `model`.
 fn lists_for(customers: &[(&str, usize)], model: i64) -> patron::lake::recommendations::Lists {
-    let mut l = patron::lake::recommendations::Lists {
-        model_id: model,
-        ..Default::default()
-    };
+    let mut l = patron::lake::recommendations::Lists::new(model);
     for (c, n) in customers {
         for rank in 1..=*n {
-            l.customers.push((*c).to_owned());
-            l.ranks.push(rank as i64);
-            l.products.push(format!("P{model}-{rank}"));
-            l.scores.push(1.0 / rank as f64);
-            l.sources.push("item_knn".to_owned());
-            l.because.push(Some("P0".to_owned()));
-            l.because_kinds.push(Some("bought".to_owned()));
+            let product = format!("P{model}-{rank}");
+            let score = 1.0 / rank as f64;
+            l.push(
+                c,
+                rank as i64,
+                &product,
+                score,
+                "item_knn",
+                Some("P0"),
+                Some("bought"),
+            );
         }
     }
     l

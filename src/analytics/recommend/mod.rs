@@ -52,6 +52,20 @@ pub enum Source {
     Hybrid,
 }
 
+impl Source {
+    /// The stored name (as serialised): `item_knn`, `als`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::ItemKnn => "item_knn",
+            Source::Als => "als",
+            Source::Content => "content",
+            Source::Popularity => "popularity",
+            Source::History => "history",
+            Source::Hybrid => "hybrid",
+        }
+    }
+}
+
 /// One recommended item.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Recommendation {
@@ -379,4 +393,34 @@ pub(crate) fn top_k_pairs(mut v: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
     // capacity of its every candidate (half a gigabyte for 100k items).
     v.shrink_to_fit();
     v
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sources_stored_name_is_its_serialised_name() {
+        for s in [
+            Source::ItemKnn,
+            Source::Als,
+            Source::Content,
+            Source::Popularity,
+            Source::History,
+            Source::Hybrid,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn top_k_pairs_keeps_the_best_k_best_first_without_the_rest_s_room() {
+        let v: Vec<(u32, f32)> = (0..1000).map(|i| (i, (i % 97) as f32)).collect();
+        let top = top_k_pairs(v, 3);
+        // 96 is the largest value, for i = 96, 193, 290, …: ties go to the smaller id.
+        assert_eq!(top, [(96, 96.0), (193, 96.0), (290, 96.0)]);
+        assert_eq!(top.capacity(), 3);
+        assert!(top_k_pairs(vec![(1, 1.0)], 0).is_empty());
+    }
 }
