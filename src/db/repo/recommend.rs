@@ -1,7 +1,7 @@
 //! The recommendation jobs' control-plane reads and writes: where models' serving artifacts
 //! are, and the shape of dealings read from the lake. Dealings and lists live in the lake.
 
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, Statement};
 
 use crate::db::{Db, Result};
 
@@ -44,7 +44,9 @@ pub async fn record_model_file(
     bytes: i64,
 ) -> Result<Vec<String>> {
     let backend = db.get_database_backend();
-    let txn = db.begin().await?;
+    // A write transaction from the start: on SQLite a read that later writes fails at once
+    // ("database is locked") when another writer came between.
+    let txn = crate::db::begin_write(db).await?;
     let mut gone: Vec<String> = Vec::new();
     for row in txn
         .query_all_raw(Statement::from_sql_and_values(
