@@ -65,7 +65,11 @@ unset PATRON__LAKE__PATH
 "$bin" pipelines apply "$work/bench.toml" >/dev/null
 "$bin" daemon --worker-id bench 2>"$work/daemon.log" &
 daemon=$!
-run=$("$bin" trigger bench --param as_of="$as_of" --wait --json)
+run=$("$bin" trigger bench --param as_of="$as_of" --wait --json) || {
+  "$bin" runs show 1 >&2 || true
+  tail -n 20 "$work/daemon.log" >&2
+  exit 1
+}
 # The daemon's peak resident memory, from the kernel, before it stops.
 grep VmHWM "/proc/$daemon/status" | awk '{print $2}' > "$work/daemon-time"
 kill -TERM $daemon; wait $daemon || true

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod recommend;
 pub mod retrain;
 pub mod sentiment;
+mod steps;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 

@@ -107,6 +107,7 @@ impl Job for Points {
 async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let db = &ctx.db;
     let started = std::time::Instant::now();
+    let mut steps = super::steps::Steps::default();
     let now = ctx.logical_time.timestamp();
     let run_id = Some(ctx.run_id);
 
@@ -114,7 +115,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let standings = repo::loyalty::standings(db).await.map_err(failed)?;
     let lowest = rules.tiers.first().map_or(Milli::ONE, |t| t.multiplier);
     let lake = ctx.lake()?;
-    let earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
+    let mut earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
     let orders: Vec<repo::loyalty::Unearned> =
         crate::lake::read::unearned_orders(&lake, now, &earned_ids)
             .await
@@ -129,6 +130,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
                 },
             )
             .collect();
+    steps.mark("find unearned orders");
     // A sharded job deals with its own customers only, in every step.
     let earn: Vec<NewEntry> = orders
         .into_iter()
@@ -159,11 +161,14 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         })
         .collect();
     let earned_points: i64 = earn.iter().map(|e| e.points).sum();
+    // What was earned before plus this run's earnings: the orders reversal looks at (read
+    // once, not again from the ledger: at scale that is millions of ids).
+    earned_ids.extend(earn.iter().filter_map(|e| e.order_id.clone()));
     let earned = repo::loyalty::append(db, earn).await.map_err(failed)?;
+    steps.mark("earn");
 
     // Reverse.
     // Earned orders (this run's too) with a line no longer paid, or marked by `clean`.
-    let earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
     let changed = crate::lake::read::changed_orders(&lake, &earned_ids)
         .await
         .map_err(failed)?;
@@ -193,6 +198,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         })
         .collect();
     let reversed = repo::loyalty::append(db, reverse).await.map_err(failed)?;
+    steps.mark("reverse");
 
     // Expire. Rows written before this point are covered by this pass; rows written
     // during it (another run) are looked at by the next.
@@ -242,6 +248,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     )
     .await
     .map_err(failed)?;
+    steps.mark("expire");
 
     // Tiers.
     let earned_12m = repo::loyalty::earned_since(db, now - 365 * 86_400)
@@ -276,6 +283,8 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let tiers = repo::loyalty::store_tiers(db, &changes)
         .await
         .map_err(failed)?;
+    steps.mark("tiers");
+    ctx.log.info(format!("steps: {steps}"));
     ctx.log.info(format!(
         "{}earned {earned} orders ({earned_points} points offered), reversed {reversed}, expired {expired} lots ({expired_points} points), {tiers} tier changes in {:.2}s",
         ctx.shard.map(|s| format!("{s}: ")).unwrap_or_default(),
