@@ -6,8 +6,9 @@
 #   benches/lake.sh scale [DATA_DIR]    # 1M customers, 200k products (~2 GB of CSV)
 #   NIGHTLY=1 benches/lake.sh seed      # the whole nightly work: also sentiment, points,
 #                                       # profile, retrain and recommend (issue #15), then
-#                                       # `patron recommend C` and `points balance C` timed
-#                                       # for 20 customers
+#                                       # `patron recommend C`, `points balance C` and
+#                                       # `export features|recommendations --customer C`
+#                                       # timed for 20 customers
 #
 # Prints one JSON object: patron's stage times (one daemon runs the five ingest jobs side by
 # side, as the nightly pipeline does, then clean and features), the daemon's peak RSS, the SQLite file's size, the lake's size, and the reference's figures.
@@ -88,11 +89,18 @@ binary, customers, out = sys.argv[1:4]
 ids = [row[0] for row in csv.reader(open(customers))][1:]
 picks = [ids[i * len(ids) // 20] for i in range(20)]
 result = {}
-for name, args in {"recommend": ["recommend"], "points_balance": ["points", "balance"]}.items():
+out_csv = out + ".csv"
+commands = {
+    "recommend": lambda c: ["recommend", c],
+    "points_balance": lambda c: ["points", "balance", c],
+    "export_features": lambda c: ["export", "features", "--customer", c, "--out", out_csv],
+    "export_recommendations": lambda c: ["export", "recommendations", "--customer", c, "--out", out_csv],
+}
+for name, args in commands.items():
     times = []
     for c in picks:
         started = time.perf_counter()
-        subprocess.run([binary, "--json", *args, c], check=True, capture_output=True)
+        subprocess.run([binary, "--json", *args(c)], check=True, capture_output=True)
         times.append((time.perf_counter() - started) * 1000)
     result[name] = {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
 json.dump(result, open(out, "w"))

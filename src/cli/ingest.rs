@@ -273,24 +273,36 @@ pub enum ExportCmd {
         /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Only this customer's rows.
+        #[arg(long, value_name = "ID")]
+        customer: Option<String>,
     },
     /// The latest customer profiles: customer_id, segment, segment_label, pc1, pc2, r/f/m scores.
     Profiles {
         /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Only this customer's rows.
+        #[arg(long, value_name = "ID")]
+        customer: Option<String>,
     },
     /// The latest churn and purchase-intent scores with the models that made them.
     Scores {
         /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Only this customer's rows.
+        #[arg(long, value_name = "ID")]
+        customer: Option<String>,
     },
     /// Every customer's current recommendations: customer_id, rank, product_id, score, source.
     Recommendations {
         /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Only this customer's rows.
+        #[arg(long, value_name = "ID")]
+        customer: Option<String>,
     },
 }
 
@@ -298,9 +310,14 @@ impl ExportCmd {
     pub async fn run(self, ctx: &Ctx) -> CliResult {
         let db = ctx.db().await?;
         let (what, rows, out) = match self {
-            ExportCmd::Features { as_of, out } => {
+            ExportCmd::Features {
+                as_of,
+                out,
+                customer,
+            } => {
                 let lake = ctx.lake(db.clone())?;
-                let (as_of, rows) = export_features(&lake, as_of).await?;
+                let only = one_customer(&db, &lake, customer.as_deref()).await?;
+                let (as_of, rows) = export_features(&lake, as_of, only.as_deref()).await?;
                 let mut writer = csv::Writer::from_path(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 let mut header = vec!["customer_id"];
@@ -316,9 +333,10 @@ impl ExportCmd {
                 writer.flush()?;
                 (format!("features as of {as_of}"), rows.len(), out)
             }
-            ExportCmd::Profiles { out } => {
+            ExportCmd::Profiles { out, customer } => {
                 let lake = ctx.lake(db.clone())?;
-                let rows = crate::lake::profiles::latest_rows(&lake).await?;
+                let only = one_customer(&db, &lake, customer.as_deref()).await?;
+                let rows = crate::lake::profiles::latest_rows(&lake, only.as_deref()).await?;
                 let mut writer = csv::Writer::from_path(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 writer.write_record([
@@ -337,14 +355,26 @@ impl ExportCmd {
                 writer.flush()?;
                 ("profiles".to_owned(), rows.len(), out)
             }
-            ExportCmd::Scores { out } => {
+            ExportCmd::Scores { out, customer } => {
                 let lake = ctx.lake(db.clone())?;
-                let n = export_scores(&db, &lake, &out).await?;
+                let only = one_customer(&db, &lake, customer.as_deref()).await?;
+                let n = export_scores(&db, &lake, &out, only.as_deref()).await?;
                 ("scores".to_owned(), n, out)
             }
-            ExportCmd::Recommendations { out } => {
+            ExportCmd::Recommendations { out, customer } => {
                 let lake = ctx.lake(db.clone())?;
-                let rows = crate::lake::recommendations::all(&lake).await?;
+                let rows = match customer {
+                    // One customer's list, read from the files directly.
+                    Some(c) => {
+                        crate::lake::read::known_customer(&db, Some(&lake), &c).await?;
+                        crate::lake::recommendations::for_customer(&lake, &c)
+                            .await?
+                            .into_iter()
+                            .map(|r| (c.clone(), r.rank, r.product_id, r.score, r.source))
+                            .collect()
+                    }
+                    None => crate::lake::recommendations::all(&lake).await?,
+                };
                 let mut writer = csv::Writer::from_path(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
                 writer.write_record(["customer_id", "rank", "product_id", "score", "source"])?;
@@ -372,9 +402,23 @@ impl ExportCmd {
 
 /// Feature rows as text cells (customer_id, then `FEATURE_COLUMNS`) as of `as_of`, or as of
 /// the latest date with features.
+/// `customer` as an SQL literal list for the lake's filters, once it is known to exist.
+async fn one_customer(
+    db: &Db,
+    lake: &Lake,
+    customer: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let Some(c) = customer else {
+        return Ok(None);
+    };
+    crate::lake::read::known_customer(db, Some(lake), c).await?;
+    Ok(Some(crate::lake::literal_list([c])))
+}
+
 async fn export_features(
     lake: &crate::lake::Lake,
     as_of: Option<chrono::NaiveDate>,
+    only: Option<&str>,
 ) -> anyhow::Result<(String, Vec<Vec<String>>)> {
     let as_of = match as_of {
         Some(d) => d,
@@ -382,8 +426,8 @@ async fn export_features(
             anyhow::anyhow!("no features are stored yet (run the features job first)")
         })?,
     };
-    let rows = crate::lake::features::rows(lake, as_of, None).await?;
-    if rows.is_empty() {
+    let rows = crate::lake::features::rows(lake, as_of, only).await?;
+    if rows.is_empty() && only.is_none() {
         anyhow::bail!("no features are stored as of {as_of}");
     }
     let counts: Vec<bool> = crate::lake::schema::FEATURE_COLUMNS
@@ -438,8 +482,13 @@ pub async fn stats(ctx: &Ctx) -> CliResult {
 }
 
 /// The newest scores as CSV, each model named `kind vN`.
-async fn export_scores(db: &Db, lake: &Lake, out: &PathBuf) -> anyhow::Result<usize> {
-    let rows = crate::lake::scores::latest(lake).await?;
+async fn export_scores(
+    db: &Db,
+    lake: &Lake,
+    out: &PathBuf,
+    only: Option<&str>,
+) -> anyhow::Result<usize> {
+    let rows = crate::lake::scores::latest_of(lake, only).await?;
     let mut names: HashMap<i64, String> = HashMap::new();
     for id in rows.iter().flat_map(|r| [r.3, r.4]).flatten() {
         if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id) {

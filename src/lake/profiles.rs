@@ -168,16 +168,20 @@ pub async fn segment_sizes(lake: &Lake) -> Result<Option<(String, Vec<(String, i
 }
 
 /// The newest profiles as text cells in export order: customer_id, segment, segment_label,
-/// pc1, pc2, r_score, f_score, m_score.
-pub async fn latest_rows(lake: &Lake) -> Result<Vec<Vec<String>>> {
+/// pc1, pc2, r_score, f_score, m_score; for the customers of `only` (an SQL literal list) or
+/// everyone.
+pub async fn latest_rows(lake: &Lake, only: Option<&str>) -> Result<Vec<Vec<String>>> {
     let Some(as_of) = newest(lake).await? else {
         return Ok(Vec::new());
     };
+    let only = only
+        .map(|list| format!(" AND customer_id IN ({list})"))
+        .unwrap_or_default();
     let mut out = Vec::new();
     for b in lake
         .query(&format!(
             "SELECT customer_id, segment, segment_label, pc1, pc2, r_score, f_score, m_score \
-             FROM customer_profiles WHERE as_of = {} ORDER BY customer_id",
+             FROM customer_profiles WHERE as_of = {}{only} ORDER BY customer_id",
             super::literal_list([as_of.as_str()])
         ))
         .await?

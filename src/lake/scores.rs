@@ -92,12 +92,20 @@ pub async fn store(lake: &Lake, scores: Scores) -> Result<u64> {
 pub type Row = (String, Option<f64>, Option<f64>, Option<i64>, Option<i64>);
 
 pub async fn latest(lake: &Lake) -> Result<Vec<Row>> {
+    latest_of(lake, None).await
+}
+
+/// As [`latest`], for the customers of `only` (an SQL literal list) or everyone.
+pub async fn latest_of(lake: &Lake, only: Option<&str>) -> Result<Vec<Row>> {
+    let only = only
+        .map(|list| format!(" AND customer_id IN ({list})"))
+        .unwrap_or_default();
     let batches = lake
-        .query(
+        .query(&format!(
             "SELECT customer_id, churn_probability, intent_probability, churn_model_id, \
              intent_model_id FROM customer_scores \
-             WHERE as_of = (SELECT MAX(as_of) FROM customer_scores) ORDER BY customer_id",
-        )
+             WHERE as_of = (SELECT MAX(as_of) FROM customer_scores){only} ORDER BY customer_id"
+        ))
         .await?;
     let mut out = Vec::new();
     for b in &batches {

@@ -112,6 +112,7 @@ fn the_nightly_pipeline_profiles_scores_and_trains_on_a_demo_shop() {
         );
         assert!(rows.len() > 5_000, "{} recommendations", rows.len());
         let first = &rows[1][0];
+        one_customer_exports(&env, first, &rows);
         let mine = env.json(&["recommend", first]);
         let list = mine["recommendations"].as_array().unwrap();
         assert_eq!(list.len(), 10, "{mine:#}");
@@ -557,4 +558,55 @@ fn a_lexicon_file_in_settings_extends_the_scorer_and_a_bad_one_names_its_line() 
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("shop.tsv") && err.contains("line 2"), "{err}");
+}
+
+/// `export … --customer C` writes C's rows only: their recommendations as the whole export
+/// has them, and their one row of features, profile and scores; an unknown id is an error.
+fn one_customer_exports(env: &Env, customer: &str, all_recommendations: &[Vec<String>]) {
+    let out = env.path("one.csv");
+    let export = |what: &str, who: &str| {
+        env.ok(&[
+            "export",
+            what,
+            "--customer",
+            who,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        csv_rows(&std::fs::read_to_string(&out).unwrap())
+    };
+    let mine = export("recommendations", customer);
+    let expected: Vec<Vec<String>> = all_recommendations
+        .iter()
+        .filter(|r| r[0] == customer)
+        .cloned()
+        .collect();
+    assert_eq!(mine[1..], expected[..]);
+    let profiled = export("profiles", customer);
+    let someone = match profiled.get(1) {
+        Some(row) => row[0].clone(),
+        None => {
+            let all = env.path("profiles-all.csv");
+            env.ok(&["export", "profiles", "--out", all.to_str().unwrap()]);
+            csv_rows(&std::fs::read_to_string(&all).unwrap())[1][0].clone()
+        }
+    };
+    for what in ["features", "profiles", "scores"] {
+        let rows = export(what, &someone);
+        assert_eq!(rows.len(), 2, "{what}: {rows:?}");
+        assert_eq!(rows[1][0], someone, "{what}");
+    }
+    let failed = env.run(&[
+        "export",
+        "profiles",
+        "--customer",
+        "NOSUCH",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("unknown customer NOSUCH"),
+        "{failed:?}"
+    );
 }
