@@ -210,9 +210,14 @@ impl Job for Recommend {
             before_split: train,
             before_end: all,
             bought_after_split: later,
-        } = crate::lake::read::dealings_split(&lake, split, end, &ids.customer, &ids.product)
-            .await
-            .map_err(failed)?;
+        } = crate::lake::read::dealings_split(&lake, split, end, {
+            let ids = ids.clone();
+            std::sync::Arc::new(move |c: &str, p: &str| {
+                Some((*ids.customer.get(c)?, *ids.product.get(p)?))
+            })
+        })
+        .await
+        .map_err(failed)?;
         let loaded = started.elapsed().as_secs_f64();
         let content = match content {
             Some(task) => Some(
@@ -360,8 +365,13 @@ impl Job for Recommend {
         }
 
         let served = lists.iter().filter(|l| !l.is_empty()).count();
-        let rows = to_rows(&lists, &ids.customers, &ids.products, registered.id);
-        drop(lists);
+        // Ten million rows at scale: built on a blocking thread.
+        let (named, model_id) = (ids.clone(), registered.id);
+        let rows = tokio::task::spawn_blocking(move || {
+            to_rows(&lists, &named.customers, &named.products, model_id)
+        })
+        .await
+        .map_err(|e| JobError::Failed(format!("recommendations thread: {e}")))?;
         let replaces = match ctx.shard {
             None => Replaces::Everyone,
             Some(_) => Replaces::TheirCustomers,

@@ -162,7 +162,7 @@ fn write_features(
     let schema = Dataset::Features.schema();
     let mut file = FileWriter::create(
         lake,
-        new_name(&format!("features/as_of={as_of}")),
+        new_name(&super::write::part_dir(Dataset::Features, Some(as_of))),
         Dataset::Features,
     )?;
     for (ids, features) in ids.chunks(64 * 1024).zip(features.chunks(64 * 1024)) {
@@ -499,12 +499,11 @@ pub async fn has(lake: &Lake, as_of: NaiveDate) -> Result<bool> {
 
 /// The newest as-of date with committed features.
 pub async fn latest(lake: &Lake) -> Result<Option<NaiveDate>> {
-    Ok(catalog::live(lake.db(), Dataset::Features.name())
+    // Partitions are `%Y-%m-%d` dates: the newest name is the newest date.
+    Ok(lake
+        .newest_part(Dataset::Features)
         .await?
-        .iter()
-        .filter_map(|f| f.part.as_deref())
-        .filter_map(|p| NaiveDate::parse_from_str(p, "%Y-%m-%d").ok())
-        .max())
+        .and_then(|p| NaiveDate::parse_from_str(&p, "%Y-%m-%d").ok()))
 }
 
 /// Every customer's features as of `as_of`, as model rows ordered by customer id.

@@ -216,6 +216,15 @@ impl Lake {
         Ok(())
     }
 
+    /// The newest partition (as-of date) with live files of `dataset`.
+    pub async fn newest_part(&self, dataset: Dataset) -> Result<Option<String>> {
+        Ok(repo::lake::live(&self.db, dataset.name())
+            .await?
+            .into_iter()
+            .filter_map(|f| f.part)
+            .max())
+    }
+
     /// Runs `sql` and collects the result.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let ctx = self.session().await?;

@@ -10,11 +10,8 @@ use datafusion::arrow::{
     record_batch::RecordBatch,
 };
 
-use super::{Dataset, Lake, LakeError, Result, arrays, write::FileWriter};
-use crate::db::{
-    entities::LakeCommitKind,
-    repo::lake::{self as catalog, Commit, Removes},
-};
+use super::{Dataset, Lake, Result, arrays, read};
+use crate::db::repo::lake::Removes;
 
 /// One date's profiles as columns: row `i` is `customers[i]`'s.
 #[derive(Debug, Default)]
@@ -34,35 +31,18 @@ pub struct Profiles {
 /// Writes `profiles`: the whole date's (`whole`), replacing what it held, or some
 /// customers' (a shard's), whose rows then win. Returns the rows written.
 pub async fn store(lake: &Lake, profiles: Profiles, whole: bool) -> Result<u64> {
-    let n = profiles.customers.len();
-    let p = &profiles;
-    for len in [
-        p.segments.len(),
-        p.labels.len(),
-        p.pc1.len(),
-        p.pc2.len(),
-        p.r_scores.len(),
-        p.f_scores.len(),
-        p.m_scores.len(),
-    ] {
-        if len != n {
-            return Err(LakeError::Other(format!(
-                "{n} profiles but a column of {len}"
-            )));
-        }
-    }
-    let as_of = profiles.as_of.clone();
-    let writer = lake.clone();
-    let file = tokio::task::spawn_blocking(move || -> Result<_> {
-        if n == 0 {
-            return Ok(None);
-        }
+    let part = profiles.as_of.clone();
+    let removes = if whole {
+        Removes::Part(part.clone())
+    } else {
+        Removes::Nothing
+    };
+    super::write::commit_batch(lake, Dataset::Profiles, Some(part), removes, move || {
         let p = profiles;
-        let dir = format!("{}/as_of={}", Dataset::Profiles, p.as_of);
-        let mut file =
-            FileWriter::create(&writer, super::write::new_name(&dir), Dataset::Profiles)?;
+        let n = p.customers.len();
         let written = chrono::Utc::now().timestamp_micros();
-        let batch = RecordBatch::try_new(
+        // Columns of unequal lengths are refused here.
+        Ok(RecordBatch::try_new(
             Dataset::Profiles.schema(),
             vec![
                 Arc::new(StringArray::from(p.customers)),
@@ -77,45 +57,14 @@ pub async fn store(lake: &Lake, profiles: Profiles, whole: bool) -> Result<u64> 
                 Arc::new(Int64Array::from(vec![p.model_id; n])),
                 Arc::new(Int64Array::from(vec![written; n])),
             ],
-        )?;
-        file.write(&batch)?;
-        Ok(Some(file.finish(Some(p.as_of.clone()), !whole)?))
+        )?)
     })
     .await
-    .map_err(|e| LakeError::Other(format!("profiles writer failed: {e}")))??;
-    if file.is_none() && !whole {
-        return Ok(0);
-    }
-    catalog::commit(
-        lake.db(),
-        Commit {
-            dataset: Dataset::Profiles.name().to_owned(),
-            kind: if whole {
-                LakeCommitKind::Replace
-            } else {
-                LakeCommitKind::Load
-            },
-            add: file.into_iter().collect(),
-            removes: if whole {
-                Removes::Part(as_of)
-            } else {
-                Removes::Nothing
-            },
-            source: None,
-            checked_at: None,
-        },
-    )
-    .await?;
-    Ok(n as u64)
 }
 
 /// The newest date with profiles (the name of its partition).
 async fn newest(lake: &Lake) -> Result<Option<String>> {
-    Ok(catalog::live(lake.db(), Dataset::Profiles.name())
-        .await?
-        .into_iter()
-        .filter_map(|f| f.part)
-        .max())
+    lake.newest_part(Dataset::Profiles).await
 }
 
 /// Each customer's segment label in the newest profiles, for the customers of `only` (an
@@ -125,9 +74,7 @@ pub async fn segments(lake: &Lake, only: Option<&str>) -> Result<HashMap<String,
     let Some(as_of) = newest(lake).await? else {
         return Ok(out);
     };
-    let only = only
-        .map(|list| format!(" AND customer_id IN ({list})"))
-        .unwrap_or_default();
+    let only = read::only(only, "customer_id");
     for b in lake
         .query(&format!(
             "SELECT customer_id, segment_label FROM customer_profiles WHERE as_of = {}{only}",
@@ -174,9 +121,7 @@ pub async fn latest_rows(lake: &Lake, only: Option<&str>) -> Result<Vec<Vec<Stri
     let Some(as_of) = newest(lake).await? else {
         return Ok(Vec::new());
     };
-    let only = only
-        .map(|list| format!(" AND customer_id IN ({list})"))
-        .unwrap_or_default();
+    let only = read::only(only, "customer_id");
     let mut out = Vec::new();
     for b in lake
         .query(&format!(

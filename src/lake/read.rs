@@ -8,13 +8,15 @@ use std::{
 
 use datafusion::{
     arrow::{
-        array::StringBuilder,
-        datatypes::{DataType, Field, Schema},
+        array::{Array, AsArray, StringBuilder},
+        datatypes::{DataType, Field, Int64Type, Schema},
         record_batch::RecordBatch,
     },
     datasource::MemTable,
     prelude::SessionContext,
 };
+
+use futures::StreamExt;
 
 use super::{Dataset, Lake, Result, arrays, collect, literal_list};
 use crate::db::repo::recommend::{Dealings, SplitDealings};
@@ -34,7 +36,8 @@ pub fn register_ids(ctx: &SessionContext, name: &str, ids: &[String]) -> Result 
     Ok(())
 }
 
-fn only(customers: Option<&str>, column: &str) -> String {
+/// ` AND column IN (list)` for a literal list of customers, or nothing for everyone.
+pub(crate) fn only(customers: Option<&str>, column: &str) -> String {
     customers
         .map(|list| format!(" AND {column} IN ({list})"))
         .unwrap_or_default()
@@ -228,23 +231,8 @@ pub async fn dealings_split(
     lake: &Lake,
     split: i64,
     end: i64,
-    customers: &HashMap<String, u32>,
-    products: &HashMap<String, u32>,
+    dense: Dense,
 ) -> Result<SplitDealings> {
-    use datafusion::arrow::{
-        array::{Array, AsArray},
-        datatypes::Int64Type,
-    };
-    use futures::StreamExt;
-
-    let ctx = lake.session().await?;
-    // One entry per result row (a pair's orders, or its events of one kind), merged per pair
-    // at the end: rows stream in batch by batch and ids are looked up without copying them,
-    // so a million customers' twenty million rows are never held as text.
-    let mut early: Vec<Dealings<u32>> = Vec::new();
-    let mut all: Vec<Dealings<u32>> = Vec::new();
-    let mut later = Vec::new();
-    let dense = |c: &str, p: &str| Some((*customers.get(c)?, *products.get(p)?));
     let orders = format!(
         // Per order first (its lines before and after the split), then per pair: plain
         // counts instead of distinct ones.
@@ -259,46 +247,6 @@ pub async fn dealings_split(
                GROUP BY customer_id, product_id, order_id) \
          GROUP BY customer_id, product_id"
     );
-    let mut stream = ctx.sql(&orders).await?.execute_stream().await?;
-    while let Some(b) = stream.next().await {
-        let b = b?;
-        let (c, p) = (arrays::utf8(&b, 0)?, arrays::utf8(&b, 1)?);
-        let (c, p) = (c.as_string::<i32>(), p.as_string::<i32>());
-        let cols: Vec<_> = (2..7)
-            .map(|i| arrays::int64(&b, i))
-            .collect::<Result<_>>()?;
-        let [n_early, last_early, n, last, n_later] =
-            [0, 1, 2, 3, 4].map(|i| cols[i].as_primitive::<Int64Type>());
-        for r in 0..b.num_rows() {
-            let Some((customer, product)) = dense(c.value(r), p.value(r)) else {
-                continue;
-            };
-            let pair = Dealings {
-                customer,
-                product,
-                ..Dealings::default()
-            };
-            if n_later.value(r) > 0 {
-                later.push((customer, product));
-            }
-            if n_early.value(r) > 0 {
-                early.push(Dealings {
-                    purchases: clamp(n_early.value(r)),
-                    last_at: if last_early.is_valid(r) {
-                        last_early.value(r)
-                    } else {
-                        0
-                    },
-                    ..pair.clone()
-                });
-            }
-            all.push(Dealings {
-                purchases: clamp(n.value(r)),
-                last_at: last.value(r),
-                ..pair
-            });
-        }
-    }
     let events = format!(
         "SELECT customer_id, product_id, kind, \
            SUM(CASE WHEN t < {split} THEN 1 ELSE 0 END), \
@@ -307,54 +255,124 @@ pub async fn dealings_split(
                FROM clean_events WHERE product_id IS NOT NULL AND CAST(occurred_at AS BIGINT) < {end}) \
          GROUP BY customer_id, product_id, kind"
     );
-    let mut stream = ctx.sql(&events).await?.execute_stream().await?;
-    while let Some(b) = stream.next().await {
-        let b = b?;
-        let (c, p, k) = (
-            arrays::utf8(&b, 0)?,
-            arrays::utf8(&b, 1)?,
-            arrays::utf8(&b, 2)?,
-        );
-        let (c, p, k) = (
-            c.as_string::<i32>(),
-            p.as_string::<i32>(),
-            k.as_string::<i32>(),
-        );
-        let cols: Vec<_> = (3..7)
-            .map(|i| arrays::int64(&b, i))
-            .collect::<Result<_>>()?;
-        let [n_early, last_early, n, last] =
-            [0, 1, 2, 3].map(|i| cols[i].as_primitive::<Int64Type>());
-        for r in 0..b.num_rows() {
-            let Some((customer, product)) = dense(c.value(r), p.value(r)) else {
-                continue;
-            };
-            let pair = Dealings {
-                customer,
-                product,
-                ..Dealings::default()
-            };
-            if n_early.value(r) > 0 {
-                let mut d = pair.clone();
-                add_kind(&mut d, k.value(r), clamp(n_early.value(r)));
-                d.last_at = if last_early.is_valid(r) {
+    // The queries' batches stream to a blocking thread that folds them: at scale that is
+    // twenty million rows of id lookups and a sort, too long to hold an async worker.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(bool, RecordBatch)>(2);
+    let folder = tokio::task::spawn_blocking(move || -> Result<SplitDealings> {
+        let mut split_dealings = SplitDealings {
+            before_split: Vec::new(),
+            before_end: Vec::new(),
+            bought_after_split: Vec::new(),
+        };
+        while let Some((is_order, b)) = rx.blocking_recv() {
+            if is_order {
+                fold_orders(&b, &dense, &mut split_dealings)?;
+            } else {
+                fold_events(&b, &dense, &mut split_dealings)?;
+            }
+        }
+        split_dealings.before_split = merge_pairs(split_dealings.before_split);
+        split_dealings.before_end = merge_pairs(split_dealings.before_end);
+        Ok(split_dealings)
+    });
+    let ctx = lake.session().await?;
+    'feed: for (is_order, sql) in [(true, orders), (false, events)] {
+        let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+        while let Some(b) = stream.next().await {
+            if tx.send((is_order, b?)).await.is_err() {
+                // The folder stopped on an error: it is returned below.
+                break 'feed;
+            }
+        }
+    }
+    drop(tx);
+    folder
+        .await
+        .map_err(|e| super::LakeError::Other(format!("dealings thread failed: {e}")))?
+}
+
+/// Maps a (customer, product) pair of ids to dense ones; `None` for an unknown one.
+pub type Dense = Arc<dyn Fn(&str, &str) -> Option<(u32, u32)> + Send + Sync>;
+
+/// Adds one batch of the orders query (a pair's purchases before the split and before the
+/// end) to `out`, one entry per row; pairs are merged at the end.
+fn fold_orders(b: &RecordBatch, dense: &Dense, out: &mut SplitDealings) -> Result {
+    let (c, p) = (arrays::utf8(b, 0)?, arrays::utf8(b, 1)?);
+    let (c, p) = (c.as_string::<i32>(), p.as_string::<i32>());
+    let cols: Vec<_> = (2..7).map(|i| arrays::int64(b, i)).collect::<Result<_>>()?;
+    let [n_early, last_early, n, last, n_later] =
+        [0, 1, 2, 3, 4].map(|i| cols[i].as_primitive::<Int64Type>());
+    for r in 0..b.num_rows() {
+        let Some((customer, product)) = dense(c.value(r), p.value(r)) else {
+            continue;
+        };
+        let pair = Dealings {
+            customer,
+            product,
+            ..Dealings::default()
+        };
+        if n_later.value(r) > 0 {
+            out.bought_after_split.push((customer, product));
+        }
+        if n_early.value(r) > 0 {
+            out.before_split.push(Dealings {
+                purchases: clamp(n_early.value(r)),
+                last_at: if last_early.is_valid(r) {
                     last_early.value(r)
                 } else {
                     0
-                };
-                early.push(d);
-            }
-            let mut d = pair;
-            add_kind(&mut d, k.value(r), clamp(n.value(r)));
-            d.last_at = last.value(r);
-            all.push(d);
+                },
+                ..pair.clone()
+            });
         }
+        out.before_end.push(Dealings {
+            purchases: clamp(n.value(r)),
+            last_at: last.value(r),
+            ..pair
+        });
     }
-    Ok(SplitDealings {
-        before_split: merge_pairs(early),
-        before_end: merge_pairs(all),
-        bought_after_split: later,
-    })
+    Ok(())
+}
+
+/// As [`fold_orders`], for a batch of the events query (a pair's events of one kind).
+fn fold_events(b: &RecordBatch, dense: &Dense, out: &mut SplitDealings) -> Result {
+    let (c, p, k) = (
+        arrays::utf8(b, 0)?,
+        arrays::utf8(b, 1)?,
+        arrays::utf8(b, 2)?,
+    );
+    let (c, p, k) = (
+        c.as_string::<i32>(),
+        p.as_string::<i32>(),
+        k.as_string::<i32>(),
+    );
+    let cols: Vec<_> = (3..7).map(|i| arrays::int64(b, i)).collect::<Result<_>>()?;
+    let [n_early, last_early, n, last] = [0, 1, 2, 3].map(|i| cols[i].as_primitive::<Int64Type>());
+    for r in 0..b.num_rows() {
+        let Some((customer, product)) = dense(c.value(r), p.value(r)) else {
+            continue;
+        };
+        let pair = Dealings {
+            customer,
+            product,
+            ..Dealings::default()
+        };
+        if n_early.value(r) > 0 {
+            let mut d = pair.clone();
+            add_kind(&mut d, k.value(r), clamp(n_early.value(r)));
+            d.last_at = if last_early.is_valid(r) {
+                last_early.value(r)
+            } else {
+                0
+            };
+            out.before_split.push(d);
+        }
+        let mut d = pair;
+        add_kind(&mut d, k.value(r), clamp(n.value(r)));
+        d.last_at = last.value(r);
+        out.before_end.push(d);
+    }
+    Ok(())
 }
 
 /// Dealings summed per (customer, product), sorted by them; the last dealing is the latest.

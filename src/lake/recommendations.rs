@@ -11,11 +11,8 @@ use datafusion::arrow::{
     record_batch::RecordBatch,
 };
 
-use super::{Dataset, Lake, LakeError, Result, arrays, write::FileWriter};
-use crate::db::{
-    entities::LakeCommitKind,
-    repo::lake::{self as catalog, Commit, Removes},
-};
+use super::{Dataset, Lake, Result, arrays};
+use crate::db::repo::lake::Removes;
 
 /// Ranked lists as the dataset's columns, sorted by customer then rank. Text goes straight
 /// into Arrow builders: ten million rows as `String`s took gigabytes.
@@ -81,19 +78,14 @@ pub enum Replaces {
 
 /// Writes `lists` as one file and commits it; returns the rows written.
 pub async fn store(lake: &Lake, mut lists: Lists, replaces: Replaces) -> Result<u64> {
-    let n = lists.len();
-    if n == 0 && replaces == Replaces::TheirCustomers {
-        return Ok(0);
-    }
-    let writer = lake.clone();
-    let file = tokio::task::spawn_blocking(move || -> Result<_> {
-        if n == 0 {
-            return Ok(None);
-        }
-        let name = super::write::new_name(Dataset::Recommendations.name());
-        let mut file = FileWriter::create(&writer, name, Dataset::Recommendations)?;
+    let removes = match replaces {
+        Replaces::Everyone => Removes::All,
+        Replaces::TheirCustomers => Removes::Nothing,
+    };
+    super::write::commit_batch(lake, Dataset::Recommendations, None, removes, move || {
+        let n = lists.len();
         let written = chrono::Utc::now().timestamp_micros();
-        let batch = RecordBatch::try_new(
+        Ok(RecordBatch::try_new(
             Dataset::Recommendations.schema(),
             vec![
                 Arc::new(lists.customers.finish()),
@@ -106,33 +98,9 @@ pub async fn store(lake: &Lake, mut lists: Lists, replaces: Replaces) -> Result<
                 Arc::new(lists.because_kinds.finish()),
                 Arc::new(Int64Array::from(vec![written; n])),
             ],
-        )?;
-        file.write(&batch)?;
-        Ok(Some(
-            file.finish(None, replaces == Replaces::TheirCustomers)?,
-        ))
+        )?)
     })
     .await
-    .map_err(|e| LakeError::Other(format!("recommendations writer failed: {e}")))??;
-    catalog::commit(
-        lake.db(),
-        Commit {
-            dataset: Dataset::Recommendations.name().to_owned(),
-            kind: match replaces {
-                Replaces::Everyone => LakeCommitKind::Replace,
-                Replaces::TheirCustomers => LakeCommitKind::Load,
-            },
-            add: file.into_iter().collect(),
-            removes: match replaces {
-                Replaces::Everyone => Removes::All,
-                Replaces::TheirCustomers => Removes::Nothing,
-            },
-            source: None,
-            checked_at: None,
-        },
-    )
-    .await?;
-    Ok(n as u64)
 }
 
 /// One stored recommendation.

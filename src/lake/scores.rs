@@ -9,11 +9,8 @@ use datafusion::arrow::{
     record_batch::RecordBatch,
 };
 
-use super::{Dataset, Lake, LakeError, Result, arrays, write::FileWriter};
-use crate::db::{
-    entities::LakeCommitKind,
-    repo::lake::{self as catalog, Commit, Removes},
-};
+use super::{Dataset, Lake, Result, arrays};
+use crate::db::repo::lake::Removes;
 
 /// One date's scores: `customers[i]` has `churn[i]` and `intent[i]` (none without a
 /// champion of that kind).
@@ -26,65 +23,42 @@ pub struct Scores {
 
 /// Replaces the scores of `scores.as_of` with `scores`.
 pub async fn store(lake: &Lake, scores: Scores) -> Result<u64> {
-    let n = scores.customers.len();
-    for (values, _) in [&scores.churn, &scores.intent].into_iter().flatten() {
-        if values.len() != n {
-            return Err(LakeError::Other(format!(
-                "{n} customers but {} probabilities",
-                values.len()
-            )));
-        }
-    }
-    let as_of = scores.as_of.clone();
-    let writer = lake.clone();
-    let file = tokio::task::spawn_blocking(move || -> Result<_> {
-        if n == 0 {
-            return Ok(None);
-        }
-        let name = super::write::new_name(&format!("{}/as_of={}", Dataset::Scores, scores.as_of));
-        let mut file = FileWriter::create(&writer, name, Dataset::Scores)?;
-        // Each kind's probabilities move into their column; a missing champion is a null
-        // column.
-        let column = |p: Option<(Vec<f64>, i64)>| match p {
-            Some((v, id)) => (Float64Array::from(v), Int64Array::from(vec![Some(id); n])),
-            None => (
-                Float64Array::from(vec![None; n]),
-                Int64Array::from(vec![None; n]),
-            ),
-        };
-        let (churn, churn_model) = column(scores.churn);
-        let (intent, intent_model) = column(scores.intent);
-        let written = chrono::Utc::now().timestamp_micros();
-        let batch = RecordBatch::try_new(
-            Dataset::Scores.schema(),
-            vec![
-                Arc::new(StringArray::from(scores.customers)),
-                Arc::new(StringArray::from(vec![scores.as_of.as_str(); n])),
-                Arc::new(churn),
-                Arc::new(intent),
-                Arc::new(churn_model),
-                Arc::new(intent_model),
-                Arc::new(Int64Array::from(vec![written; n])),
-            ],
-        )?;
-        file.write(&batch)?;
-        Ok(Some(file.finish(Some(scores.as_of.clone()), false)?))
-    })
-    .await
-    .map_err(|e| LakeError::Other(format!("scores writer failed: {e}")))??;
-    catalog::commit(
-        lake.db(),
-        Commit {
-            dataset: Dataset::Scores.name().to_owned(),
-            kind: LakeCommitKind::Replace,
-            add: file.into_iter().collect(),
-            removes: Removes::Part(as_of),
-            source: None,
-            checked_at: None,
+    let part = scores.as_of.clone();
+    super::write::commit_batch(
+        lake,
+        Dataset::Scores,
+        Some(part.clone()),
+        Removes::Part(part),
+        move || {
+            let n = scores.customers.len();
+            // Each kind's probabilities move into their column; a missing champion is a
+            // null column.
+            let column = |p: Option<(Vec<f64>, i64)>| match p {
+                Some((v, id)) => (Float64Array::from(v), Int64Array::from(vec![Some(id); n])),
+                None => (
+                    Float64Array::from(vec![None; n]),
+                    Int64Array::from(vec![None; n]),
+                ),
+            };
+            let (churn, churn_model) = column(scores.churn);
+            let (intent, intent_model) = column(scores.intent);
+            let written = chrono::Utc::now().timestamp_micros();
+            // Columns of unequal lengths are refused here.
+            Ok(RecordBatch::try_new(
+                Dataset::Scores.schema(),
+                vec![
+                    Arc::new(StringArray::from(scores.customers)),
+                    Arc::new(StringArray::from(vec![scores.as_of.as_str(); n])),
+                    Arc::new(churn),
+                    Arc::new(intent),
+                    Arc::new(churn_model),
+                    Arc::new(intent_model),
+                    Arc::new(Int64Array::from(vec![written; n])),
+                ],
+            )?)
         },
     )
-    .await?;
-    Ok(n as u64)
+    .await
 }
 
 /// The scores of the newest date: `(customer_id, churn, intent, churn model, intent model)`,
@@ -97,9 +71,7 @@ pub async fn latest(lake: &Lake) -> Result<Vec<Row>> {
 
 /// As [`latest`], for the customers of `only` (an SQL literal list) or everyone.
 pub async fn latest_of(lake: &Lake, only: Option<&str>) -> Result<Vec<Row>> {
-    let only = only
-        .map(|list| format!(" AND customer_id IN ({list})"))
-        .unwrap_or_default();
+    let only = super::read::only(only, "customer_id");
     let batches = lake
         .query(&format!(
             "SELECT customer_id, churn_probability, intent_probability, churn_model_id, \

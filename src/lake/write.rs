@@ -17,7 +17,69 @@ use datafusion::{
 use futures::StreamExt;
 
 use super::{Dataset, Lake, LakeError, Result, io};
-use crate::db::repo::lake::NewFile;
+use crate::db::{
+    entities::LakeCommitKind,
+    repo::lake::{self as catalog, Commit, NewFile, Removes},
+};
+
+/// The folder of `dataset`'s files in `part` (an as-of date): `features/as_of=2026-06-30`,
+/// or the dataset's own folder without one.
+pub fn part_dir(dataset: Dataset, part: Option<&str>) -> String {
+    match part {
+        Some(p) => format!("{dataset}/as_of={p}"),
+        None => dataset.name().to_owned(),
+    }
+}
+
+/// Writes the batch `build` makes (on a blocking thread: it encodes) as one file of
+/// `dataset` in `part`, and commits it in one transaction with `removes`: what it replaces.
+/// A file that replaces nothing overlaps the live ones, and its rows win per key; an empty
+/// one is not kept, and a commit that would neither add nor remove is not made. Returns the
+/// rows written.
+pub async fn commit_batch(
+    lake: &Lake,
+    dataset: Dataset,
+    part: Option<String>,
+    removes: Removes,
+    build: impl FnOnce() -> Result<RecordBatch> + Send + 'static,
+) -> Result<u64> {
+    let adds_only = matches!(removes, Removes::Nothing);
+    let writer = lake.clone();
+    let file_part = part.clone();
+    let file = tokio::task::spawn_blocking(move || -> Result<Option<NewFile>> {
+        let batch = build()?;
+        if batch.num_rows() == 0 {
+            return Ok(None);
+        }
+        let name = new_name(&part_dir(dataset, file_part.as_deref()));
+        let mut file = FileWriter::create(&writer, name, dataset)?;
+        file.write(&batch)?;
+        Ok(Some(file.finish(file_part, adds_only)?))
+    })
+    .await
+    .map_err(|e| LakeError::Other(format!("{dataset} writer failed: {e}")))??;
+    let rows = file.as_ref().map_or(0, |f| f.rows as u64);
+    if file.is_none() && adds_only {
+        return Ok(0);
+    }
+    catalog::commit(
+        lake.db(),
+        Commit {
+            dataset: dataset.name().to_owned(),
+            kind: if adds_only {
+                LakeCommitKind::Load
+            } else {
+                LakeCommitKind::Replace
+            },
+            add: file.into_iter().collect(),
+            removes,
+            source: None,
+            checked_at: None,
+        },
+    )
+    .await?;
+    Ok(rows)
+}
 
 /// A unique file name in `dir` (relative to the lake's root).
 pub fn new_name(dir: &str) -> String {
