@@ -127,7 +127,7 @@ pub async fn compact_files(
         .execute_stream()
         .await?;
     let dir = match &part {
-        Some(p) => format!("{dataset}/as_of={p}"),
+        Some(p) => write::part_dir(dataset, Some(p)),
         _ => format!("{dataset}/compacted"),
     };
     let file =
@@ -219,7 +219,14 @@ pub async fn vacuum(lake: &Lake, grace: Duration) -> Result<Vacuumed> {
         }
     }
     catalog::forget(lake.db(), &forget).await?;
-    let recorded: HashSet<&str> = known.iter().map(|f| f.path.as_str()).collect();
+    // Model files are recorded apart (`model_files`); one written by a job killed before
+    // recording it is swept like an unrecorded Parquet file.
+    let models = crate::db::repo::recommend::model_file_paths(lake.db()).await?;
+    let recorded: HashSet<&str> = known
+        .iter()
+        .map(|f| f.path.as_str())
+        .chain(models.iter().map(String::as_str))
+        .collect();
     let cutoff = SystemTime::now()
         .checked_sub(grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -252,7 +259,10 @@ fn sweep(
             continue;
         }
         let name = path.to_string_lossy();
-        if !(name.ends_with(".parquet") || name.ends_with(".parquet.tmp")) {
+        if ![".parquet", ".parquet.tmp", ".bin", ".bin.tmp"]
+            .iter()
+            .any(|end| name.ends_with(end))
+        {
             continue;
         }
         let rel = path

@@ -518,11 +518,91 @@ fn a_serving_model_is_a_file_that_goes_when_its_model_can_no_longer_serve() {
                 model_files::load(&lake, new, "f1").await.unwrap(),
                 Some(vec![4; 10])
             );
+            // A file a killed job wrote but never recorded goes with `lake vacuum`; the
+            // recorded one stays.
+            std::fs::write(env.lake_path().join("models/model-9-dead.bin"), b"x").unwrap();
+            let swept = maintain::vacuum(&lake, std::time::Duration::ZERO)
+                .await
+                .unwrap();
+            assert_eq!(swept.unrecorded, 1, "{swept:?}");
         });
         let left: Vec<_> = std::fs::read_dir(env.lake_path().join("models"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 1, "{left:?}");
+        // A file removed between the lookup and the read (a newer model's run dropped it)
+        // reads as none: the feedback pass waits for the next run.
+        std::fs::remove_file(env.lake_path().join("models").join(&left[0])).unwrap();
+        block_on(async {
+            let lake = open(&env).await;
+            let new = patron::db::repo::models::champion(lake.db(), "recommend")
+                .await
+                .unwrap()
+                .unwrap()
+                .id;
+            assert_eq!(model_files::load(&lake, new, "f1").await.unwrap(), None);
+        });
     }
+}
+
+/// `patron recommend C` reads one row group: compaction writes the lists sorted by customer
+/// in groups of at most 65,536 rows, each holding its own range of customers.
+#[test]
+fn recommendation_files_are_sorted_by_customer_in_small_row_groups() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    use patron::lake::recommendations::{self as recs, Replaces};
+    let env = Env::new(Backend::Sqlite);
+    let ids: Vec<String> = (0..70_000).map(|i| format!("C{i:06}")).collect();
+    let half = |odd: usize| -> Vec<(&str, usize)> {
+        ids.iter()
+            .skip(odd)
+            .step_by(2)
+            .map(|c| (c.as_str(), 1))
+            .collect()
+    };
+    block_on(async {
+        let lake = open(&env).await;
+        recs::store(&lake, lists_for(&half(0), 1), Replaces::Everyone)
+            .await
+            .unwrap();
+        recs::store(&lake, lists_for(&half(1), 2), Replaces::TheirCustomers)
+            .await
+            .unwrap();
+        maintain::compact(&lake, Some(Dataset::Recommendations))
+            .await
+            .unwrap();
+        let one = recs::for_customer(&lake, "C012345").await.unwrap();
+        assert_eq!((one.len(), one[0].model_id), (1, 2));
+    });
+    let files: Vec<String> = listed(&env, "recommendations")["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(env.lake_path().join(&files[0])).unwrap())
+            .unwrap();
+    let meta = reader.metadata();
+    let ranges: Vec<(Vec<u8>, Vec<u8>, i64)> = (0..meta.num_row_groups())
+        .map(|g| {
+            let group = meta.row_group(g);
+            let stats = group.column(0).statistics().unwrap();
+            (
+                stats.min_bytes_opt().unwrap().to_vec(),
+                stats.max_bytes_opt().unwrap().to_vec(),
+                group.num_rows(),
+            )
+        })
+        .collect();
+    assert_eq!(ranges.len(), 2, "70,000 rows in groups of 65,536");
+    assert_eq!(ranges[0].2, 65_536);
+    assert_eq!(ranges[0].0, b"C000000");
+    assert!(
+        ranges[0].1 < ranges[1].0,
+        "the groups' customer ranges overlap"
+    );
+    assert_eq!(ranges[1].1, b"C069999");
 }

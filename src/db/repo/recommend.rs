@@ -53,12 +53,11 @@ pub async fn record_model_file(
             backend,
             super::intelligence::placeholder(
                 backend,
-                "SELECT path FROM model_files WHERE model_id <> ? AND model_id IN \
+                "DELETE FROM model_files WHERE model_id = ? OR model_id IN \
                  (SELECT id FROM models WHERE kind = (SELECT kind FROM models WHERE id = ?) \
-                 AND status <> 'champion') \
-                 UNION ALL SELECT path FROM model_files WHERE model_id = ?",
+                 AND status <> 'champion') RETURNING path",
             ),
-            [model_id.into(), model_id.into(), model_id.into()],
+            [model_id.into(), model_id.into()],
         ))
         .await?
     {
@@ -68,20 +67,7 @@ pub async fn record_model_file(
         backend,
         super::intelligence::placeholder(
             backend,
-            "DELETE FROM model_files WHERE model_id <> ? AND model_id IN \
-             (SELECT id FROM models WHERE kind = (SELECT kind FROM models WHERE id = ?) \
-             AND status <> 'champion')",
-        ),
-        [model_id.into(), model_id.into()],
-    ))
-    .await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        super::intelligence::placeholder(
-            backend,
-            "INSERT INTO model_files (model_id, format, path, bytes) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (model_id) DO UPDATE SET format = excluded.format, \
-             path = excluded.path, bytes = excluded.bytes",
+            "INSERT INTO model_files (model_id, format, path, bytes) VALUES (?, ?, ?, ?)",
         ),
         [model_id.into(), format.into(), path.into(), bytes.into()],
     ))
@@ -105,4 +91,19 @@ pub async fn model_file(db: &Db, model_id: i64, format: &str) -> Result<Option<S
         ))
         .await?;
     Ok(row.map(|r| r.try_get_by_index::<String>(0)).transpose()?)
+}
+
+/// Every recorded model file (relative to the lake), for `lake vacuum`.
+pub async fn model_file_paths(db: &Db) -> Result<Vec<String>> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT path FROM model_files".to_owned(),
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0))
+        .collect::<std::result::Result<_, _>>()?)
 }
