@@ -312,3 +312,10 @@ pub fn literal_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
     }
     out
 }
+
+/// ` AND column IN (list)` for a literal list of customers, or nothing for everyone.
+pub fn only(customers: Option<&str>, column: &str) -> String {
+    customers
+        .map(|list| format!(" AND {column} IN ({list})"))
+        .unwrap_or_default()
+}

@@ -10,7 +10,7 @@ use datafusion::arrow::{
     record_batch::RecordBatch,
 };
 
-use super::{Dataset, Lake, Result, arrays, read};
+use super::{Dataset, Lake, Result, arrays};
 use crate::db::repo::lake::Removes;
 
 /// One date's profiles as columns: row `i` is `customers[i]`'s.
@@ -74,7 +74,7 @@ pub async fn segments(lake: &Lake, only: Option<&str>) -> Result<HashMap<String,
     let Some(as_of) = newest(lake).await? else {
         return Ok(out);
     };
-    let only = read::only(only, "customer_id");
+    let only = super::only(only, "customer_id");
     for b in lake
         .query(&format!(
             "SELECT customer_id, segment_label FROM customer_profiles WHERE as_of = {}{only}",
@@ -121,7 +121,7 @@ pub async fn latest_rows(lake: &Lake, only: Option<&str>) -> Result<Vec<Vec<Stri
     let Some(as_of) = newest(lake).await? else {
         return Ok(Vec::new());
     };
-    let only = read::only(only, "customer_id");
+    let only = super::only(only, "customer_id");
     let mut out = Vec::new();
     for b in lake
         .query(&format!(

@@ -18,7 +18,7 @@ use datafusion::{
 
 use futures::StreamExt;
 
-use super::{Dataset, Lake, Result, arrays, collect, literal_list};
+use super::{Dataset, Lake, Result, arrays, collect, literal_list, only};
 use crate::db::repo::recommend::{Dealings, SplitDealings};
 
 /// Registers `ids` as a one-column table `name(id)`.
@@ -34,13 +34,6 @@ pub fn register_ids(ctx: &SessionContext, name: &str, ids: &[String]) -> Result 
         Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
     )?;
     Ok(())
-}
-
-/// ` AND column IN (list)` for a literal list of customers, or nothing for everyone.
-pub(crate) fn only(customers: Option<&str>, column: &str) -> String {
-    customers
-        .map(|list| format!(" AND {column} IN ({list})"))
-        .unwrap_or_default()
 }
 
 /// Customers with a paid, clean order line in `[from, to)` (epoch seconds).

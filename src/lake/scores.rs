@@ -71,7 +71,7 @@ pub async fn latest(lake: &Lake) -> Result<Vec<Row>> {
 
 /// As [`latest`], for the customers of `only` (an SQL literal list) or everyone.
 pub async fn latest_of(lake: &Lake, only: Option<&str>) -> Result<Vec<Row>> {
-    let only = super::read::only(only, "customer_id");
+    let only = super::only(only, "customer_id");
     let batches = lake
         .query(&format!(
             "SELECT customer_id, churn_probability, intent_probability, churn_model_id, \
