@@ -23,6 +23,7 @@ mod m20261205_000015_lake;
 mod m20261205_000016_sentiment_lake;
 mod m20261205_000017_scores_lake;
 mod m20261205_000018_profiles_recommendations_lake;
+mod m20261205_000019_tier_rechecks;
 
 pub use m20261205_000015_lake::RAW_TABLES;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000016_sentiment_lake::Migration),
             Box::new(m20261205_000017_scores_lake::Migration),
             Box::new(m20261205_000018_profiles_recommendations_lake::Migration),
+            Box::new(m20261205_000019_tier_rechecks::Migration),
         ]
     }
 }

@@ -264,6 +264,21 @@ fn without_location(message: &str) -> &str {
 
 /// A PostgreSQL array parameter of `values` (all of type `ty`, none NULL: the driver cannot
 /// bind a NULL element), for statements that take rows as arrays (`UNNEST($1::bigint[], …)`).
+/// `'a','b'`: text as an SQL literal list (for `IN (...)`), quotes doubled. Both SQL
+/// databases and DataFusion read it.
+pub fn literal_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for v in values {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push('\'');
+        out.push_str(&v.replace('\'', "''"));
+        out.push('\'');
+    }
+    out
+}
+
 pub fn pg_array(ty: sea_orm::sea_query::ArrayType, values: Vec<sea_orm::Value>) -> sea_orm::Value {
     sea_orm::Value::Array(ty, Some(Box::new(values)))
 }

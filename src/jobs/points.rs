@@ -6,6 +6,14 @@
 //! `reverse:ORDER:PAID_CENTS`, one per state of the order), expire what is due (FIFO, key
 //! `expire:LOT`), and recompute tiers from the last 12 months.
 //!
+//! Each step remembers what it covered (watermarks, per shard), so a nightly pass at a
+//! million customers reads a day's changes, not the whole history: earning and reversal
+//! look only at orders in loads since the last pass, orders timed since, orders of
+//! customers loaded since and the orders `clean` marks; tiers only at customers with new
+//! earn or reversal rows and those whose `recheck_at` came (a row leaving the 12-month
+//! window, a held-back downgrade becoming allowed). The first pass, and a tier pass under
+//! changed tier rules or moved back in time, looks at everything.
+//!
 //! `campaign = ID`: plan the allocation once (stored in the same transaction that marks the
 //! campaign `planned`, so a retry, or an attempt running alongside after a lost lease, pays
 //! the same customers the same points), then pay it in one statement (key
@@ -29,8 +37,10 @@ use crate::{
         self,
         loyalty::{NewEntry, TierRow},
     },
+    lake::read::{self, Orders},
     loyalty::{
-        Campaign, EntryKind, Milli, Rules, due_expiries, next_tier, rules::kept_after_refund,
+        Campaign, EntryKind, Milli, Rules, Standing, due_expiries, next_tier,
+        rules::kept_after_refund, tiers,
     },
 };
 
@@ -111,48 +121,59 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let now = ctx.logical_time.timestamp();
     let run_id = Some(ctx.run_id);
 
-    // Earn.
+    // Earn. A pass after another looks only at the orders that can have changed since
+    // (`orders_to_recheck`); the first looks at every order, less those that earned.
+    // Loads up to `settled` have ended: what this pass covers once it is done.
+    let settled = repo::feedback::settled(db).await.map_err(failed)?;
+    let covered = repo::loyalty::earn_seen(db, ctx.shard)
+        .await
+        .map_err(failed)?;
     let standings = repo::loyalty::standings(db).await.map_err(failed)?;
     let lowest = rules.tiers.first().map_or(Milli::ONE, |t| t.multiplier);
     let lake = ctx.lake()?;
-    let mut earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
-    let orders: Vec<repo::loyalty::Unearned> =
-        crate::lake::read::unearned_orders(&lake, now, &earned_ids)
+    let first = covered.load == 0;
+    let (orders, mut looked_at) = if first {
+        let earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
+        let orders = read::unearned_orders(&lake, now, Orders::AllBut(&earned_ids))
             .await
-            .map_err(failed)?
-            .into_iter()
-            .map(
-                |(order_id, customer_id, paid_cents, at)| repo::loyalty::Unearned {
-                    order_id,
-                    customer_id,
-                    paid_cents,
-                    at,
-                },
-            )
-            .collect();
+            .map_err(failed)?;
+        (orders, earned_ids)
+    } else {
+        let among = read::orders_to_recheck(&lake, covered.load, covered.before, now)
+            .await
+            .map_err(failed)?;
+        let earned = repo::loyalty::earned_among(db, &among)
+            .await
+            .map_err(failed)?;
+        let mut orders = read::unearned_orders(&lake, now, Orders::Only(&among))
+            .await
+            .map_err(failed)?;
+        orders.retain(|(order_id, ..)| !earned.contains(order_id));
+        (orders, among)
+    };
     steps.mark("find unearned orders");
     // A sharded job deals with its own customers only, in every step.
     let earn: Vec<NewEntry> = orders
         .into_iter()
-        .filter(|o| ctx.owns(&o.customer_id))
-        .filter_map(|o| {
+        .filter(|(_, customer_id, ..)| ctx.owns(customer_id))
+        .filter_map(|(order_id, customer_id, paid_cents, at)| {
             let multiplier = standings
-                .get(&o.customer_id)
+                .get(&customer_id)
                 .and_then(|s| rules.tier(&s.tier))
                 .map_or(lowest, |t| t.multiplier);
-            let points = rules.points_for(o.paid_cents, multiplier);
+            let points = rules.points_for(paid_cents, multiplier);
             (points > 0).then(|| {
-                let available_at = rules.available_at(o.at);
+                let available_at = rules.available_at(at);
                 NewEntry {
-                    key: format!("earn:{}", o.order_id),
-                    customer_id: o.customer_id,
+                    key: format!("earn:{order_id}"),
+                    customer_id,
                     kind: EntryKind::Earn,
                     points,
-                    at: o.at,
+                    at,
                     available_at,
                     expires_at: rules.expires_at(available_at),
-                    order_id: Some(o.order_id),
-                    basis_cents: Some(o.paid_cents),
+                    order_id: Some(order_id),
+                    basis_cents: Some(paid_cents),
                     campaign_id: None,
                     reason: None,
                     run_id,
@@ -161,17 +182,21 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         })
         .collect();
     let earned_points: i64 = earn.iter().map(|e| e.points).sum();
-    // What was earned before plus this run's earnings: the orders reversal looks at (read
-    // once, not again from the ledger: at scale that is millions of ids).
-    earned_ids.extend(earn.iter().filter_map(|e| e.order_id.clone()));
+    if first {
+        // Every earned order, this run's too (read once, not again from the ledger: at
+        // scale that is millions of ids). A later pass's own earnings are among the orders
+        // it looked at already.
+        looked_at.extend(earn.iter().filter_map(|e| e.order_id.clone()));
+    }
     let earned = repo::loyalty::append(db, earn).await.map_err(failed)?;
     steps.mark("earn");
 
     // Reverse.
-    // Earned orders (this run's too) with a line no longer paid, or marked by `clean`.
-    let changed = crate::lake::read::changed_orders(&lake, &earned_ids)
+    // Orders looked at with a line no longer paid, or marked by `clean`, that earned.
+    let changed = read::changed_orders(&lake, &looked_at)
         .await
         .map_err(failed)?;
+    drop(looked_at);
     let refunded = repo::loyalty::refunded_orders(db, &changed)
         .await
         .map_err(failed)?;
@@ -198,6 +223,17 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         })
         .collect();
     let reversed = repo::loyalty::append(db, reverse).await.map_err(failed)?;
+    // Recorded only now: a pass cut short before is redone from the same marks.
+    repo::loyalty::set_earn_seen(
+        db,
+        ctx.shard,
+        repo::loyalty::EarnSeen {
+            load: settled,
+            before: now,
+        },
+    )
+    .await
+    .map_err(failed)?;
     steps.mark("reverse");
 
     // Expire. Rows written before this point are covered by this pass; rows written
@@ -250,43 +286,87 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     .map_err(failed)?;
     steps.mark("expire");
 
-    // Tiers.
-    let earned_12m = repo::loyalty::earned_since(db, now - 365 * 86_400)
+    // Tiers: a pass after another under the same tier rules looks only at the customers
+    // with new earn or reversal rows and those due a recheck (`tiers::recheck_at`).
+    let fingerprint = tiers::fingerprint(rules);
+    let tiered = repo::loyalty::tiers_seen(db, ctx.shard, fingerprint)
         .await
         .map_err(failed)?;
-    let mut customers: Vec<&String> = earned_12m
-        .keys()
-        .chain(standings.keys())
-        .filter(|c| ctx.owns(c))
-        .collect();
-    customers.sort();
+    let last_id = repo::loyalty::last_ledger_id(db).await.map_err(failed)?;
+    let since = now - tiers::YEAR;
+    // Backwards in time (a backfill), the rechecks stored are not the ones that matter.
+    let every = tiered.id == 0 || now < tiered.at;
+    let (windows, customers) = if every {
+        let windows = repo::loyalty::earned_since(db, since, None)
+            .await
+            .map_err(failed)?;
+        let mut customers: Vec<String> = windows.keys().chain(standings.keys()).cloned().collect();
+        customers.retain(|c| ctx.owns(c));
+        (windows, customers)
+    } else {
+        let mut customers = repo::loyalty::tier_customers_since(db, tiered.id)
+            .await
+            .map_err(failed)?;
+        customers.extend(
+            repo::loyalty::tier_rechecks_due(db, now)
+                .await
+                .map_err(failed)?,
+        );
+        customers.retain(|c| ctx.owns(c));
+        customers.sort_unstable();
+        customers.dedup();
+        let windows = repo::loyalty::earned_since(db, since, Some(&customers))
+            .await
+            .map_err(failed)?;
+        (windows, customers)
+    };
+    let mut customers = customers;
+    customers.sort_unstable();
     customers.dedup();
-    let mut changes = Vec::new();
+    let looked_at = customers.len();
+    let mut rows = Vec::with_capacity(customers.len());
     for c in customers {
-        let points = earned_12m.get(c).copied().unwrap_or(0);
-        let current = standings.get(c);
-        let next = next_tier(rules, current, points, now);
-        if next.changed {
-            changes.push(TierRow {
-                customer_id: c.clone(),
-                tier: next.tier,
-                earned_12m: points,
-                changed_at: now,
-                downgraded_at: if next.downgraded {
-                    Some(now)
-                } else {
-                    current.and_then(|s| s.downgraded_at)
-                },
-            });
-        }
+        let window = windows.get(&c).copied().unwrap_or_default();
+        let current = standings.get(&c);
+        let next = next_tier(rules, current, window.points, now);
+        let downgraded_at = if next.downgraded {
+            Some(now)
+        } else {
+            current.and_then(|s| s.downgraded_at)
+        };
+        let after = Standing {
+            tier: next.tier,
+            downgraded_at,
+        };
+        rows.push(TierRow {
+            recheck_at: tiers::recheck_at(rules, &after, window.points, window.oldest, now),
+            customer_id: c,
+            tier: after.tier,
+            earned_12m: window.points,
+            changed: next.changed,
+            changed_at: now,
+            downgraded_at,
+        });
     }
-    let tiers = repo::loyalty::store_tiers(db, &changes)
+    let tier_changes = rows.iter().filter(|r| r.changed).count();
+    repo::loyalty::store_tiers(db, &rows)
         .await
         .map_err(failed)?;
+    repo::loyalty::set_tiers_seen(
+        db,
+        ctx.shard,
+        fingerprint,
+        repo::loyalty::TiersSeen {
+            id: last_id,
+            at: now,
+        },
+    )
+    .await
+    .map_err(failed)?;
     steps.mark("tiers");
     ctx.log.info(format!("steps: {steps}"));
     ctx.log.info(format!(
-        "{}earned {earned} orders ({earned_points} points offered), reversed {reversed}, expired {expired} lots ({expired_points} points), {tiers} tier changes in {:.2}s",
+        "{}earned {earned} orders ({earned_points} points offered), reversed {reversed}, expired {expired} lots ({expired_points} points), {tier_changes} tier changes among {looked_at} customers looked at in {:.2}s",
         ctx.shard.map(|s| format!("{s}: ")).unwrap_or_default(),
         started.elapsed().as_secs_f64()
     ));

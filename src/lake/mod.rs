@@ -298,20 +298,7 @@ pub fn path_of(settings: &Settings) -> Option<PathBuf> {
     Some(file.with_extension("lake"))
 }
 
-/// `'a','b'`: text as an SQL literal list (for `IN (...)`), quotes doubled. Both SQL
-/// databases and DataFusion read it.
-pub fn literal_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for v in values {
-        if !out.is_empty() {
-            out.push(',');
-        }
-        out.push('\'');
-        out.push_str(&v.replace('\'', "''"));
-        out.push('\'');
-    }
-    out
-}
+pub use crate::db::literal_list;
 
 /// ` AND column IN (list)` for a literal list of customers, or nothing for everyone.
 pub fn only(customers: Option<&str>, column: &str) -> String {

@@ -434,22 +434,39 @@ pub async fn arrived(lake: &Lake, from: i64, to: i64) -> Result<Arrived> {
     Ok(a)
 }
 
-/// Orders with clean paid lines before `before` whose id is not in `earned`:
+/// Which orders a points pass looks at.
+pub enum Orders<'a> {
+    /// Every order but these (the ones that earned).
+    AllBut(&'a [String]),
+    /// Only these.
+    Only(&'a [String]),
+}
+
+/// Orders with clean paid lines before `before`, of `orders`:
 /// `(order_id, customer_id, paid cents, first line's time)`.
 pub async fn unearned_orders(
     lake: &Lake,
     before: i64,
-    earned: &[String],
+    orders: Orders<'_>,
 ) -> Result<Vec<(String, String, i64, i64)>> {
     let ctx = lake.session().await?;
-    register_ids(&ctx, "earned", earned)?;
+    let join = match orders {
+        Orders::AllBut(earned) => {
+            register_ids(&ctx, "earned", earned)?;
+            "LEFT ANTI JOIN earned e ON e.id = o.order_id"
+        }
+        Orders::Only(among) => {
+            register_ids(&ctx, "among", among)?;
+            "JOIN among m ON m.id = o.order_id"
+        }
+    };
     let mut out = Vec::new();
     for b in collect(
         &ctx,
         &format!(
             "SELECT o.order_id, o.customer_id, SUM(o.quantity * o.unit_price_cents), \
                MIN(CAST(o.ordered_at AS BIGINT)) \
-             FROM clean_orders o LEFT ANTI JOIN earned e ON e.id = o.order_id \
+             FROM clean_orders o {join} \
              WHERE o.status = 'paid' AND CAST(o.ordered_at AS BIGINT) < {before} \
              GROUP BY o.order_id, o.customer_id ORDER BY o.order_id"
         ),
@@ -470,6 +487,42 @@ pub async fn unearned_orders(
                 .map(|(((o, c), p), t)| (o, c, p, t)),
         );
     }
+    Ok(out)
+}
+
+/// The orders whose earning or reversal may have changed since a points pass that covered
+/// the loads up to `load` and the orders timed before `since`, now that time is `before`:
+/// those with a line in a later load (a new order, a status change), those of customers
+/// loaded since (a signup date moves `clean`'s marks), those timed in `[since, before)`,
+/// and every order `clean` marks (marks are recomputed whole).
+pub async fn orders_to_recheck(
+    lake: &Lake,
+    load: i64,
+    since: i64,
+    before: i64,
+) -> Result<Vec<String>> {
+    let ctx = lake.session().await?;
+    // The files' own rows (timestamps in milliseconds): `_load` filters skip whole row
+    // groups by their statistics, and no newest-row window runs.
+    let (since_ms, before_ms) = (since.saturating_mul(1000), before.saturating_mul(1000));
+    let mut out = Vec::new();
+    for b in collect(
+        &ctx,
+        &format!(
+            "SELECT order_id FROM orders_files WHERE _load > {load} \
+             UNION SELECT order_id FROM orders_files \
+               WHERE CAST(ordered_at AS BIGINT) >= {since_ms} AND CAST(ordered_at AS BIGINT) < {before_ms} \
+             UNION SELECT o.order_id FROM orders_files o \
+               JOIN (SELECT DISTINCT customer_id FROM customers_files WHERE _load > {load}) c \
+               ON c.customer_id = o.customer_id \
+             UNION SELECT id FROM anomalies WHERE dataset = 'orders'"
+        ),
+    )
+    .await?
+    {
+        out.extend(arrays::strings(&b, 0)?);
+    }
+    out.sort_unstable();
     Ok(out)
 }
 

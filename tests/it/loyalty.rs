@@ -599,3 +599,82 @@ fn one_campaign_per_name_and_one_plan_per_campaign_under_concurrent_attempts() {
         });
     }
 }
+
+/// A nightly pass after another looks only at what changed (orders in later loads, rows
+/// leaving the 12-month window), and ends where a pass over everything ends.
+#[test]
+fn a_later_pass_looks_at_what_changed_and_agrees_with_a_full_pass() {
+    for backend in backends() {
+        let env = Env::new(backend);
+        let header = "order_id,customer_id,product_id,quantity,unit_price,ordered_at,status\n";
+        env.write(
+            "customers.csv",
+            "customer_id,signup_at,region\nC00,2024-01-01,east\nC01,2024-01-01,west\n",
+        );
+        // C00: 1,200 points on 2025-01-10 (silver); C01: 12 points on 2025-03-01.
+        env.write(
+            "orders.csv",
+            &format!(
+                "{header}O00,C00,P1,1,1200.00,2025-01-10T12:00:00Z,paid\n\
+                 O01,C01,P1,2,6.17,2025-03-01T12:00:00Z,paid\n"
+            ),
+        );
+        for (entity, file) in [("customers", "customers.csv"), ("orders", "orders.csv")] {
+            env.ok(&["ingest", entity, env.path(file).to_str().unwrap()]);
+        }
+        // Daily at midnight UTC: each backfilled day is one pass at that logical time.
+        env.apply(
+            "points.toml",
+            &POINTS.replace(
+                "name = \"points\"\n\n",
+                "name = \"points\"\nschedule = \"0 0 0 * * *\"\ntimezone = \"UTC\"\n\n",
+            ),
+        );
+        let _daemon = env.daemon("w1");
+        let pass = |day: &str| -> i64 {
+            let out = env.json(&["backfill", "points", "--from", day, "--to", day]);
+            let run = out["runs"][0]["run_id"].as_i64().unwrap();
+            let shown = env.wait_run(run, std::time::Duration::from_secs(60));
+            assert_eq!(shown["state"], "succeeded", "{backend:?} {day}: {shown:#}");
+            run
+        };
+        let tier = |c: &str| env.json(&["points", "balance", c])["tier"].clone();
+
+        pass("2025-06-01");
+        assert_eq!(tier("C00"), "silver", "{backend:?}");
+        assert_eq!(tier("C01"), "bronze", "{backend:?}");
+
+        // A late order, dated before the last pass, arrives in a new load: the next pass
+        // earns it (it looks at the load, not only at orders timed since).
+        env.write(
+            "late.csv",
+            &format!("{header}O02,C01,P1,1,1000.00,2025-02-01T12:00:00Z,paid\n"),
+        );
+        env.ok(&["ingest", "orders", env.path("late.csv").to_str().unwrap()]);
+        pass("2025-06-02");
+        assert_eq!(ledger_sum(&env, "C01"), 1_012, "{backend:?}");
+        assert_eq!(tier("C01"), "silver", "{backend:?}");
+
+        // No new row, but C00's only earn left the window on 2026-01-10: C00 falls to
+        // bronze. C01's rows are still in it.
+        let last = pass("2026-01-12");
+        assert_eq!(tier("C00"), "bronze", "{backend:?}");
+        assert_eq!(tier("C01"), "silver", "{backend:?}");
+        let tiers = "SELECT COUNT(*), \
+             CAST(SUM(CASE WHEN tier = 'silver' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(earned_12m) AS BIGINT) FROM customer_tiers";
+        let incremental = env.sql_ints(tiers);
+        assert_eq!(incremental, [2, 1, 1_012], "{backend:?}");
+
+        // The same pass over everything (its watermarks forgotten) ends the same.
+        env.sql_exec(&["DELETE FROM watermarks WHERE name LIKE 'points-%'".to_owned()]);
+        let rows = env.sql_ints("SELECT COUNT(*) FROM point_ledger");
+        env.ok(&["rerun", &last.to_string()]);
+        wait_until(std::time::Duration::from_secs(60), || {
+            let shown = env.show(last);
+            shown["state"] == "succeeded" && shown["reruns"] == 1
+        });
+        assert_eq!(env.sql_ints(tiers), incremental, "{backend:?}");
+        assert_eq!(env.sql_ints("SELECT COUNT(*) FROM point_ledger"), rows);
+    }
+}

@@ -3,7 +3,7 @@
 //! NOTHING`: the key of an effect decides whether it happened, so a retry, a rerun or a
 //! second daemon writing the same effect changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, Statement, Value};
 use serde::Serialize;
@@ -13,6 +13,7 @@ use crate::{
     db::{
         Db, RepoError, Result, begin_write,
         bulk::{self, Cell, TableSpec},
+        literal_list,
     },
     loyalty::{Candidate, Entry, EntryKind, Standing},
     pipeline::Shard,
@@ -98,15 +99,6 @@ fn corrupt(what: &str) -> impl Fn(anyhow::Error) -> RepoError + '_ {
     move |e| RepoError::Corrupt(format!("reading {what}: {e}"))
 }
 
-/// A paid order that has not earned yet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unearned {
-    pub order_id: String,
-    pub customer_id: String,
-    pub paid_cents: i64,
-    pub at: i64,
-}
-
 /// The orders that have an earn row.
 pub async fn earned_order_ids(db: &Db) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -139,11 +131,7 @@ pub async fn refunded_orders(db: &Db, changed: &[(String, i64)]) -> Result<Vec<R
     let paid: HashMap<&str, i64> = changed.iter().map(|(o, c)| (o.as_str(), *c)).collect();
     let mut out = Vec::new();
     for chunk in changed.chunks(super::CHUNK) {
-        let list = chunk
-            .iter()
-            .map(|(o, _)| format!("'{}'", o.replace('\'', "''")))
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = literal_list(chunk.iter().map(|(o, _)| o.as_str()));
         bulk::fetch_each::<(String, String, i64, i64, i64)>(
             db,
             &format!(
@@ -242,33 +230,100 @@ pub struct ExpirySeen {
 
 const EXPIRED_AT: &str = "points-expired-at";
 const EXPIRED_ID: &str = "points-expired-id";
+const EARNED_LOAD: &str = "points-earned-load";
+const EARNED_BEFORE: &str = "points-earned-before";
+const TIERED_ID: &str = "points-tiered-id";
+const TIERED_AT: &str = "points-tiered-at";
 
-/// The watermark names of the expiry passes of `shard`'s customers (each shard keeps its
-/// own; a new shard count starts from nothing, which only costs one full look).
-fn expiry_marks(shard: Option<Shard>) -> (String, String) {
+/// The name of a watermark of `shard`'s customers (each shard keeps its own; a new shard
+/// count starts from nothing, which only costs one full look).
+fn mark(name: &str, shard: Option<Shard>) -> String {
     match shard {
-        None => (EXPIRED_AT.to_owned(), EXPIRED_ID.to_owned()),
-        Some(s) => (
-            format!("{EXPIRED_AT}:{}/{}", s.index, s.count),
-            format!("{EXPIRED_ID}:{}/{}", s.index, s.count),
-        ),
+        None => name.to_owned(),
+        Some(s) => format!("{name}:{}/{}", s.index, s.count),
     }
+}
+
+async fn marks<const N: usize>(db: &Db, names: [String; N]) -> Result<[i64; N]> {
+    let mut out = [0; N];
+    for (slot, name) in out.iter_mut().zip(&names) {
+        *slot = super::watermarks::watermark(db, name).await?;
+    }
+    Ok(out)
+}
+
+async fn set_marks<const N: usize>(db: &Db, marks: [(String, i64); N]) -> Result {
+    for (name, position) in marks {
+        super::watermarks::set_watermark(db, &name, position).await?;
+    }
+    Ok(())
 }
 
 /// What earlier expiry passes over `shard`'s customers covered (nothing on a new database).
 pub async fn expiry_seen(db: &Db, shard: Option<Shard>) -> Result<ExpirySeen> {
-    let (at, id) = expiry_marks(shard);
-    Ok(ExpirySeen {
-        at: super::watermarks::watermark(db, &at).await?,
-        id: super::watermarks::watermark(db, &id).await?,
-    })
+    let [at, id] = marks(db, [mark(EXPIRED_AT, shard), mark(EXPIRED_ID, shard)]).await?;
+    Ok(ExpirySeen { at, id })
 }
 
 /// Records what an expiry pass covered (watermarks never move back).
 pub async fn set_expiry_seen(db: &Db, shard: Option<Shard>, seen: ExpirySeen) -> Result {
-    let (at, id) = expiry_marks(shard);
-    super::watermarks::set_watermark(db, &at, seen.at).await?;
-    super::watermarks::set_watermark(db, &id, seen.id).await
+    set_marks(
+        db,
+        [
+            (mark(EXPIRED_AT, shard), seen.at),
+            (mark(EXPIRED_ID, shard), seen.id),
+        ],
+    )
+    .await
+}
+
+/// What an earning pass covered: the loads up to `load` (`ingested_sources` ids), and
+/// orders timed before `before`. Zero: nothing yet, the next pass looks at every order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EarnSeen {
+    pub load: i64,
+    pub before: i64,
+}
+
+pub async fn earn_seen(db: &Db, shard: Option<Shard>) -> Result<EarnSeen> {
+    let [load, before] = marks(db, [mark(EARNED_LOAD, shard), mark(EARNED_BEFORE, shard)]).await?;
+    Ok(EarnSeen { load, before })
+}
+
+pub async fn set_earn_seen(db: &Db, shard: Option<Shard>, seen: EarnSeen) -> Result {
+    set_marks(
+        db,
+        [
+            (mark(EARNED_LOAD, shard), seen.load),
+            (mark(EARNED_BEFORE, shard), seen.before),
+        ],
+    )
+    .await
+}
+
+/// What a tier pass covered: ledger rows up to `id`, at `at`, under the tier rules whose
+/// fingerprint is `rules` (other rules: nothing covered, every customer is looked at).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TiersSeen {
+    pub id: i64,
+    pub at: i64,
+}
+
+fn tier_marks(shard: Option<Shard>, rules: u64) -> [String; 2] {
+    [
+        mark(&format!("{TIERED_ID}:{rules:016x}"), shard),
+        mark(&format!("{TIERED_AT}:{rules:016x}"), shard),
+    ]
+}
+
+pub async fn tiers_seen(db: &Db, shard: Option<Shard>, rules: u64) -> Result<TiersSeen> {
+    let [id, at] = marks(db, tier_marks(shard, rules)).await?;
+    Ok(TiersSeen { id, at })
+}
+
+pub async fn set_tiers_seen(db: &Db, shard: Option<Shard>, rules: u64, seen: TiersSeen) -> Result {
+    let [id, at] = tier_marks(shard, rules);
+    set_marks(db, [(id, seen.id), (at, seen.at)]).await
 }
 
 /// The newest ledger row id (0 when empty).
@@ -282,20 +337,106 @@ pub async fn last_ledger_id(db: &Db) -> Result<i64> {
     .map(|(id, _)| id)
 }
 
-/// Points earned (less reversals) since `since`, per customer with any.
-pub async fn earned_since(db: &Db, since: i64) -> Result<HashMap<String, i64>> {
+/// A customer's earn and reversal rows since a date: their sum, and the oldest row's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub points: i64,
+    pub oldest: Option<i64>,
+}
+
+/// Points earned (less reversals) since `since`, per customer with any: everyone's, or
+/// those of `among` only.
+pub async fn earned_since(
+    db: &Db,
+    since: i64,
+    among: Option<&[String]>,
+) -> Result<HashMap<String, Window>> {
     let mut out = HashMap::new();
-    bulk::fetch_each::<(String, i64)>(
+    let lists: Vec<Option<String>> = match among {
+        None => vec![None],
+        Some(among) => among
+            .chunks(LIST_CHUNK)
+            .map(|c| Some(literal_list(c.iter().map(String::as_str))))
+            .collect(),
+    };
+    for list in lists {
+        let only = list
+            .map(|l| format!(" AND customer_id IN ({l})"))
+            .unwrap_or_default();
+        bulk::fetch_each::<(String, i64, i64)>(
+            db,
+            &format!(
+                "SELECT customer_id, CAST(SUM(points) AS BIGINT), CAST(MIN(at) AS BIGINT) \
+                 FROM point_ledger WHERE kind IN ('earn', 'reverse') AND at >= $1{only} \
+                 GROUP BY customer_id"
+            ),
+            Some(since),
+            |(c, points, oldest)| {
+                out.insert(
+                    c,
+                    Window {
+                        points,
+                        oldest: Some(oldest),
+                    },
+                );
+            },
+        )
+        .await
+        .map_err(corrupt("point_ledger"))?;
+    }
+    Ok(out)
+}
+
+/// Ids a literal `IN` list holds at most: short statements, few round trips.
+const LIST_CHUNK: usize = 2_000;
+
+/// The customers with an earn or reversal row after ledger id `after`.
+pub async fn tier_customers_since(db: &Db, after: i64) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String,)>(
         db,
-        "SELECT customer_id, CAST(SUM(points) AS BIGINT) FROM point_ledger \
-         WHERE kind IN ('earn', 'reverse') AND at >= $1 GROUP BY customer_id",
-        Some(since),
-        |(c, p)| {
-            out.insert(c, p);
-        },
+        "SELECT DISTINCT customer_id FROM point_ledger \
+         WHERE id > $1 AND kind IN ('earn', 'reverse')",
+        Some(after),
+        |(c,)| out.push(c),
     )
     .await
     .map_err(corrupt("point_ledger"))?;
+    Ok(out)
+}
+
+/// The customers whose tier must be looked at again by `now` with no new ledger row.
+pub async fn tier_rechecks_due(db: &Db, now: i64) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    bulk::fetch_each::<(String,)>(
+        db,
+        "SELECT customer_id FROM customer_tiers WHERE recheck_at IS NOT NULL AND recheck_at <= $1",
+        Some(now),
+        |(c,)| out.push(c),
+    )
+    .await
+    .map_err(corrupt("customer_tiers"))?;
+    Ok(out)
+}
+
+/// Which of `orders` have an earn row.
+pub async fn earned_among(db: &Db, orders: &[String]) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in orders.chunks(LIST_CHUNK) {
+        bulk::fetch_each::<(String,)>(
+            db,
+            &format!(
+                "SELECT order_id FROM point_ledger WHERE kind = 'earn' AND order_id IN ({})",
+                literal_list(chunk.iter().map(String::as_str))
+            ),
+            None,
+            |(o,)| {
+                out.insert(o);
+            },
+        )
+        .await
+        .map_err(corrupt("point_ledger"))?;
+    }
     Ok(out)
 }
 
@@ -326,41 +467,58 @@ pub struct TierRow {
     pub customer_id: String,
     pub tier: String,
     pub earned_12m: i64,
+    /// Whether the tier moved (`changed_at` and `downgraded_at` are written only then).
+    pub changed: bool,
     pub changed_at: i64,
     pub downgraded_at: Option<i64>,
+    /// When to look at this customer again with no new ledger row (NULL: not before one).
+    pub recheck_at: Option<i64>,
 }
 
-/// Inserts or replaces tiers, in statements of a few hundred rows.
+/// Inserts or replaces tiers, in statements of a few hundred rows. A row whose tier did
+/// not move keeps its `changed_at` and `downgraded_at`.
 pub async fn store_tiers(db: &Db, rows: &[TierRow]) -> Result<u64> {
     let backend = db.get_database_backend();
+    let (moved, kept): (Vec<&TierRow>, Vec<&TierRow>) = rows.iter().partition(|r| r.changed);
     let mut n = 0;
-    for chunk in rows.chunks(super::CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO customer_tiers (customer_id, tier, earned_12m, changed_at, downgraded_at) VALUES ",
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-        for (i, r) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
+    for (rows, update) in [
+        (
+            moved,
+            "tier = excluded.tier, earned_12m = excluded.earned_12m, changed_at = excluded.changed_at, \
+             downgraded_at = excluded.downgraded_at, recheck_at = excluded.recheck_at",
+        ),
+        (
+            kept,
+            "earned_12m = excluded.earned_12m, recheck_at = excluded.recheck_at",
+        ),
+    ] {
+        for chunk in rows.chunks(super::CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO customer_tiers (customer_id, tier, earned_12m, changed_at, downgraded_at, recheck_at) VALUES ",
+            );
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?, ?, ?, ?, ?, ?)");
+                values.push(r.customer_id.clone().into());
+                values.push(r.tier.clone().into());
+                values.push(r.earned_12m.into());
+                values.push(r.changed_at.into());
+                values.push(r.downgraded_at.into());
+                values.push(r.recheck_at.into());
             }
-            sql.push_str("(?, ?, ?, ?, ?)");
-            values.push(r.customer_id.clone().into());
-            values.push(r.tier.clone().into());
-            values.push(r.earned_12m.into());
-            values.push(r.changed_at.into());
-            values.push(r.downgraded_at.into());
+            sql.push_str(" ON CONFLICT (customer_id) DO UPDATE SET ");
+            sql.push_str(update);
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                placeholder(backend, &sql),
+                values,
+            ))
+            .await?;
+            n += chunk.len() as u64;
         }
-        sql.push_str(
-            " ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier, earned_12m = excluded.earned_12m, \
-             changed_at = excluded.changed_at, downgraded_at = excluded.downgraded_at",
-        );
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            placeholder(backend, &sql),
-            values,
-        ))
-        .await?;
-        n += chunk.len() as u64;
     }
     Ok(n)
 }
