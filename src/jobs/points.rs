@@ -128,7 +128,6 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let covered = repo::loyalty::earn_seen(db, ctx.shard)
         .await
         .map_err(failed)?;
-    let standings = repo::loyalty::standings(db).await.map_err(failed)?;
     let lowest = rules.tiers.first().map_or(Milli::ONE, |t| t.multiplier);
     let lake = ctx.lake()?;
     let first = covered.load == 0;
@@ -151,6 +150,17 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         orders.retain(|(order_id, ..)| !earned.contains(order_id));
         (orders, among)
     };
+    // The tiers that set the multipliers: of the customers earning now (all, on a first
+    // pass).
+    let earning: Option<Vec<String>> = (!first).then(|| {
+        let mut c: Vec<String> = orders.iter().map(|(_, c, ..)| c.clone()).collect();
+        c.sort_unstable();
+        c.dedup();
+        c
+    });
+    let standings = repo::loyalty::standings(db, earning.as_deref())
+        .await
+        .map_err(failed)?;
     steps.mark("find unearned orders");
     // A sharded job deals with its own customers only, in every step.
     let earn: Vec<NewEntry> = orders
@@ -296,13 +306,14 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let since = now - tiers::YEAR;
     // Backwards in time (a backfill), the rechecks stored are not the ones that matter.
     let every = tiered.id == 0 || now < tiered.at;
-    let (windows, customers) = if every {
+    let (windows, customers, standings) = if every {
+        let standings = repo::loyalty::standings(db, None).await.map_err(failed)?;
         let windows = repo::loyalty::earned_since(db, since, None)
             .await
             .map_err(failed)?;
         let mut customers: Vec<String> = windows.keys().chain(standings.keys()).cloned().collect();
         customers.retain(|c| ctx.owns(c));
-        (windows, customers)
+        (windows, customers, standings)
     } else {
         let mut customers = repo::loyalty::tier_customers_since(db, tiered.id)
             .await
@@ -318,7 +329,10 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         let windows = repo::loyalty::earned_since(db, since, Some(&customers))
             .await
             .map_err(failed)?;
-        (windows, customers)
+        let standings = repo::loyalty::standings(db, Some(&customers))
+            .await
+            .map_err(failed)?;
+        (windows, customers, standings)
     };
     let mut customers = customers;
     customers.sort_unstable();

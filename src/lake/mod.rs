@@ -189,6 +189,33 @@ impl Lake {
         register_view(ctx, name, &view).await
     }
 
+    /// Registers the view `name` on `ctx` (a session of this lake): `dataset`'s newest rows
+    /// of the keys whose first column is in `among`, a table with one text column `id`,
+    /// less the rows `clean` marked when `clean`. Rows are picked from the files before the
+    /// newest row of each key is: after an upsert load, the full view ranks every row of
+    /// the dataset, this one only the rows of a day's keys.
+    pub async fn register_subset(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        dataset: Dataset,
+        among: &str,
+        clean: bool,
+    ) -> Result {
+        let id = dataset.key()[0];
+        let base = format!(
+            "SELECT {} FROM {dataset}_files WHERE {id} IN (SELECT id FROM {among})",
+            dataset.columns()
+        );
+        let newest = newest_per_key(dataset, &base);
+        let view = if clean {
+            marked_out(dataset, &format!("({newest})"))
+        } else {
+            newest
+        };
+        register_view(ctx, name, &view).await
+    }
+
     /// Registers `files` (all of `dataset`) as table `name`.
     fn register_files(
         &self,
@@ -277,6 +304,12 @@ fn newest_per_key(dataset: Dataset, base: &str) -> String {
 
 /// `dataset`'s rows that `clean` did not mark.
 fn without_anomalies(dataset: Dataset) -> String {
+    marked_out(dataset, dataset.name())
+}
+
+/// The rows of `rows` (a table, or a parenthesised query, of `dataset`'s rows) that `clean`
+/// did not mark.
+fn marked_out(dataset: Dataset, rows: &str) -> String {
     let id = dataset.key()[0];
     let on = if dataset == Dataset::Orders {
         format!("d.{id} = a.id AND d.line_key = a.line_key")
@@ -284,7 +317,7 @@ fn without_anomalies(dataset: Dataset) -> String {
         format!("d.{id} = a.id")
     };
     format!(
-        "SELECT d.* FROM {dataset} d LEFT ANTI JOIN \
+        "SELECT d.* FROM {rows} d LEFT ANTI JOIN \
          (SELECT id, line_key FROM anomalies WHERE dataset = '{dataset}') a ON {on}"
     )
 }

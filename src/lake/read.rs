@@ -450,14 +450,19 @@ pub async fn unearned_orders(
     orders: Orders<'_>,
 ) -> Result<Vec<(String, String, i64, i64)>> {
     let ctx = lake.session().await?;
-    let join = match orders {
+    let (orders, join) = match orders {
         Orders::AllBut(earned) => {
             register_ids(&ctx, "earned", earned)?;
-            "LEFT ANTI JOIN earned e ON e.id = o.order_id"
+            (
+                "clean_orders",
+                "LEFT ANTI JOIN earned e ON e.id = o.order_id",
+            )
         }
         Orders::Only(among) => {
             register_ids(&ctx, "among", among)?;
-            "JOIN among m ON m.id = o.order_id"
+            lake.register_subset(&ctx, "among_orders", Dataset::Orders, "among", true)
+                .await?;
+            ("among_orders", "")
         }
     };
     let mut out = Vec::new();
@@ -466,7 +471,7 @@ pub async fn unearned_orders(
         &format!(
             "SELECT o.order_id, o.customer_id, SUM(o.quantity * o.unit_price_cents), \
                MIN(CAST(o.ordered_at AS BIGINT)) \
-             FROM clean_orders o {join} \
+             FROM {orders} o {join} \
              WHERE o.status = 'paid' AND CAST(o.ordered_at AS BIGINT) < {before} \
              GROUP BY o.order_id, o.customer_id ORDER BY o.order_id"
         ),
@@ -531,12 +536,14 @@ pub async fn orders_to_recheck(
 pub async fn changed_orders(lake: &Lake, among: &[String]) -> Result<Vec<(String, i64)>> {
     let ctx = lake.session().await?;
     register_ids(&ctx, "among", among)?;
+    lake.register_subset(&ctx, "among_orders", Dataset::Orders, "among", false)
+        .await?;
     let mut out = Vec::new();
     for b in collect(
         &ctx,
         "SELECT o.order_id, \
            SUM(CASE WHEN o.status = 'paid' AND a.id IS NULL THEN o.quantity * o.unit_price_cents ELSE 0 END) \
-         FROM orders o JOIN among m ON m.id = o.order_id \
+         FROM among_orders o \
          LEFT JOIN (SELECT id, line_key FROM anomalies WHERE dataset = 'orders') a \
            ON a.id = o.order_id AND a.line_key = o.line_key \
          GROUP BY o.order_id \

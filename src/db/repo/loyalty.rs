@@ -352,17 +352,7 @@ pub async fn earned_since(
     among: Option<&[String]>,
 ) -> Result<HashMap<String, Window>> {
     let mut out = HashMap::new();
-    let lists: Vec<Option<String>> = match among {
-        None => vec![None],
-        Some(among) => among
-            .chunks(LIST_CHUNK)
-            .map(|c| Some(literal_list(c.iter().map(String::as_str))))
-            .collect(),
-    };
-    for list in lists {
-        let only = list
-            .map(|l| format!(" AND customer_id IN ({l})"))
-            .unwrap_or_default();
+    for only in in_lists("customer_id", among) {
         bulk::fetch_each::<(String, i64, i64)>(
             db,
             &format!(
@@ -422,13 +412,10 @@ pub async fn tier_rechecks_due(db: &Db, now: i64) -> Result<Vec<String>> {
 /// Which of `orders` have an earn row.
 pub async fn earned_among(db: &Db, orders: &[String]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
-    for chunk in orders.chunks(LIST_CHUNK) {
+    for only in in_lists("order_id", Some(orders)) {
         bulk::fetch_each::<(String,)>(
             db,
-            &format!(
-                "SELECT order_id FROM point_ledger WHERE kind = 'earn' AND order_id IN ({})",
-                literal_list(chunk.iter().map(String::as_str))
-            ),
+            &format!("SELECT order_id FROM point_ledger WHERE kind = 'earn'{only}"),
             None,
             |(o,)| {
                 out.insert(o);
@@ -440,26 +427,47 @@ pub async fn earned_among(db: &Db, orders: &[String]) -> Result<HashSet<String>>
     Ok(out)
 }
 
-/// Every stored tier.
-pub async fn standings(db: &Db) -> Result<HashMap<String, Standing>> {
+/// The stored tiers: everyone's, or those of `among` only.
+pub async fn standings(db: &Db, among: Option<&[String]>) -> Result<HashMap<String, Standing>> {
     let mut out = HashMap::new();
-    bulk::fetch_each::<(String, String, Option<i64>)>(
-        db,
-        "SELECT customer_id, tier, downgraded_at FROM customer_tiers",
-        None,
-        |(c, tier, downgraded_at)| {
-            out.insert(
-                c,
-                Standing {
-                    tier,
-                    downgraded_at,
-                },
-            );
-        },
-    )
-    .await
-    .map_err(corrupt("customer_tiers"))?;
+    for only in in_lists("customer_id", among) {
+        bulk::fetch_each::<(String, String, Option<i64>)>(
+            db,
+            &format!(
+                "SELECT customer_id, tier, downgraded_at FROM customer_tiers WHERE 1 = 1{only}"
+            ),
+            None,
+            |(c, tier, downgraded_at)| {
+                out.insert(
+                    c,
+                    Standing {
+                        tier,
+                        downgraded_at,
+                    },
+                );
+            },
+        )
+        .await
+        .map_err(corrupt("customer_tiers"))?;
+    }
     Ok(out)
+}
+
+/// ` AND column IN (…)` clauses that cover `among` a chunk each, or one empty clause for
+/// everyone.
+fn in_lists(column: &str, among: Option<&[String]>) -> Vec<String> {
+    match among {
+        None => vec![String::new()],
+        Some(among) => among
+            .chunks(LIST_CHUNK)
+            .map(|c| {
+                format!(
+                    " AND {column} IN ({})",
+                    literal_list(c.iter().map(String::as_str))
+                )
+            })
+            .collect(),
+    }
 }
 
 /// A tier to store.
