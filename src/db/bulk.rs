@@ -64,6 +64,10 @@ pub async fn write(db: &Db, spec: &TableSpec, rows: &[Vec<Cell>]) -> Result<u64,
     }
 }
 
+/// Batches above this many rows get a page cache of `BIG_CACHE_KB` while they are written.
+const BIG_BATCH: usize = 100_000;
+const BIG_CACHE_KB: u32 = 512 * 1024;
+
 async fn write_sqlite(
     pool: &SqlitePool,
     spec: &TableSpec,
@@ -77,13 +81,35 @@ async fn write_sqlite(
     // batch instead of once per row: far fewer pages to write at the commit.
     // Stable, so among rows with one key the first in the file is the one kept.
     plain.sort_by(|a, b| cmp_cells(a.first(), b.first()));
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut written = insert_sqlite(&mut tx, spec, &plain, "INSERT OR IGNORE", "").await?;
-    if let Some((conflict, _)) = spec.sqlite_upsert {
-        written += insert_sqlite(&mut tx, spec, &upserts, "INSERT", conflict).await?;
+    let mut conn = pool.acquire().await?;
+    // A large batch touches pages all over the indexes: a page cache that holds them
+    // keeps SQLite from spilling dirty pages mid-transaction. Back to the usual size after.
+    if rows.len() > BIG_BATCH {
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA cache_size = -{BIG_CACHE_KB}"
+        )))
+        .execute(&mut *conn)
+        .await?;
     }
-    tx.commit().await?;
-    Ok(written)
+    let result = async {
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+        let mut written = insert_sqlite(&mut tx, spec, &plain, "INSERT OR IGNORE", "").await?;
+        if let Some((conflict, _)) = spec.sqlite_upsert {
+            written += insert_sqlite(&mut tx, spec, &upserts, "INSERT", conflict).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(written)
+    }
+    .await;
+    if rows.len() > BIG_BATCH {
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA cache_size = -{}",
+            crate::db::SQLITE_CACHE_KB
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    result
 }
 
 async fn insert_sqlite(

@@ -103,6 +103,9 @@ pub async fn open(settings: &crate::config::DatabaseSettings) -> Result<Db> {
     .await
 }
 
+/// Each SQLite connection's page cache, in KiB.
+pub const SQLITE_CACHE_KB: u32 = 128 * 1024;
+
 /// Opens the database named by `url`.
 ///
 /// SQLite gets WAL mode (readers never block the writer), `synchronous = NORMAL` (durable at
@@ -146,7 +149,7 @@ pub async fn connect_sized(
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
-                    .pragma("cache_size", "-131072")
+                    .pragma("cache_size", format!("-{SQLITE_CACHE_KB}"))
                     .pragma("temp_store", "memory")
             });
     } else {

@@ -28,6 +28,8 @@
 //! cancelled beforehand (`patron campaign create FILE --month YYYY-MM`, then `cancel`)
 //! skips the month.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -128,77 +130,53 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     let covered = repo::loyalty::earn_seen(db, ctx.shard)
         .await
         .map_err(failed)?;
-    let lowest = rules.tiers.first().map_or(Milli::ONE, |t| t.multiplier);
     let lake = ctx.lake()?;
     let first = covered.load == 0;
-    let (orders, mut looked_at) = if first {
+    let mut earned = 0;
+    let mut earned_points = 0;
+    let looked_at = if first {
+        // Every order but those that earned, a batch at a time, at the tiers stored. The
+        // reversal step looks at the orders that earned before: this pass's earnings are
+        // on what is paid now, so nothing of them is taken back.
         let earned_ids = repo::loyalty::earned_order_ids(db).await.map_err(failed)?;
-        let orders = read::unearned_orders(&lake, now, Orders::AllBut(&earned_ids))
+        let standings = repo::loyalty::standings(db, None).await.map_err(failed)?;
+        let mut payable = read::unearned_orders(&lake, now, Orders::AllBut(&earned_ids))
             .await
             .map_err(failed)?;
-        (orders, earned_ids)
+        steps.mark("find unearned orders");
+        while let Some(orders) = payable.next().await.map_err(failed)? {
+            let earn = earn_entries(ctx, rules, &standings, orders);
+            earned_points += earn.iter().map(|e| e.points).sum::<i64>();
+            earned += repo::loyalty::append(db, earn).await.map_err(failed)?;
+        }
+        earned_ids
     } else {
         let among = read::orders_to_recheck(&lake, covered.load, covered.before, now)
             .await
             .map_err(failed)?;
-        let earned = repo::loyalty::earned_among(db, &among)
+        let done = repo::loyalty::earned_among(db, &among)
             .await
             .map_err(failed)?;
-        let mut orders = read::unearned_orders(&lake, now, Orders::Only(&among))
+        let mut payable = read::unearned_orders(&lake, now, Orders::Only(&among))
             .await
             .map_err(failed)?;
-        orders.retain(|(order_id, ..)| !earned.contains(order_id));
-        (orders, among)
+        let mut orders = Vec::new();
+        while let Some(batch) = payable.next().await.map_err(failed)? {
+            orders.extend(batch.into_iter().filter(|(o, ..)| !done.contains(o)));
+        }
+        // The tiers that set the multipliers: of the customers earning now.
+        let mut earning: Vec<String> = orders.iter().map(|(_, c, ..)| c.clone()).collect();
+        earning.sort_unstable();
+        earning.dedup();
+        let standings = repo::loyalty::standings(db, Some(&earning))
+            .await
+            .map_err(failed)?;
+        steps.mark("find unearned orders");
+        let earn = earn_entries(ctx, rules, &standings, orders);
+        earned_points = earn.iter().map(|e| e.points).sum();
+        earned = repo::loyalty::append(db, earn).await.map_err(failed)?;
+        among
     };
-    // The tiers that set the multipliers: of the customers earning now (all, on a first
-    // pass).
-    let earning: Option<Vec<String>> = (!first).then(|| {
-        let mut c: Vec<String> = orders.iter().map(|(_, c, ..)| c.clone()).collect();
-        c.sort_unstable();
-        c.dedup();
-        c
-    });
-    let standings = repo::loyalty::standings(db, earning.as_deref())
-        .await
-        .map_err(failed)?;
-    steps.mark("find unearned orders");
-    // A sharded job deals with its own customers only, in every step.
-    let earn: Vec<NewEntry> = orders
-        .into_iter()
-        .filter(|(_, customer_id, ..)| ctx.owns(customer_id))
-        .filter_map(|(order_id, customer_id, paid_cents, at)| {
-            let multiplier = standings
-                .get(&customer_id)
-                .and_then(|s| rules.tier(&s.tier))
-                .map_or(lowest, |t| t.multiplier);
-            let points = rules.points_for(paid_cents, multiplier);
-            (points > 0).then(|| {
-                let available_at = rules.available_at(at);
-                NewEntry {
-                    key: format!("earn:{order_id}"),
-                    customer_id,
-                    kind: EntryKind::Earn,
-                    points,
-                    at,
-                    available_at,
-                    expires_at: rules.expires_at(available_at),
-                    order_id: Some(order_id),
-                    basis_cents: Some(paid_cents),
-                    campaign_id: None,
-                    reason: None,
-                    run_id,
-                }
-            })
-        })
-        .collect();
-    let earned_points: i64 = earn.iter().map(|e| e.points).sum();
-    if first {
-        // Every earned order, this run's too (read once, not again from the ledger: at
-        // scale that is millions of ids). A later pass's own earnings are among the orders
-        // it looked at already.
-        looked_at.extend(earn.iter().filter_map(|e| e.order_id.clone()));
-    }
-    let earned = repo::loyalty::append(db, earn).await.map_err(failed)?;
     steps.mark("earn");
 
     // Reverse.
@@ -256,6 +234,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         .await
         .map_err(failed)?;
     due.retain(|customer, _| ctx.owns(customer));
+    steps.mark("expire: read due customers' rows");
     // FIFO over every affected customer's ledger: at scale, millions of rows, so off the
     // async runtime.
     let expire = tokio::task::spawn_blocking(move || {
@@ -278,10 +257,13 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
                 });
             }
         }
+        // In key order: the key index takes them in sequence, not at random pages.
+        expire.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         expire
     })
     .await
     .map_err(|e| JobError::Failed(format!("expiry thread: {e}")))?;
+    steps.mark("expire: FIFO");
     let expired_points: i64 = expire.iter().map(|e| -e.points).sum();
     let expired = repo::loyalty::append(db, expire).await.map_err(failed)?;
     repo::loyalty::set_expiry_seen(
@@ -294,7 +276,7 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
     )
     .await
     .map_err(failed)?;
-    steps.mark("expire");
+    steps.mark("expire: write");
 
     // Tiers: a pass after another under the same tier rules looks only at the customers
     // with new earn or reversal rows and those due a recheck (`tiers::recheck_at`).
@@ -385,6 +367,46 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// The earn rows of `orders` (those of the job's customers, worth a point or more), at
+/// each customer's stored tier multiplier (the lowest tier's without one).
+fn earn_entries(
+    ctx: &JobContext,
+    rules: &Rules,
+    standings: &HashMap<String, Standing>,
+    orders: Vec<read::Payable>,
+) -> Vec<NewEntry> {
+    let lowest = rules.tiers.first().map_or(Milli::ONE, |t| t.multiplier);
+    orders
+        .into_iter()
+        // A sharded job deals with its own customers only, in every step.
+        .filter(|(_, customer_id, ..)| ctx.owns(customer_id))
+        .filter_map(|(order_id, customer_id, paid_cents, at)| {
+            let multiplier = standings
+                .get(&customer_id)
+                .and_then(|s| rules.tier(&s.tier))
+                .map_or(lowest, |t| t.multiplier);
+            let points = rules.points_for(paid_cents, multiplier);
+            (points > 0).then(|| {
+                let available_at = rules.available_at(at);
+                NewEntry {
+                    key: format!("earn:{order_id}"),
+                    customer_id,
+                    kind: EntryKind::Earn,
+                    points,
+                    at,
+                    available_at,
+                    expires_at: rules.expires_at(available_at),
+                    order_id: Some(order_id),
+                    basis_cents: Some(paid_cents),
+                    campaign_id: None,
+                    reason: None,
+                    run_id: Some(ctx.run_id),
+                }
+            })
+        })
+        .collect()
 }
 
 fn describe(path: &str, problems: &[crate::loyalty::campaign::Problem]) -> String {

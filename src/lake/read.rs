@@ -442,13 +442,47 @@ pub enum Orders<'a> {
     Only(&'a [String]),
 }
 
-/// Orders with clean paid lines before `before`, of `orders`:
-/// `(order_id, customer_id, paid cents, first line's time)`.
+/// An order that can earn: `(order_id, customer_id, paid cents, first line's time)`.
+pub type Payable = (String, String, i64, i64);
+
+/// Orders with clean paid lines before `before`, of `orders`, a batch at a time: a first
+/// pass at a million customers finds millions, too many to hold at once (and, grouped and
+/// sorted whole, more than the lake's memory limit).
+pub struct PayableOrders {
+    stream: datafusion::execution::SendableRecordBatchStream,
+    // The session that runs the query lives as long as its stream.
+    _ctx: SessionContext,
+}
+
+impl PayableOrders {
+    /// The next batch (unordered), or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Vec<Payable>>> {
+        let Some(b) = self.stream.next().await else {
+            return Ok(None);
+        };
+        let b = b?;
+        let (o, c, p, t) = (
+            arrays::strings(&b, 0)?,
+            arrays::strings(&b, 1)?,
+            arrays::ints_or_zero(&b, 2)?,
+            arrays::ints_or_zero(&b, 3)?,
+        );
+        Ok(Some(
+            o.into_iter()
+                .zip(c)
+                .zip(p)
+                .zip(t)
+                .map(|(((o, c), p), t)| (o, c, p, t))
+                .collect(),
+        ))
+    }
+}
+
 pub async fn unearned_orders(
     lake: &Lake,
     before: i64,
     orders: Orders<'_>,
-) -> Result<Vec<(String, String, i64, i64)>> {
+) -> Result<PayableOrders> {
     let ctx = lake.session().await?;
     let (orders, join) = match orders {
         Orders::AllBut(earned) => {
@@ -465,34 +499,20 @@ pub async fn unearned_orders(
             ("among_orders", "")
         }
     };
-    let mut out = Vec::new();
-    for b in collect(
-        &ctx,
-        &format!(
-            "SELECT o.order_id, o.customer_id, SUM(o.quantity * o.unit_price_cents), \
+    // Grouped by order alone (one key, not two: half the hash table); an order's lines
+    // share its customer.
+    let stream = ctx
+        .sql(&format!(
+            "SELECT o.order_id, MIN(o.customer_id), SUM(o.quantity * o.unit_price_cents), \
                MIN(CAST(o.ordered_at AS BIGINT)) \
              FROM {orders} o {join} \
              WHERE o.status = 'paid' AND CAST(o.ordered_at AS BIGINT) < {before} \
-             GROUP BY o.order_id, o.customer_id ORDER BY o.order_id"
-        ),
-    )
-    .await?
-    {
-        let (o, c, p, t) = (
-            arrays::strings(&b, 0)?,
-            arrays::strings(&b, 1)?,
-            arrays::ints_or_zero(&b, 2)?,
-            arrays::ints_or_zero(&b, 3)?,
-        );
-        out.extend(
-            o.into_iter()
-                .zip(c)
-                .zip(p)
-                .zip(t)
-                .map(|(((o, c), p), t)| (o, c, p, t)),
-        );
-    }
-    Ok(out)
+             GROUP BY o.order_id"
+        ))
+        .await?
+        .execute_stream()
+        .await?;
+    Ok(PayableOrders { stream, _ctx: ctx })
 }
 
 /// The orders whose earning or reversal may have changed since a points pass that covered
