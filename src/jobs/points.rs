@@ -295,6 +295,8 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
             .map_err(failed)?;
         let mut customers: Vec<String> = windows.keys().chain(standings.keys()).cloned().collect();
         customers.retain(|c| ctx.owns(c));
+        customers.sort_unstable();
+        customers.dedup();
         (windows, customers, standings)
     } else {
         let mut customers = repo::loyalty::tier_customers_since(db, tiered.id)
@@ -316,9 +318,6 @@ async fn nightly(ctx: &JobContext, rules: &Rules) -> JobResult {
             .map_err(failed)?;
         (windows, customers, standings)
     };
-    let mut customers = customers;
-    customers.sort_unstable();
-    customers.dedup();
     let looked_at = customers.len();
     let mut rows = Vec::with_capacity(customers.len());
     for c in customers {
